@@ -1,0 +1,480 @@
+// The canonical binary codec: one encoding for everything Cairn hashes, signs, stores or sends.
+//
+// Rules that make every value have exactly one encoding (so hashes and signatures are unambiguous):
+// integers are fixed-width little-endian, lengths are u32 prefixes, booleans and option tags are
+// exactly 0 or 1, text is strict UTF-8, and a decode that leaves bytes over is an error.
+// Each codec also knows its JSON form (bytes as hex, 64-bit integers as decimal strings) and the JSON
+// schema of that form, so REST validation is derived from the same definitions as the wire format.
+
+import { fromUtf8, toHex, tryFromHex, utf8 } from "./hex.ts";
+
+export type JsonSchema = Record<string, unknown>;
+
+export class CodecError extends Error {
+  constructor(
+    readonly code: "malformed_encoding" | "malformed_json",
+    message: string,
+  ) {
+    super(message);
+    this.name = "CodecError";
+  }
+}
+
+export class Writer {
+  private buf: Uint8Array;
+  private view: DataView;
+  private pos = 0;
+
+  constructor(initial = 256) {
+    this.buf = new Uint8Array(initial);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private reserve(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.pos + n) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(v: number): void {
+    this.reserve(1);
+    this.buf[this.pos++] = v;
+  }
+  u16(v: number): void {
+    this.reserve(2);
+    this.view.setUint16(this.pos, v, true);
+    this.pos += 2;
+  }
+  u32(v: number): void {
+    this.reserve(4);
+    this.view.setUint32(this.pos, v, true);
+    this.pos += 4;
+  }
+  u64(v: bigint): void {
+    this.reserve(8);
+    this.view.setBigUint64(this.pos, v, true);
+    this.pos += 8;
+  }
+  raw(bytes: Uint8Array): void {
+    this.reserve(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+}
+
+export class Reader {
+  private readonly view: DataView;
+  pos = 0;
+
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
+  private need(n: number, what: string): void {
+    if (this.remaining < n) {
+      throw new CodecError("malformed_encoding", `truncated: ${what} needs ${n} bytes at offset ${this.pos}, ${this.remaining} left`);
+    }
+  }
+
+  u8(what = "u8"): number {
+    this.need(1, what);
+    return this.buf[this.pos++]!;
+  }
+  u16(what = "u16"): number {
+    this.need(2, what);
+    const v = this.view.getUint16(this.pos, true);
+    this.pos += 2;
+    return v;
+  }
+  u32(what = "u32"): number {
+    this.need(4, what);
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  u64(what = "u64"): bigint {
+    this.need(8, what);
+    const v = this.view.getBigUint64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+  /** A copy, so decoded values never alias (and pin) the frame they came from. */
+  raw(n: number, what = "bytes"): Uint8Array {
+    this.need(n, what);
+    const out = this.buf.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+}
+
+export interface Codec<T> {
+  /** Encoded size when it never varies; lets lists pre-check lengths before allocating. */
+  readonly fixedSize: number | undefined;
+  write(w: Writer, v: T): void;
+  read(r: Reader, path: string): T;
+  toJson(v: T): unknown;
+  fromJson(j: unknown, path: string): T;
+  schema(): JsonSchema;
+}
+
+export type Infer<C> = C extends Codec<infer T> ? T : never;
+
+export function encode<T>(codec: Codec<T>, value: T): Uint8Array {
+  const w = new Writer(codec.fixedSize ?? 256);
+  codec.write(w, value);
+  return w.finish();
+}
+
+export function decode<T>(codec: Codec<T>, bytes: Uint8Array, what = "value"): T {
+  const r = new Reader(bytes);
+  const v = codec.read(r, what);
+  if (r.remaining !== 0) {
+    throw new CodecError("malformed_encoding", `${what}: ${r.remaining} trailing bytes after offset ${r.pos}`);
+  }
+  return v;
+}
+
+export function toJson<T>(codec: Codec<T>, value: T): unknown {
+  return codec.toJson(value);
+}
+
+export function fromJson<T>(codec: Codec<T>, json: unknown, what = "value"): T {
+  return codec.fromJson(json, what);
+}
+
+function jsonError(path: string, expected: string, got: unknown): CodecError {
+  const shown = typeof got === "string" ? JSON.stringify(got.length > 40 ? got.slice(0, 40) + "…" : got) : typeof got;
+  return new CodecError("malformed_json", `${path}: expected ${expected}, got ${shown}`);
+}
+
+function uint(bits: 8 | 16 | 32): Codec<number> {
+  const max = 2 ** bits - 1;
+  const size = bits / 8;
+  return {
+    fixedSize: size,
+    write: (w, v) => {
+      if (!Number.isInteger(v) || v < 0 || v > max) throw new CodecError("malformed_encoding", `u${bits} out of range: ${v}`);
+      if (bits === 8) w.u8(v);
+      else if (bits === 16) w.u16(v);
+      else w.u32(v);
+    },
+    read: (r, path) => (bits === 8 ? r.u8(path) : bits === 16 ? r.u16(path) : r.u32(path)),
+    toJson: (v) => v,
+    fromJson: (j, path) => {
+      if (typeof j !== "number" || !Number.isInteger(j) || j < 0 || j > max) throw jsonError(path, `an integer 0..${max}`, j);
+      return j;
+    },
+    schema: () => ({ type: "integer", minimum: 0, maximum: max }),
+  };
+}
+
+export const u8 = uint(8);
+export const u16 = uint(16);
+export const u32 = uint(32);
+
+const U64_MAX = (1n << 64n) - 1n;
+const DECIMAL = /^(0|[1-9][0-9]{0,19})$/;
+
+/** 64-bit unsigned; bigint in TypeScript, a decimal string in JSON (JSON numbers lose precision past 2^53). */
+export const u64: Codec<bigint> = {
+  fixedSize: 8,
+  write: (w, v) => {
+    if (typeof v !== "bigint" || v < 0n || v > U64_MAX) throw new CodecError("malformed_encoding", `u64 out of range: ${String(v)}`);
+    w.u64(v);
+  },
+  read: (r, path) => r.u64(path),
+  toJson: (v) => v.toString(10),
+  fromJson: (j, path) => {
+    // Integers given as JSON numbers are accepted when exact, since clients often write small amounts that way.
+    if (typeof j === "number" && Number.isSafeInteger(j) && j >= 0) return BigInt(j);
+    if (typeof j !== "string" || !DECIMAL.test(j)) throw jsonError(path, "a decimal u64 string", j);
+    const v = BigInt(j);
+    if (v > U64_MAX) throw jsonError(path, "a value below 2^64", j);
+    return v;
+  },
+  schema: () => ({ anyOf: [{ type: "string", pattern: "^(0|[1-9][0-9]{0,19})$" }, { type: "integer", minimum: 0 }] }),
+};
+
+export const bool: Codec<boolean> = {
+  fixedSize: 1,
+  write: (w, v) => w.u8(v ? 1 : 0),
+  read: (r, path) => {
+    const b = r.u8(path);
+    if (b > 1) throw new CodecError("malformed_encoding", `${path}: boolean byte ${b} is not 0 or 1`);
+    return b === 1;
+  },
+  toJson: (v) => v,
+  fromJson: (j, path) => {
+    if (typeof j !== "boolean") throw jsonError(path, "a boolean", j);
+    return j;
+  },
+  schema: () => ({ type: "boolean" }),
+};
+
+function hexJson(path: string, j: unknown, min: number, max: number): Uint8Array {
+  if (typeof j !== "string") throw jsonError(path, "a hex string", j);
+  if (j.length > 2 * max + 2) throw jsonError(path, `at most ${max} bytes of hex`, j);
+  const bytes = tryFromHex(j);
+  if (bytes === null) throw jsonError(path, "a hex string", j);
+  if (bytes.length < min || bytes.length > max) {
+    throw jsonError(path, min === max ? `${min} bytes of hex` : `${min}..${max} bytes of hex`, j);
+  }
+  return bytes;
+}
+
+/** Exactly n bytes, no length prefix (keys, hashes, signatures). */
+export function fixedBytes(n: number): Codec<Uint8Array> {
+  return {
+    fixedSize: n,
+    write: (w, v) => {
+      if (v.length !== n) throw new CodecError("malformed_encoding", `expected ${n} bytes, got ${v.length}`);
+      w.raw(v);
+    },
+    read: (r, path) => r.raw(n, path),
+    toJson: (v) => toHex(v),
+    fromJson: (j, path) => hexJson(path, j, n, n),
+    schema: () => ({ type: "string", pattern: `^(0x)?[0-9a-fA-F]{${2 * n}}$` }),
+  };
+}
+
+/** Up to max bytes behind a u32 length. */
+export function bytes(max: number): Codec<Uint8Array> {
+  return {
+    fixedSize: undefined,
+    write: (w, v) => {
+      if (v.length > max) throw new CodecError("malformed_encoding", `byte string of ${v.length} exceeds ${max}`);
+      w.u32(v.length);
+      w.raw(v);
+    },
+    read: (r, path) => {
+      const len = r.u32(`${path} length`);
+      if (len > max) throw new CodecError("malformed_encoding", `${path}: length ${len} exceeds ${max}`);
+      return r.raw(len, path);
+    },
+    toJson: (v) => toHex(v),
+    fromJson: (j, path) => hexJson(path, j, 0, max),
+    schema: () => ({ type: "string", pattern: "^(0x)?([0-9a-fA-F]{2})*$", maxLength: 2 * max + 2 }),
+  };
+}
+
+/** Strict UTF-8 text of at most maxBytes encoded bytes. */
+export function text(maxBytes: number, pattern?: RegExp): Codec<string> {
+  const check = (s: string, path: string, err: (m: string) => CodecError): void => {
+    if (pattern && !pattern.test(s)) throw err(`${path}: ${JSON.stringify(s.slice(0, 40))} does not match ${pattern.source}`);
+  };
+  return {
+    fixedSize: undefined,
+    write: (w, v) => {
+      const b = utf8(v);
+      if (b.length > maxBytes) throw new CodecError("malformed_encoding", `text of ${b.length} bytes exceeds ${maxBytes}`);
+      w.u32(b.length);
+      w.raw(b);
+    },
+    read: (r, path) => {
+      const len = r.u32(`${path} length`);
+      if (len > maxBytes) throw new CodecError("malformed_encoding", `${path}: text length ${len} exceeds ${maxBytes}`);
+      let s: string;
+      try {
+        s = fromUtf8(r.raw(len, path));
+      } catch {
+        throw new CodecError("malformed_encoding", `${path}: invalid UTF-8`);
+      }
+      check(s, path, (m) => new CodecError("malformed_encoding", m));
+      return s;
+    },
+    toJson: (v) => v,
+    fromJson: (j, path) => {
+      if (typeof j !== "string") throw jsonError(path, "a string", j);
+      if (utf8(j).length > maxBytes) throw jsonError(path, `at most ${maxBytes} bytes of text`, j);
+      check(j, path, (m) => new CodecError("malformed_json", m));
+      return j;
+    },
+    schema: () => ({ type: "string", ...(pattern ? { pattern: pattern.source } : {}) }),
+  };
+}
+
+export function list<T>(item: Codec<T>, max: number): Codec<T[]> {
+  return {
+    fixedSize: undefined,
+    write: (w, v) => {
+      if (v.length > max) throw new CodecError("malformed_encoding", `list of ${v.length} exceeds ${max}`);
+      w.u32(v.length);
+      for (const x of v) item.write(w, x);
+    },
+    read: (r, path) => {
+      const len = r.u32(`${path} length`);
+      if (len > max) throw new CodecError("malformed_encoding", `${path}: list length ${len} exceeds ${max}`);
+      // A hostile length cannot make us allocate more than the frame could possibly hold.
+      if (item.fixedSize !== undefined && len * item.fixedSize > r.remaining) {
+        throw new CodecError("malformed_encoding", `${path}: list of ${len} items does not fit in ${r.remaining} bytes`);
+      }
+      const out: T[] = [];
+      for (let i = 0; i < len; i++) out.push(item.read(r, `${path}[${i}]`));
+      return out;
+    },
+    toJson: (v) => v.map((x) => item.toJson(x)),
+    fromJson: (j, path) => {
+      if (!Array.isArray(j)) throw jsonError(path, "an array", j);
+      if (j.length > max) throw jsonError(path, `at most ${max} items`, `array of ${j.length}`);
+      return j.map((x, i) => item.fromJson(x, `${path}[${i}]`));
+    },
+    schema: () => ({ type: "array", maxItems: max, items: item.schema() }),
+  };
+}
+
+export function option<T>(inner: Codec<T>): Codec<T | null> {
+  return {
+    fixedSize: undefined,
+    write: (w, v) => {
+      if (v === null) w.u8(0);
+      else {
+        w.u8(1);
+        inner.write(w, v);
+      }
+    },
+    read: (r, path) => {
+      const tag = r.u8(path);
+      if (tag === 0) return null;
+      if (tag !== 1) throw new CodecError("malformed_encoding", `${path}: option tag ${tag} is not 0 or 1`);
+      return inner.read(r, path);
+    },
+    toJson: (v) => (v === null ? null : inner.toJson(v)),
+    fromJson: (j, path) => (j === null || j === undefined ? null : inner.fromJson(j, path)),
+    schema: () => ({ anyOf: [{ type: "null" }, inner.schema()] }),
+  };
+}
+
+/** A closed set of names, encoded as the u8 index into `names`. */
+export function enumeration<const N extends string>(names: readonly N[]): Codec<N> {
+  const index = new Map<string, number>(names.map((n, i) => [n, i]));
+  return {
+    fixedSize: 1,
+    write: (w, v) => {
+      const i = index.get(v);
+      if (i === undefined) throw new CodecError("malformed_encoding", `unknown enum value ${JSON.stringify(v)}`);
+      w.u8(i);
+    },
+    read: (r, path) => {
+      const i = r.u8(path);
+      const n = names[i];
+      if (n === undefined) throw new CodecError("malformed_encoding", `${path}: enum index ${i} out of range`);
+      return n;
+    },
+    toJson: (v) => v,
+    fromJson: (j, path) => {
+      if (typeof j !== "string" || !index.has(j)) throw jsonError(path, `one of ${names.join(", ")}`, j);
+      return j as N;
+    },
+    schema: () => ({ type: "string", enum: [...names] }),
+  };
+}
+
+type Fields = Record<string, Codec<any>>;
+export type StructOf<F extends Fields> = { [K in keyof F]: Infer<F[K]> };
+
+/** Fields are encoded in declaration order; JSON objects must have exactly these keys. */
+export function struct<F extends Fields>(fields: F): Codec<StructOf<F>> {
+  const entries = Object.entries(fields);
+  let fixed: number | undefined = 0;
+  for (const [, c] of entries) fixed = fixed !== undefined && c.fixedSize !== undefined ? fixed + c.fixedSize : undefined;
+  const required = entries.filter(([, c]) => !isOptional(c)).map(([k]) => k);
+  return {
+    fixedSize: fixed,
+    write: (w, v) => {
+      for (const [k, c] of entries) c.write(w, (v as Record<string, unknown>)[k]);
+    },
+    read: (r, path) => {
+      const out: Record<string, unknown> = {};
+      for (const [k, c] of entries) out[k] = c.read(r, `${path}.${k}`);
+      return out as StructOf<F>;
+    },
+    toJson: (v) => {
+      const out: Record<string, unknown> = {};
+      for (const [k, c] of entries) out[k] = c.toJson((v as Record<string, unknown>)[k]);
+      return out;
+    },
+    fromJson: (j, path) => {
+      if (typeof j !== "object" || j === null || Array.isArray(j)) throw jsonError(path, "an object", j);
+      const obj = j as Record<string, unknown>;
+      for (const k of Object.keys(obj)) {
+        if (!(k in fields)) throw new CodecError("malformed_json", `${path}: unknown field ${JSON.stringify(k)}`);
+      }
+      const out: Record<string, unknown> = {};
+      for (const [k, c] of entries) {
+        if (!(k in obj) && !isOptional(c)) throw new CodecError("malformed_json", `${path}: missing field ${JSON.stringify(k)}`);
+        out[k] = c.fromJson(obj[k], `${path}.${k}`);
+      }
+      return out as StructOf<F>;
+    },
+    schema: () => ({
+      type: "object",
+      additionalProperties: false,
+      required,
+      properties: Object.fromEntries(entries.map(([k, c]) => [k, c.schema()])),
+    }),
+  };
+}
+
+const OPTIONAL = new WeakSet<object>();
+function isOptional(c: Codec<unknown>): boolean {
+  return OPTIONAL.has(c);
+}
+/** An option field that JSON may leave out. */
+export function optionalField<T>(inner: Codec<T>): Codec<T | null> {
+  const c = option(inner);
+  OPTIONAL.add(c);
+  return c;
+}
+
+type Variants = Record<string, Codec<any>>;
+export type UnionOf<V extends Variants> = { [K in keyof V]: { type: K; value: Infer<V[K]> } }[keyof V];
+
+/**
+ * A tagged union: the u8 tag is the variant's position in `variants`, so variants may only be appended.
+ * JSON form is `{ "type": name, "value": ... }`.
+ */
+export function union<V extends Variants>(variants: V): Codec<UnionOf<V>> {
+  const names = Object.keys(variants);
+  const tags = new Map(names.map((n, i) => [n, i]));
+  return {
+    fixedSize: undefined,
+    write: (w, v) => {
+      const tag = tags.get(v.type as string);
+      if (tag === undefined) throw new CodecError("malformed_encoding", `unknown variant ${String(v.type)}`);
+      w.u8(tag);
+      variants[v.type]!.write(w, v.value);
+    },
+    read: (r, path) => {
+      const tag = r.u8(`${path} tag`);
+      const name = names[tag];
+      if (name === undefined) throw new CodecError("malformed_encoding", `${path}: unknown variant tag ${tag}`);
+      return { type: name, value: variants[name]!.read(r, `${path}.${name}`) } as UnionOf<V>;
+    },
+    toJson: (v) => ({ type: v.type, value: variants[v.type]!.toJson(v.value) }),
+    fromJson: (j, path) => {
+      if (typeof j !== "object" || j === null) throw jsonError(path, "an object", j);
+      const o = j as Record<string, unknown>;
+      const name = o.type;
+      if (typeof name !== "string" || !tags.has(name)) throw jsonError(path + ".type", `one of ${names.join(", ")}`, name);
+      return { type: name, value: variants[name]!.fromJson(o.value, `${path}.value`) } as UnionOf<V>;
+    },
+    schema: () => ({
+      oneOf: names.map((n) => ({
+        type: "object",
+        required: ["type", "value"],
+        properties: { type: { const: n }, value: variants[n]!.schema() },
+      })),
+    }),
+  };
+}

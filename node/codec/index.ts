@@ -1,0 +1,3 @@
+export * from "./codec.ts";
+export * from "./hex.ts";
+export * from "./types.ts";

@@ -1,0 +1,3 @@
+export { k12, ZERO_HASH, type HashDomain } from "./hash.ts";
+export { merkleRoot } from "./merkle.ts";
+export * from "./digests.ts";

@@ -1,0 +1,142 @@
+import { describe, expect, it } from "vitest";
+import {
+  Block,
+  CodecError,
+  Receipt,
+  SignedInvocation,
+  bool,
+  bytes,
+  decode,
+  encode,
+  fromHex,
+  fromJson,
+  list,
+  toHex,
+  toJson,
+  u64,
+  type SignedInvocation as SignedInvocationT,
+} from "../node/codec/index.ts";
+import { blockHash, invocationId, invocationsRoot, merkleRoot, ZERO_HASH } from "../node/crypto/index.ts";
+
+function sampleInvocation(nonce = 7n): SignedInvocationT {
+  return {
+    chainId: "cairn-test",
+    contract: "token",
+    version: 1,
+    method: "transfer",
+    input: new Uint8Array([1, 2, 3]),
+    invoker: new Uint8Array(32).fill(9),
+    nonce,
+    gasLimit: 1_000_000n,
+    gasPrice: 1n,
+    signature: new Uint8Array(64).fill(4),
+  };
+}
+
+function sampleBlock() {
+  const invocations = [sampleInvocation(1n), sampleInvocation(2n)];
+  return {
+    header: {
+      formatVersion: 1,
+      chainId: "cairn-test",
+      height: 5n,
+      view: 9n,
+      proposer: new Uint8Array(32).fill(1),
+      parentHash: new Uint8Array(32).fill(2),
+      justify: { view: 8n, blockHash: new Uint8Array(32).fill(2), signatures: [{ signer: 0, signature: new Uint8Array(64).fill(3) }] },
+      invocationsRoot: invocationsRoot(invocations),
+      stateRoot: ZERO_HASH,
+    },
+    invocations,
+  };
+}
+
+describe("canonical codec", () => {
+  it("round-trips a block through bytes and JSON", () => {
+    const block = sampleBlock();
+    const bytesOut = encode(Block, block);
+    expect(decode(Block, bytesOut)).toEqual(block);
+    const json = JSON.parse(JSON.stringify(toJson(Block, block)));
+    expect(json.header.height).toBe("5");
+    expect(json.invocations[0].invoker).toBe("09".repeat(32));
+    expect(fromJson(Block, json)).toEqual(block);
+    expect(encode(Block, fromJson(Block, json))).toEqual(bytesOut);
+  });
+
+  it("rejects trailing bytes, truncation and non-canonical booleans", () => {
+    const enc = encode(SignedInvocation, sampleInvocation());
+    const trailing = new Uint8Array([...enc, 0]);
+    expect(() => decode(SignedInvocation, trailing)).toThrow(/trailing/);
+    expect(() => decode(SignedInvocation, enc.subarray(0, enc.length - 1))).toThrow(/truncated/);
+    expect(decode(bool, new Uint8Array([1]))).toBe(true);
+    expect(() => decode(bool, new Uint8Array([2]))).toThrow(CodecError);
+  });
+
+  it("refuses hostile lengths before allocating", () => {
+    const huge = new Uint8Array([0xff, 0xff, 0xff, 0x7f]);
+    expect(() => decode(bytes(1024), huge)).toThrow(/exceeds/);
+    expect(() => decode(list(u64, 1_000_000), new Uint8Array([0x40, 0x42, 0x0f, 0x00]))).toThrow(/does not fit/);
+  });
+
+  it("rejects invalid UTF-8 and names outside the grammar", () => {
+    const inv = sampleInvocation();
+    const enc = encode(SignedInvocation, inv);
+    // chainId text starts after its 4-byte length; corrupt the first character into a lone continuation byte.
+    const bad = enc.slice();
+    bad[4] = 0x80;
+    expect(() => decode(SignedInvocation, bad)).toThrow(CodecError);
+    expect(() => fromJson(SignedInvocation, { ...toJson(SignedInvocation, inv) as object, contract: "Bad Name" })).toThrow(/does not match/);
+  });
+
+  it("JSON: u64 as decimal strings, unknown and missing fields refused", () => {
+    expect(toJson(u64, 2n ** 64n - 1n)).toBe("18446744073709551615");
+    expect(() => fromJson(u64, "18446744073709551616")).toThrow(CodecError);
+    expect(() => fromJson(u64, "01")).toThrow(CodecError);
+    expect(() => fromJson(u64, -1)).toThrow(CodecError);
+    const j = toJson(SignedInvocation, sampleInvocation()) as Record<string, unknown>;
+    expect(() => fromJson(SignedInvocation, { ...j, extra: 1 })).toThrow(/unknown field/);
+    const { nonce: _n, ...missing } = j;
+    expect(() => fromJson(SignedInvocation, missing)).toThrow(/missing field/);
+  });
+
+  it("receipts with optional errors round-trip", () => {
+    const r = {
+      id: new Uint8Array(32).fill(7),
+      status: "reverted" as const,
+      gasUsed: 10n,
+      fee: 10n,
+      output: new Uint8Array(0),
+      error: "insufficient balance",
+      height: 3n,
+      index: 0,
+      reads: [new Uint8Array([1])],
+      writes: [],
+    };
+    expect(decode(Receipt, encode(Receipt, r))).toEqual(r);
+    const j = toJson(Receipt, { ...r, error: null }) as Record<string, unknown>;
+    delete j.error;
+    expect(fromJson(Receipt, j).error).toBeNull();
+  });
+});
+
+describe("hashes", () => {
+  it("ids and block hashes change with any field and are domain separated", () => {
+    const a = sampleInvocation(1n);
+    const b = sampleInvocation(2n);
+    expect(toHex(invocationId(a))).not.toBe(toHex(invocationId(b)));
+    const blk = sampleBlock();
+    const h1 = blockHash(blk.header);
+    const h2 = blockHash({ ...blk.header, view: 10n });
+    expect(h1).not.toEqual(h2);
+    expect(h1.length).toBe(32);
+  });
+
+  it("merkle roots distinguish order, count and the odd-leaf case", () => {
+    const l = [1, 2, 3].map((i) => new Uint8Array(32).fill(i));
+    const r3 = merkleRoot(l);
+    expect(merkleRoot([l[0]!, l[1]!, l[2]!, l[2]!])).not.toEqual(r3);
+    expect(merkleRoot([l[1]!, l[0]!, l[2]!])).not.toEqual(r3);
+    expect(merkleRoot([])).not.toEqual(merkleRoot([new Uint8Array(32)]));
+    expect(fromHex(toHex(r3))).toEqual(r3);
+  });
+});
