@@ -1,0 +1,120 @@
+// A local network for development and tests: keys, genesis and one config per validator in a folder,
+// then one `cairn start` process per validator so any one can be killed and restarted alone.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { toHex } from "./codec/hex.ts";
+import type { Genesis } from "./codec/types.ts";
+import { DEFAULT_CONSENSUS, DEFAULT_MEMPOOL, genesisToJson, type NodeConfig } from "./config.ts";
+import { generateKeyPair } from "./crypto/ed25519-noble.ts";
+import { CairnError } from "./errors.ts";
+
+export interface DevnetInfo {
+  chainId: string;
+  rest: string[];
+  funded: { publicKey: string; secretKey: string };
+}
+
+export interface DevnetOptions {
+  validators: number;
+  basePort: number;
+  /** P2P ports start here; defaults to basePort + 1000. */
+  p2pBasePort?: number;
+  host?: string;
+  fundedBalance?: bigint;
+  consensus?: Partial<NodeConfig["consensus"]>;
+  syncWrites?: boolean;
+}
+
+export const CAIRN_BIN = fileURLToPath(new URL("../bin/cairn.mjs", import.meta.url));
+
+export function devnetInfoPath(dir: string): string {
+  return join(dir, "devnet.json");
+}
+
+export function readDevnet(dir: string): DevnetInfo | null {
+  const p = devnetInfoPath(dir);
+  if (!existsSync(p)) return null;
+  return JSON.parse(readFileSync(p, "utf8")) as DevnetInfo;
+}
+
+/** Creates the devnet folder when new; an existing folder is left as it is so the same chain resumes. */
+export function initDevnet(dirArg: string, opts: DevnetOptions): { info: DevnetInfo; created: boolean } {
+  const dir = resolve(dirArg);
+  const existing = readDevnet(dir);
+  if (existing) return { info: existing, created: false };
+  if (!Number.isInteger(opts.validators) || opts.validators < 1 || opts.validators > 64) {
+    throw new CairnError("malformed", `--validators must be between 1 and 64, got ${opts.validators}`);
+  }
+  mkdirSync(dir, { recursive: true });
+  const host = opts.host ?? "127.0.0.1";
+  const p2pBase = opts.p2pBasePort ?? opts.basePort + 1000;
+  const chainId = `cairn-devnet-${toHex(crypto.getRandomValues(new Uint8Array(4)))}`;
+  const keys = Array.from({ length: opts.validators }, () => generateKeyPair());
+  const funded = generateKeyPair();
+  const genesis: Genesis = {
+    chainId,
+    validators: keys.map((k, i) => ({ publicKey: k.publicKey, name: `node${i}` })),
+    allocations: [{ account: funded.publicKey, balance: opts.fundedBalance ?? 1_000_000_000_000_000n }],
+  };
+  writeFileSync(join(dir, "genesis.json"), JSON.stringify(genesisToJson(genesis), null, 2) + "\n");
+  const peers = keys.map((k, i) => ({ publicKey: toHex(k.publicKey), host, port: p2pBase + i }));
+  keys.forEach((k, i) => {
+    const config: NodeConfig = {
+      index: i,
+      secretKey: toHex(k.secretKey),
+      dataDir: `node${i}`,
+      genesisFile: "genesis.json",
+      listen: { host, port: p2pBase + i },
+      rest: { host, port: opts.basePort + i },
+      peers,
+      consensus: { ...DEFAULT_CONSENSUS, ...(opts.consensus ?? {}) },
+      mempool: { ...DEFAULT_MEMPOOL },
+      syncWrites: opts.syncWrites ?? true,
+    };
+    writeFileSync(join(dir, `node${i}.json`), JSON.stringify(config, null, 2) + "\n", { mode: 0o600 });
+  });
+  const info: DevnetInfo = {
+    chainId,
+    rest: keys.map((_, i) => `http://${host}:${opts.basePort + i}`),
+    funded: { publicKey: toHex(funded.publicKey), secretKey: toHex(funded.secretKey) },
+  };
+  writeFileSync(devnetInfoPath(dir), JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });
+  return { info, created: true };
+}
+
+/** Starts one validator process from its config, logging to DIR/node<i>.log. */
+export function spawnValidator(dir: string, index: number, extraArgs: string[] = []): ChildProcess {
+  const log = createWriteStream(join(dir, `node${index}.log`), { flags: "a" });
+  const child = spawn(process.execPath, [CAIRN_BIN, "start", "--config", join(dir, `node${index}.json`), ...extraArgs], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  child.on("exit", () => log.end());
+  return child;
+}
+
+/** Runs every validator of a devnet until SIGINT/SIGTERM, then stops them and resolves. */
+export async function runDevnet(dirArg: string, print: (line: string) => void): Promise<void> {
+  const dir = resolve(dirArg);
+  const info = readDevnet(dir);
+  if (!info) throw new CairnError("not_found", `${dir} is not a devnet folder (no devnet.json)`);
+  const children = info.rest.map((_, i) => spawnValidator(dir, i));
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  children.forEach((c, i) =>
+    c.on("exit", (code, signal) => {
+      if (!stopping) print(`validator ${i} exited (${signal ?? code}); see ${join(dir, `node${i}.log`)}`);
+    }),
+  );
+  await Promise.all(children.map((c) => new Promise<void>((r) => (c.exitCode !== null ? r() : c.once("exit", () => r())))));
+}
