@@ -1,0 +1,83 @@
+// One invoker's pooled invocations, kept sorted by nonce (at most maxPerInvoker of them, so a sorted array
+// with binary-search insertion is the simplest structure that is fast enough).
+
+import type { PoolEntry } from "./types.ts";
+
+export class InvokerQueue {
+  /** The committed account's next nonce, as last read; only ever moves up. */
+  base: bigint;
+  /** The committed balance, as last read. */
+  balance: bigint;
+  /** Sum of maxFee over the entries. */
+  feeTotal = 0n;
+  readonly entries: PoolEntry[] = [];
+
+  constructor(base: bigint, balance: bigint) {
+    this.base = base;
+    this.balance = balance;
+  }
+
+  observe(account: { nonce: bigint; balance: bigint }): void {
+    if (account.nonce > this.base) this.base = account.nonce;
+    this.balance = account.balance;
+  }
+
+  private indexOf(nonce: bigint): number {
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.entries[mid]!.inv.nonce < nonce) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  at(nonce: bigint): PoolEntry | undefined {
+    const e = this.entries[this.indexOf(nonce)];
+    return e !== undefined && e.inv.nonce === nonce ? e : undefined;
+  }
+
+  insert(e: PoolEntry): void {
+    this.entries.splice(this.indexOf(e.inv.nonce), 0, e);
+    this.feeTotal += e.maxFee;
+  }
+
+  remove(e: PoolEntry): boolean {
+    const i = this.indexOf(e.inv.nonce);
+    if (this.entries[i] !== e) return false;
+    this.entries.splice(i, 1);
+    this.feeTotal -= e.maxFee;
+    return true;
+  }
+
+  /** Removes and returns entries whose nonce is below `base` (used or skipped for good). */
+  dropStale(): PoolEntry[] {
+    const n = this.indexOf(this.base);
+    const out = this.entries.splice(0, n);
+    for (const e of out) this.feeTotal -= e.maxFee;
+    return out;
+  }
+
+  /** Removes the highest nonces until the balance covers the rest (later nonces depend on earlier ones). */
+  dropUnaffordable(): PoolEntry[] {
+    const out: PoolEntry[] = [];
+    while (this.entries.length > 0 && this.feeTotal > this.balance) {
+      const e = this.entries.pop()!;
+      this.feeTotal -= e.maxFee;
+      out.push(e);
+    }
+    return out;
+  }
+
+  /** The next nonce after the contiguous run starting at `base` (what a client should sign next). */
+  nextNonce(): bigint {
+    let next = this.base;
+    for (const e of this.entries) {
+      if (e.inv.nonce < next) continue;
+      if (e.inv.nonce !== next) break;
+      next++;
+    }
+    return next;
+  }
+}

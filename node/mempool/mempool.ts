@@ -1,0 +1,394 @@
+// The mempool: admits signed invocations once (checked, signature verified, deduplicated, bounded), keeps
+// them in nonce order per invoker, and hands the proposer a fair, deterministic block's worth of ready ones.
+//
+// Policy (see README in the report):
+// - A second invocation for an (invoker, nonce) already pending is refused as `duplicate`, whatever its gas
+//   price: no replace-by-fee, so a client cannot make validators re-verify and re-gossip the same slot.
+// - Nonces may run ahead of the committed account nonce by less than `maxPerInvoker` (else `nonce_gap`), so
+//   an invoker can pipeline; an invocation is ready once every lower nonce is committed or ahead of it.
+// - The committed balance must cover the maximum fees (gasLimit x gasPrice) of all the invoker's pending
+//   invocations together, so a pool of one invoker's invocations cannot outrun what it can pay.
+// - A full pool refuses (`mempool_full`); it never evicts admitted invocations to make room.
+// - `select` takes invokers round-robin, oldest first, one invocation per turn: one busy invoker cannot
+//   starve the others, and the same pool always yields the same selection.
+
+import { SignedInvocation, encode, toHex, LIMITS, CodecError } from "../codec/index.ts";
+import { k12 } from "../crypto/hash.ts";
+import { CairnError } from "../errors.ts";
+import { InvokerQueue } from "./invoker-queue.ts";
+import { createVerifier } from "./verify-pool.ts";
+import type {
+  AccountLookup,
+  AccountView,
+  AdmitOutcome,
+  AdmittedListener,
+  CommitCleanup,
+  MempoolOptions,
+  PoolEntry,
+  SelectOptions,
+  SignatureVerifier,
+} from "./types.ts";
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/** An admission that passed the stateless checks and waits for its signature and account checks. */
+interface Candidate {
+  index: number;
+  inv: SignedInvocation;
+  encoded: Uint8Array;
+  id: Uint8Array;
+  idHex: string;
+  invokerHex: string;
+  maxFee: bigint;
+}
+
+export class Mempool {
+  readonly chainId: string;
+  private readonly getAccount: AccountLookup;
+  private readonly maxTotal: number;
+  private readonly maxTotalBytes: number;
+  private readonly maxPerInvoker: number;
+  private readonly maxInvocationBytes: number;
+  private readonly maxGasLimit: bigint;
+  private readonly verifiedCacheSize: number;
+  private readonly verifier: SignatureVerifier;
+
+  private readonly byId = new Map<string, PoolEntry>();
+  private readonly queues = new Map<string, InvokerQueue>();
+  /** Ids whose signature checked out, in insertion order so the oldest are forgotten first. */
+  private readonly verified = new Set<string>();
+  private readonly listeners = new Set<AdmittedListener>();
+  private totalBytes = 0;
+  private seq = 0;
+
+  constructor(opts: MempoolOptions) {
+    this.chainId = opts.chainId;
+    this.getAccount = opts.getAccount;
+    this.maxTotal = opts.maxTotal ?? 50_000;
+    this.maxTotalBytes = opts.maxTotalBytes ?? 256 * 1024 * 1024;
+    this.maxPerInvoker = opts.maxPerInvoker ?? 1_000;
+    this.maxInvocationBytes = opts.maxInvocationBytes ?? LIMITS.maxInputBytes + 1024;
+    this.maxGasLimit = opts.maxGasLimit ?? U64_MAX;
+    this.verifiedCacheSize = opts.verifiedCacheSize ?? 4 * this.maxTotal;
+    this.verifier = opts.verifier ?? createVerifier();
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  isPending(id: Uint8Array | string): boolean {
+    return this.byId.has(typeof id === "string" ? id : toHex(id));
+  }
+
+  get(id: Uint8Array | string): PoolEntry | undefined {
+    return this.byId.get(typeof id === "string" ? id : toHex(id));
+  }
+
+  /** Every pending entry in arrival order (e.g. to offer a reconnecting peer). */
+  entries(): PoolEntry[] {
+    return [...this.byId.values()];
+  }
+
+  /** True when this exact invocation's signature was checked here, so execution may skip the check. */
+  isVerified(id: Uint8Array | string): boolean {
+    return this.verified.has(typeof id === "string" ? id : toHex(id));
+  }
+
+  /** The nonce an invoker should sign next given what is pooled, or null when nothing of theirs is pooled. */
+  nextNonce(invoker: Uint8Array): bigint | null {
+    return this.queues.get(toHex(invoker))?.nextNonce() ?? null;
+  }
+
+  /** Called with each batch of locally submitted invocations once admitted (the node gossips them). */
+  onAdmitted(listener: AdmittedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Admits one invocation from a client; returns its id or throws the CairnError refusing it. */
+  async admit(inv: SignedInvocation): Promise<Uint8Array> {
+    const [outcome] = await this.admitBatch([inv]);
+    if (!outcome!.ok) throw outcome!.error;
+    return outcome!.id;
+  }
+
+  /** Same checks as `admitBatch`, but admitted entries are not announced to `onAdmitted` (no re-gossip). */
+  admitFromPeer(invs: readonly SignedInvocation[]): Promise<AdmitOutcome[]> {
+    return this.admitBatch(invs, { fromPeer: true });
+  }
+
+  /**
+   * Admits a batch, one outcome per item in order. Signatures of the whole batch are checked together
+   * (on worker threads when the batch is large); account reads run concurrently, one per invoker.
+   */
+  async admitBatch(invs: readonly SignedInvocation[], opts: { fromPeer?: boolean } = {}): Promise<AdmitOutcome[]> {
+    const outcomes: AdmitOutcome[] = new Array(invs.length);
+    const refuse = (i: number, e: CairnError): void => {
+      outcomes[i] = { ok: false, error: e };
+    };
+
+    // 1. Stateless checks and dedup (cheap; nothing unauthenticated reaches the costlier steps).
+    const candidates: Candidate[] = [];
+    const seenInBatch = new Set<string>();
+    invs.forEach((inv, index) => {
+      try {
+        const c = this.precheck(inv, index);
+        if (seenInBatch.has(c.idHex)) throw new CairnError("duplicate", `invocation ${c.idHex} appears twice in the batch`);
+        seenInBatch.add(c.idHex);
+        candidates.push(c);
+      } catch (e) {
+        refuse(index, asCairnError(e));
+      }
+    });
+
+    // 2. Signatures, skipping ids already verified here.
+    const toVerify = candidates.filter((c) => !this.verified.has(c.idHex));
+    if (toVerify.length > 0) {
+      const results = await this.verifier.verify(toVerify.map((c) => ({ encoded: c.encoded, publicKey: c.inv.invoker })));
+      toVerify.forEach((c, i) => {
+        if (results[i]) this.rememberVerified(c.idHex);
+        else refuse(c.index, new CairnError("bad_signature", `signature of invocation ${c.idHex} does not verify for invoker ${c.invokerHex}`));
+      });
+    }
+    const authentic = candidates.filter((c) => outcomes[c.index] === undefined);
+
+    // 3. Committed accounts, one read per invoker.
+    const accounts = new Map<string, Promise<AccountView>>();
+    for (const c of authentic) if (!accounts.has(c.invokerHex)) accounts.set(c.invokerHex, this.getAccount(c.inv.invoker));
+    const settled = new Map<string, AccountView | Error>();
+    await Promise.all(
+      [...accounts].map(async ([hex, p]) => {
+        settled.set(hex, await p.catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))));
+      }),
+    );
+
+    // 4. Stateful checks and insertion, synchronously so that concurrent batches cannot interleave here.
+    const admitted: PoolEntry[] = [];
+    for (const c of authentic) {
+      const account = settled.get(c.invokerHex)!;
+      if (account instanceof Error) {
+        refuse(c.index, new CairnError("unavailable", `cannot read account ${c.invokerHex}: ${account.message}`));
+        continue;
+      }
+      try {
+        const entry = this.insert(c, account);
+        admitted.push(entry);
+        outcomes[c.index] = { ok: true, id: c.id, idHex: c.idHex };
+      } catch (e) {
+        refuse(c.index, asCairnError(e));
+      }
+    }
+
+    if (!opts.fromPeer && admitted.length > 0) {
+      for (const l of this.listeners) {
+        try {
+          l(admitted);
+        } catch (e) {
+          // A failing listener (gossip) must not undo or fail an admission that already happened.
+          process.emitWarning(`mempool onAdmitted listener threw: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+    }
+    return outcomes;
+  }
+
+  private precheck(inv: SignedInvocation, index: number): Candidate {
+    let encoded: Uint8Array;
+    try {
+      encoded = encode(SignedInvocation, inv);
+    } catch (e) {
+      throw new CairnError("malformed", `invocation is not encodable: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (encoded.length > this.maxInvocationBytes) {
+      throw new CairnError("too_large", `invocation of ${encoded.length} bytes exceeds ${this.maxInvocationBytes}`);
+    }
+    if (inv.chainId !== this.chainId) {
+      throw new CairnError("wrong_chain", `invocation is for chain ${JSON.stringify(inv.chainId)}, this is ${JSON.stringify(this.chainId)}`);
+    }
+    if (inv.gasLimit === 0n) throw new CairnError("invalid_invocation", "gasLimit must be at least 1");
+    if (inv.gasLimit > this.maxGasLimit) {
+      throw new CairnError("invalid_invocation", `gasLimit ${inv.gasLimit} exceeds the maximum ${this.maxGasLimit}`);
+    }
+    const maxFee = inv.gasLimit * inv.gasPrice;
+    if (maxFee > U64_MAX) throw new CairnError("invalid_invocation", "gasLimit x gasPrice does not fit in 64 bits");
+    const id = k12("cairn.invocation.id", encoded);
+    const idHex = toHex(id);
+    if (this.byId.has(idHex)) throw new CairnError("duplicate", `invocation ${idHex} is already pending`);
+    return { index, inv, encoded, id, idHex, invokerHex: toHex(inv.invoker), maxFee };
+  }
+
+  private insert(c: Candidate, account: AccountView): PoolEntry {
+    // Re-checked here: another batch may have admitted the same id while this one awaited.
+    if (this.byId.has(c.idHex)) throw new CairnError("duplicate", `invocation ${c.idHex} is already pending`);
+    let q = this.queues.get(c.invokerHex);
+    if (q === undefined) {
+      q = new InvokerQueue(account.nonce, account.balance);
+      this.queues.set(c.invokerHex, q);
+    } else {
+      q.observe(account);
+      for (const stale of q.dropStale()) this.forget(stale);
+    }
+    try {
+      const nonce = c.inv.nonce;
+      if (nonce < q.base) throw new CairnError("nonce_used", `nonce ${nonce} of ${c.invokerHex} is used; the next nonce is ${q.base}`);
+      if (nonce >= q.base + BigInt(this.maxPerInvoker)) {
+        throw new CairnError("nonce_gap", `nonce ${nonce} is too far ahead of the account's next nonce ${q.base} (window ${this.maxPerInvoker})`);
+      }
+      const same = q.at(nonce);
+      if (same !== undefined) {
+        throw new CairnError("duplicate", `nonce ${nonce} of ${c.invokerHex} is already taken by pending invocation ${same.idHex}`);
+      }
+      if (q.entries.length >= this.maxPerInvoker) {
+        throw new CairnError("mempool_full", `invoker ${c.invokerHex} already has ${q.entries.length} pending invocations`);
+      }
+      if (this.byId.size >= this.maxTotal || this.totalBytes + c.encoded.length > this.maxTotalBytes) {
+        throw new CairnError("mempool_full", `mempool is full (${this.byId.size} invocations, ${this.totalBytes} bytes); retry later`);
+      }
+      if (q.feeTotal + c.maxFee > q.balance) {
+        throw new CairnError(
+          "insufficient_balance",
+          `balance ${q.balance} does not cover the maximum fee ${c.maxFee} on top of ${q.feeTotal} already pending`,
+        );
+      }
+    } catch (e) {
+      if (q.entries.length === 0) this.queues.delete(c.invokerHex);
+      throw e;
+    }
+    const entry: PoolEntry = {
+      inv: c.inv,
+      id: c.id,
+      idHex: c.idHex,
+      invokerHex: c.invokerHex,
+      size: c.encoded.length,
+      maxFee: c.maxFee,
+      seq: this.seq++,
+    };
+    q.insert(entry);
+    this.byId.set(entry.idHex, entry);
+    this.totalBytes += entry.size;
+    return entry;
+  }
+
+  private rememberVerified(idHex: string): void {
+    this.verified.add(idHex);
+    if (this.verified.size > this.verifiedCacheSize) {
+      const oldest = this.verified.values().next().value as string;
+      this.verified.delete(oldest);
+    }
+  }
+
+  /** Drops an entry from the id index and byte count (its queue has already let go of it). */
+  private forget(e: PoolEntry): void {
+    if (this.byId.delete(e.idHex)) this.totalBytes -= e.size;
+  }
+
+  private remove(e: PoolEntry): void {
+    const q = this.queues.get(e.invokerHex);
+    q?.remove(e);
+    if (q !== undefined && q.entries.length === 0) this.queues.delete(e.invokerHex);
+    this.forget(e);
+  }
+
+  /** A block's worth of ready invocations: round-robin across invokers (oldest first), nonces in order. */
+  select(opts: SelectOptions): PoolEntry[] {
+    const exclude = opts.exclude ?? new Set<string>();
+    const aheadNext = new Map<string, bigint>();
+    for (const inv of opts.ahead ?? []) {
+      const hex = toHex(inv.invoker);
+      const next = inv.nonce + 1n;
+      if ((aheadNext.get(hex) ?? 0n) < next) aheadNext.set(hex, next);
+    }
+
+    const runs: PoolEntry[][] = [];
+    for (const [hex, q] of this.queues) {
+      let expected = q.base;
+      const a = aheadNext.get(hex);
+      if (a !== undefined && a > expected) expected = a;
+      const run: PoolEntry[] = [];
+      for (const e of q.entries) {
+        if (e.inv.nonce < expected) continue;
+        if (e.inv.nonce !== expected) break;
+        expected++;
+        if (!exclude.has(e.idHex)) run.push(e);
+      }
+      if (run.length > 0) runs.push(run);
+    }
+    runs.sort((x, y) => x[0]!.seq - y[0]!.seq);
+
+    const out: PoolEntry[] = [];
+    let bytes = 0;
+    let active = runs.map((run) => ({ run, next: 0 }));
+    while (active.length > 0 && out.length < opts.maxCount) {
+      const still: typeof active = [];
+      for (const cur of active) {
+        if (out.length >= opts.maxCount) break;
+        const e = cur.run[cur.next]!;
+        // An invocation that does not fit ends its invoker's turn for this block: later nonces depend on it.
+        if (bytes + e.size > opts.maxBytes) continue;
+        out.push(e);
+        bytes += e.size;
+        cur.next++;
+        if (cur.next < cur.run.length) still.push(cur);
+      }
+      active = still;
+    }
+    return out;
+  }
+
+  /**
+   * After blocks commit: removes the included invocations and evicts what can no longer execute (nonces
+   * now used, fees the new balance cannot cover). Pass each invocation's id when known (receipts have it)
+   * to save recomputing it.
+   */
+  async onCommitted(
+    committed: ReadonlyArray<SignedInvocation | { inv: SignedInvocation; id: Uint8Array }>,
+    getAccount: AccountLookup = this.getAccount,
+  ): Promise<CommitCleanup> {
+    let included = 0;
+    let evicted = 0;
+    const touched = new Map<string, Uint8Array>();
+    for (const item of committed) {
+      const inv = "inv" in item ? item.inv : item;
+      const hex = toHex(inv.invoker);
+      const q = this.queues.get(hex);
+      if (q === undefined) continue;
+      touched.set(hex, inv.invoker);
+      const e = q.at(inv.nonce);
+      if (e === undefined) continue;
+      const idHex = "inv" in item ? toHex(item.id) : toHex(k12("cairn.invocation.id", encode(SignedInvocation, inv)));
+      if (e.idHex === idHex) {
+        this.remove(e);
+        included++;
+      }
+    }
+    const reads = await Promise.all(
+      [...touched].map(async ([hex, pk]) => [hex, await getAccount(pk)] as const),
+    );
+    for (const [hex, account] of reads) {
+      const q = this.queues.get(hex);
+      if (q === undefined) continue;
+      q.observe(account);
+      const gone = [...q.dropStale(), ...q.dropUnaffordable()];
+      for (const e of gone) this.forget(e);
+      evicted += gone.length;
+      if (q.entries.length === 0) this.queues.delete(hex);
+    }
+    return { included, evicted };
+  }
+
+  /** Stops the verifier's worker threads, if any. */
+  async close(): Promise<void> {
+    await this.verifier.close();
+  }
+}
+
+function asCairnError(e: unknown): CairnError {
+  if (e instanceof CairnError) return e;
+  if (e instanceof CodecError) return new CairnError("malformed", e.message);
+  return new CairnError("internal", e instanceof Error ? e.message : String(e));
+}

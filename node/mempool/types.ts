@@ -1,0 +1,75 @@
+// The mempool's public shapes. The node supplies account reads; the mempool never touches storage itself.
+
+import type { SignedInvocation } from "../codec/types.ts";
+import type { CairnError } from "../errors.ts";
+
+/** What admission needs to know about an account: its committed balance and next expected nonce. */
+export interface AccountView {
+  balance: bigint;
+  nonce: bigint;
+}
+
+/** Reads the committed account (async: the node may go to RocksDB). Unknown accounts read as zero/zero. */
+export type AccountLookup = (publicKey: Uint8Array) => Promise<AccountView>;
+
+/** One admitted invocation with everything computed once at admission. */
+export interface PoolEntry {
+  readonly inv: SignedInvocation;
+  readonly id: Uint8Array;
+  readonly idHex: string;
+  readonly invokerHex: string;
+  /** Canonical encoded size, counted against block and pool byte limits. */
+  readonly size: number;
+  /** gasLimit x gasPrice: the most this invocation can cost its invoker. */
+  readonly maxFee: bigint;
+  /** Arrival order in this pool; the fairness order of `select`. */
+  readonly seq: number;
+}
+
+export type AdmitOutcome = { ok: true; id: Uint8Array; idHex: string } | { ok: false; error: CairnError };
+
+export type AdmittedListener = (entries: readonly PoolEntry[]) => void;
+
+export interface SelectOptions {
+  maxCount: number;
+  maxBytes: number;
+  /** Ids (hex) already in uncommitted ancestor blocks: never selected, but count as ahead for readiness. */
+  exclude?: ReadonlySet<string>;
+  /**
+   * Invocations in uncommitted ancestor blocks, including ones this pool never saw (a peer's proposal):
+   * their nonces count as ahead, so the invoker's next nonces are ready now rather than after commit.
+   */
+  ahead?: Iterable<SignedInvocation>;
+}
+
+/** Checks signatures for a batch; `encoded` is the canonical signed encoding (unsigned bytes ++ signature). */
+export interface SignatureVerifier {
+  verify(items: ReadonlyArray<{ encoded: Uint8Array; publicKey: Uint8Array }>): Promise<boolean[]>;
+  close(): Promise<void>;
+}
+
+export interface MempoolOptions {
+  chainId: string;
+  getAccount: AccountLookup;
+  /** Total invocations held. Default 50 000. */
+  maxTotal?: number;
+  /** Total encoded bytes held. Default 256 MiB. */
+  maxTotalBytes?: number;
+  /** Invocations held per invoker; also how far ahead of the committed nonce a nonce may be. Default 1 000. */
+  maxPerInvoker?: number;
+  /** Largest encoded invocation admitted. Default: the codec's input limit plus the fixed fields. */
+  maxInvocationBytes?: number;
+  /** Largest gas limit admitted (a block's gas budget, say). Default: no limit beyond u64. */
+  maxGasLimit?: bigint;
+  /** Remembered verified ids (beyond the pool, so that execution after removal still skips them). Default 4 x maxTotal. */
+  verifiedCacheSize?: number;
+  /** Signature checking; default `createVerifier({})` (inline below the worker threshold, workers above). */
+  verifier?: SignatureVerifier;
+}
+
+export interface CommitCleanup {
+  /** Entries removed because they were included in the committed blocks. */
+  included: number;
+  /** Entries evicted because their nonce is now used or their invoker can no longer pay for them. */
+  evicted: number;
+}

@@ -1,0 +1,232 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { encode, SignedInvocation, toHex, type Invocation } from "../node/codec/index.ts";
+import { invocationId, invocationSigningDigest } from "../node/crypto/digests.ts";
+import { SodiumSigner } from "../node/crypto/sodium.ts";
+import { Mempool } from "../node/mempool/mempool.ts";
+import { InlineVerifier, signingDigestOfEncoded, verifyEncoded } from "../node/mempool/verify.ts";
+import { WorkerPoolVerifier, createVerifier } from "../node/mempool/verify-pool.ts";
+import type { AccountView, MempoolOptions, PoolEntry } from "../node/mempool/types.ts";
+
+const CHAIN = "testnet";
+const alice = new SodiumSigner(new Uint8Array(32).fill(1));
+const bob = new SodiumSigner(new Uint8Array(32).fill(2));
+const carol = new SodiumSigner(new Uint8Array(32).fill(3));
+
+function sign(s: SodiumSigner, nonce: bigint, over: Partial<Invocation> = {}): SignedInvocation {
+  const inv: Invocation = {
+    chainId: CHAIN,
+    contract: "counter",
+    version: 1,
+    method: "inc",
+    input: new Uint8Array([1, 2, 3]),
+    invoker: s.publicKey,
+    nonce,
+    gasLimit: 1000n,
+    gasPrice: 1n,
+    ...over,
+  };
+  return { ...inv, signature: s.sign(invocationSigningDigest(inv)) };
+}
+
+function pool(accounts = new Map<string, AccountView>(), opts: Partial<MempoolOptions> = {}): Mempool {
+  return new Mempool({
+    chainId: CHAIN,
+    getAccount: async (pk) => accounts.get(toHex(pk)) ?? { balance: 1_000_000n, nonce: 0n },
+    verifier: new InlineVerifier(),
+    ...opts,
+  });
+}
+
+async function refusal(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    return (e as { code: string }).code;
+  }
+  throw new Error("expected a refusal");
+}
+
+const ids = (es: PoolEntry[]): string[] => es.map((e) => `${e.invokerHex === toHex(alice.publicKey) ? "A" : e.invokerHex === toHex(bob.publicKey) ? "B" : "C"}${e.inv.nonce}`);
+
+describe("mempool admission", () => {
+  it("admits a valid invocation once, remembers it verified and announces it", async () => {
+    const mp = pool();
+    const seen: string[] = [];
+    mp.onAdmitted((es) => seen.push(...es.map((e) => e.idHex)));
+    const inv = sign(alice, 0n);
+    const id = await mp.admit(inv);
+    expect(id).toEqual(invocationId(inv));
+    expect(mp.isPending(id)).toBe(true);
+    expect(mp.isVerified(toHex(id))).toBe(true);
+    expect(seen).toEqual([toHex(id)]);
+    expect(mp.size).toBe(1);
+    expect(mp.bytes).toBe(encode(SignedInvocation, inv).length);
+    expect(await refusal(mp.admit(inv))).toBe("duplicate");
+    // Peers' invocations are admitted with the same checks but not re-announced.
+    const fromPeer = await mp.admitFromPeer([sign(bob, 0n)]);
+    expect(fromPeer[0]!.ok).toBe(true);
+    expect(seen).toHaveLength(1);
+    expect(mp.nextNonce(alice.publicKey)).toBe(1n);
+    expect(mp.nextNonce(carol.publicKey)).toBeNull();
+  });
+
+  it("refuses each kind of bad invocation with its code and keeps nothing", async () => {
+    const accounts = new Map([[toHex(alice.publicKey), { balance: 5000n, nonce: 3n }]]);
+    const mp = pool(accounts, { maxInvocationBytes: 400, maxPerInvoker: 10 });
+    const tampered = { ...sign(alice, 3n), method: "dec" };
+    const cases: Array<[string, SignedInvocation]> = [
+      ["bad_signature", tampered],
+      ["wrong_chain", sign(alice, 3n, { chainId: "otherchain" })],
+      ["invalid_invocation", sign(alice, 3n, { gasLimit: 0n })],
+      ["invalid_invocation", sign(alice, 3n, { gasLimit: 1n << 40n, gasPrice: 1n << 40n })],
+      ["too_large", sign(alice, 3n, { input: new Uint8Array(500) })],
+      ["malformed", { ...sign(alice, 3n), signature: new Uint8Array(10) }],
+      ["nonce_used", sign(alice, 2n)],
+      ["nonce_gap", sign(alice, 13n)],
+      ["insufficient_balance", sign(alice, 3n, { gasLimit: 5001n })],
+    ];
+    const outcomes = await mp.admitBatch(cases.map(([, inv]) => inv));
+    expect(outcomes.map((o) => (o.ok ? "ok" : o.error.code))).toEqual(cases.map(([code]) => code));
+    expect(mp.size).toBe(0);
+    expect(mp.isVerified(invocationId(tampered))).toBe(false);
+  });
+
+  it("refuses a second invocation for a pending (invoker, nonce) and duplicates inside one batch", async () => {
+    const mp = pool();
+    await mp.admit(sign(alice, 0n));
+    expect(await refusal(mp.admit(sign(alice, 0n, { gasPrice: 5n })))).toBe("duplicate");
+    const inv = sign(bob, 0n);
+    const out = await mp.admitBatch([inv, inv]);
+    expect(out.map((o) => (o.ok ? "ok" : o.error.code))).toEqual(["ok", "duplicate"]);
+    // Two concurrent batches racing for the same id: exactly one wins.
+    const x = sign(carol, 0n);
+    const [r1, r2] = await Promise.all([mp.admitBatch([x]), mp.admitBatch([x])]);
+    expect([r1![0]!.ok, r2![0]!.ok].sort()).toEqual([false, true]);
+    expect(mp.size).toBe(3);
+  });
+
+  it("charges the maximum fees of all pending invocations of an invoker against its balance", async () => {
+    const accounts = new Map([[toHex(alice.publicKey), { balance: 2500n, nonce: 0n }]]);
+    const mp = pool(accounts);
+    await mp.admit(sign(alice, 0n)); // 1000
+    await mp.admit(sign(alice, 1n)); // 2000
+    expect(await refusal(mp.admit(sign(alice, 2n)))).toBe("insufficient_balance");
+    await mp.admit(sign(alice, 2n, { gasLimit: 500n })); // exactly 2500
+  });
+
+  it("is bounded per invoker and in total, refusing with mempool_full", async () => {
+    const mp = pool(undefined, { maxPerInvoker: 3, maxTotal: 4 });
+    for (let n = 0n; n < 3n; n++) await mp.admit(sign(alice, n));
+    expect(await refusal(mp.admit(sign(alice, 3n)))).toBe("nonce_gap"); // window = per-invoker cap
+    await mp.admit(sign(bob, 0n));
+    const err = await mp.admit(sign(carol, 0n)).catch((e: Error) => e);
+    expect((err as { code: string }).code).toBe("mempool_full");
+    expect((err as Error).message).toMatch(/full/);
+    const bytesCapped = pool(undefined, { maxTotalBytes: 300 });
+    await bytesCapped.admit(sign(alice, 0n));
+    expect(await refusal(bytesCapped.admit(sign(bob, 0n)))).toBe("mempool_full");
+  });
+
+  it("reports an unreadable account as unavailable", async () => {
+    const mp = new Mempool({
+      chainId: CHAIN,
+      verifier: new InlineVerifier(),
+      getAccount: async () => {
+        throw new Error("disk on fire");
+      },
+    });
+    expect(await refusal(mp.admit(sign(alice, 0n)))).toBe("unavailable");
+    expect(mp.size).toBe(0);
+  });
+});
+
+describe("mempool readiness and selection", () => {
+  it("selects an invoker's invocations only in unbroken nonce order from the committed nonce", async () => {
+    const mp = pool();
+    await mp.admit(sign(alice, 2n));
+    await mp.admit(sign(alice, 0n));
+    expect(ids(mp.select({ maxCount: 100, maxBytes: 1e9 }))).toEqual(["A0"]);
+    await mp.admit(sign(alice, 1n));
+    expect(ids(mp.select({ maxCount: 100, maxBytes: 1e9 }))).toEqual(["A0", "A1", "A2"]);
+  });
+
+  it("takes invokers round-robin, oldest first, within count and byte limits", async () => {
+    const mp = pool();
+    await mp.admit(sign(bob, 0n));
+    for (let n = 0n; n < 4n; n++) await mp.admit(sign(alice, n));
+    await mp.admit(sign(bob, 1n));
+    await mp.admit(sign(carol, 0n));
+    expect(ids(mp.select({ maxCount: 100, maxBytes: 1e9 }))).toEqual(["B0", "A0", "C0", "B1", "A1", "A2", "A3"]);
+    expect(ids(mp.select({ maxCount: 4, maxBytes: 1e9 }))).toEqual(["B0", "A0", "C0", "B1"]);
+    const size = mp.entries()[0]!.size;
+    expect(ids(mp.select({ maxCount: 100, maxBytes: 2 * size }))).toEqual(["B0", "A0"]);
+    // The same pool contents in the same arrival order give the same selection.
+    const again = pool();
+    await again.admit(sign(bob, 0n));
+    for (let n = 0n; n < 4n; n++) await again.admit(sign(alice, n));
+    await again.admit(sign(bob, 1n));
+    await again.admit(sign(carol, 0n));
+    expect(again.select({ maxCount: 100, maxBytes: 1e9 }).map((e) => e.idHex)).toEqual(
+      mp.select({ maxCount: 100, maxBytes: 1e9 }).map((e) => e.idHex),
+    );
+  });
+
+  it("skips invocations already in uncommitted ancestors but counts them as ahead", async () => {
+    const mp = pool();
+    const a0 = sign(alice, 0n);
+    await mp.admit(a0);
+    await mp.admit(sign(alice, 1n));
+    await mp.admit(sign(bob, 1n)); // bob's nonce 0 is in a peer's proposal we never saw
+    expect(ids(mp.select({ maxCount: 10, maxBytes: 1e9 }))).toEqual(["A0", "A1"]);
+    const sel = mp.select({ maxCount: 10, maxBytes: 1e9, exclude: new Set([toHex(invocationId(a0))]), ahead: [sign(bob, 0n)] });
+    expect(ids(sel)).toEqual(["A1", "B1"]);
+  });
+
+  it("after commit removes included invocations and evicts stale and unaffordable ones", async () => {
+    const accounts = new Map<string, AccountView>([
+      [toHex(alice.publicKey), { balance: 10_000n, nonce: 0n }],
+      [toHex(bob.publicKey), { balance: 10_000n, nonce: 0n }],
+    ]);
+    const mp = pool(accounts);
+    const a0 = sign(alice, 0n);
+    await mp.admitBatch([a0, sign(alice, 1n), sign(alice, 2n), sign(bob, 0n), sign(bob, 1n), sign(carol, 0n)]);
+    // Block: alice's 0 and 1 (a different nonce-1 invocation than the pooled one), and bob's 0, which
+    // spent most of bob's balance.
+    const otherA1 = sign(alice, 1n, { method: "other" });
+    accounts.set(toHex(alice.publicKey), { balance: 8_000n, nonce: 2n });
+    accounts.set(toHex(bob.publicKey), { balance: 500n, nonce: 1n });
+    const res = await mp.onCommitted([{ inv: a0, id: invocationId(a0) }, otherA1, sign(bob, 0n)]);
+    expect(res).toEqual({ included: 2, evicted: 2 }); // included a0, b0; evicted pooled a1 (stale), b1 (unaffordable)
+    expect(ids(mp.select({ maxCount: 10, maxBytes: 1e9 })).sort()).toEqual(["A2", "C0"]);
+    expect(mp.size).toBe(2);
+    expect(mp.isVerified(invocationId(a0))).toBe(true); // execution after removal still skips re-verifying
+    // The next admission of a used nonce is refused from the refreshed account.
+    expect(await refusal(mp.admit(sign(alice, 1n, { method: "third" })))).toBe("nonce_used");
+  });
+});
+
+describe("signature verification paths", () => {
+  const invs = [sign(alice, 0n), { ...sign(bob, 0n), nonce: 9n }, sign(carol, 5n), { ...sign(alice, 1n), invoker: bob.publicKey }];
+  const items = invs.map((inv) => ({ encoded: encode(SignedInvocation, inv), publicKey: inv.invoker }));
+  const expected = [true, false, true, false];
+  const workers = new WorkerPoolVerifier({ workers: 2 });
+  const coalescing = createVerifier({ workerThreshold: 3, workers: 1 });
+  afterAll(async () => {
+    await workers.close();
+    await coalescing.close();
+  });
+
+  it("the digest of the encoded prefix is the signing digest", () => {
+    for (const inv of invs) expect(signingDigestOfEncoded(encode(SignedInvocation, inv))).toEqual(invocationSigningDigest(inv));
+    expect(verifyEncoded(new Uint8Array(10), alice.publicKey)).toBe(false);
+  });
+
+  it("inline, worker-pool and coalescing verifiers agree", async () => {
+    expect(await new InlineVerifier().verify(items)).toEqual(expected);
+    expect(await workers.verify(items)).toEqual(expected);
+    // Three single requests in one turn coalesce into one batch of 3, which goes to the worker.
+    const singles = await Promise.all(items.slice(0, 3).map((it) => coalescing.verify([it])));
+    expect(singles).toEqual([[true], [false], [true]]);
+    expect(await coalescing.verify(items)).toEqual(expected);
+  });
+});
