@@ -1,0 +1,98 @@
+// Key layout of a validator's RocksDB. One byte of table prefix, then fixed-width big-endian numbers so that
+// RocksDB's byte order is numeric order (ranges and "latest" are plain iterations).
+//
+//   'B' ++ blockHash(32)                     -> encode(Block)             every block we were given, by hash
+//   'H' ++ u64be(height)                     -> blockHash(32)             committed chain index
+//   'Q' ++ u64be(height)                     -> encode(QuorumCertificate) the QC certifying that committed block
+//   'T' ++ u64be(height)                     -> stateRoot(32)             root(B) after applying block B at height
+//   'R' ++ u64be(height) ++ u32be(index)     -> encode(Receipt)           receipts in block order
+//   'I' ++ invocationId(32)                  -> u64be(height) ++ u32be(index)  first receipt of that id
+//   'N' ++ invoker(32) ++ u64be(nonce)       -> invocationId(32)          an account's accepted invocations
+//   'S' ++ stateKey                          -> value                     committed world state
+//   'M' ++ name                              -> meta values (see META)
+//   'Z'                                      -> consensus safety state (opaque bytes)
+
+export const TABLE = {
+  block: 0x42, // B
+  height: 0x48, // H
+  qc: 0x51, // Q
+  root: 0x54, // T
+  receipt: 0x52, // R
+  receiptById: 0x49, // I
+  nonceIndex: 0x4e, // N
+  state: 0x53, // S
+  meta: 0x4d, // M
+  safety: 0x5a, // Z
+} as const;
+
+export const META = {
+  /** u64be(height) ++ stateRoot(32): the last block whose execution results are in the state. */
+  applied: "applied",
+  /** genesisHash(32): which chain this database belongs to. */
+  genesis: "genesis",
+  /** u32be: layout version of this file, bumped on incompatible changes. */
+  format: "format",
+} as const;
+
+export const STORE_FORMAT = 1;
+
+export function u64be(v: bigint): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, v, false);
+  return out;
+}
+
+export function readU64be(b: Uint8Array, offset = 0): bigint {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(offset, false);
+}
+
+export function u32be(v: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, v, false);
+  return out;
+}
+
+export function readU32be(b: Uint8Array, offset = 0): number {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(offset, false);
+}
+
+function key(table: number, ...parts: Uint8Array[]): Uint8Array {
+  let len = 1;
+  for (const p of parts) len += p.length;
+  const out = new Uint8Array(len);
+  out[0] = table;
+  let off = 1;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+export const keys = {
+  block: (hash: Uint8Array) => key(TABLE.block, hash),
+  height: (h: bigint) => key(TABLE.height, u64be(h)),
+  qc: (h: bigint) => key(TABLE.qc, u64be(h)),
+  root: (h: bigint) => key(TABLE.root, u64be(h)),
+  receipt: (h: bigint, index: number) => key(TABLE.receipt, u64be(h), u32be(index)),
+  receiptsOf: (h: bigint) => key(TABLE.receipt, u64be(h)),
+  receiptById: (id: Uint8Array) => key(TABLE.receiptById, id),
+  nonce: (invoker: Uint8Array, nonce: bigint) => key(TABLE.nonceIndex, invoker, u64be(nonce)),
+  nonceOf: (invoker: Uint8Array) => key(TABLE.nonceIndex, invoker),
+  state: (stateKey: Uint8Array) => key(TABLE.state, stateKey),
+  meta: (name: string) => key(TABLE.meta, new TextEncoder().encode(name)),
+  safety: () => key(TABLE.safety),
+  table: (t: number) => key(t),
+};
+
+/** The smallest key greater than every key starting with `prefix` (exclusive upper bound of a prefix range). */
+export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  const out = prefix.slice();
+  for (let i = out.length - 1; i >= 0; i--) {
+    if (out[i]! < 0xff) {
+      out[i] = out[i]! + 1;
+      return out.subarray(0, i + 1);
+    }
+  }
+  return undefined; // all 0xff: the range runs to the end of the keyspace
+}

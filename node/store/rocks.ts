@@ -1,0 +1,183 @@
+// Promise wrappers over the `rocksdb` package's callback API (abstract-leveldown 7). Keys and values are
+// always bytes; this file is the only place that knows the binding's shapes and its error conventions.
+
+import { createRequire } from "node:module";
+import { StoreError } from "./errors.ts";
+
+type Callback<T = void> = (err: Error | null | undefined, value?: T) => void;
+
+interface RawIterator {
+  next(cb: (err: Error | null | undefined, key?: Buffer, value?: Buffer) => void): void;
+  end(cb: Callback): void;
+}
+
+interface RawBatchOp {
+  type: "put" | "del";
+  key: Buffer;
+  value?: Buffer;
+}
+
+interface RawDb {
+  status: string;
+  open(options: Record<string, unknown>, cb: Callback): void;
+  close(cb: Callback): void;
+  get(key: Buffer, options: Record<string, unknown>, cb: Callback<Buffer>): void;
+  getMany(keys: Buffer[], options: Record<string, unknown>, cb: Callback<Array<Buffer | undefined>>): void;
+  put(key: Buffer, value: Buffer, options: Record<string, unknown>, cb: Callback): void;
+  del(key: Buffer, options: Record<string, unknown>, cb: Callback): void;
+  batch(ops: RawBatchOp[], options: Record<string, unknown>, cb: Callback): void;
+  iterator(options: Record<string, unknown>): RawIterator;
+}
+
+const require = createRequire(import.meta.url);
+const rocksdb = require("rocksdb") as (location: string) => RawDb;
+
+export interface RocksOpenOptions {
+  createIfMissing?: boolean;
+  errorIfExists?: boolean;
+  /** Block cache size in bytes (RocksDB's own cache, not Cairn's state cache). */
+  cacheSize?: number;
+}
+
+export interface BatchOp {
+  readonly type: "put" | "del";
+  readonly key: Uint8Array;
+  readonly value?: Uint8Array;
+}
+
+export interface IterateOptions {
+  gte?: Uint8Array;
+  lt?: Uint8Array;
+  reverse?: boolean;
+  limit?: number;
+}
+
+function buf(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** A plain Uint8Array copy: callers keep values around and compare them; a Buffer view would pin the slab. */
+function bytesOf(b: Buffer): Uint8Array {
+  return new Uint8Array(b);
+}
+
+function isNotFound(err: Error): boolean {
+  return (err as { notFound?: boolean }).notFound === true || /NotFound/i.test(err.message);
+}
+
+function ioError(what: string, err: Error): StoreError {
+  return new StoreError("io", `${what}: ${err.message}`, null, { cause: err });
+}
+
+export class RocksDb {
+  private readonly db: RawDb;
+  private closed = false;
+
+  private constructor(
+    readonly location: string,
+    db: RawDb,
+  ) {
+    this.db = db;
+  }
+
+  static async open(location: string, options: RocksOpenOptions = {}): Promise<RocksDb> {
+    const raw = rocksdb(location);
+    await new Promise<void>((resolve, reject) => {
+      raw.open(
+        {
+          createIfMissing: options.createIfMissing ?? true,
+          errorIfExists: options.errorIfExists ?? false,
+          ...(options.cacheSize !== undefined ? { cacheSize: options.cacheSize } : {}),
+        },
+        (err) => (err ? reject(ioError(`cannot open RocksDB at ${location}`, err)) : resolve()),
+      );
+    });
+    return new RocksDb(location, raw);
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  private check(): void {
+    if (this.closed) throw new StoreError("closed", `RocksDB at ${this.location} is closed`);
+  }
+
+  get(key: Uint8Array): Promise<Uint8Array | null> {
+    this.check();
+    return new Promise((resolve, reject) => {
+      this.db.get(buf(key), { asBuffer: true }, (err, value) => {
+        if (err) {
+          if (isNotFound(err)) resolve(null);
+          else reject(ioError("RocksDB get failed", err));
+        } else resolve(bytesOf(value!));
+      });
+    });
+  }
+
+  getMany(keys: readonly Uint8Array[]): Promise<Array<Uint8Array | null>> {
+    this.check();
+    if (keys.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.db.getMany(keys.map(buf), { asBuffer: true }, (err, values) => {
+        if (err) reject(ioError("RocksDB getMany failed", err));
+        else resolve(values!.map((v) => (v === undefined ? null : bytesOf(v))));
+      });
+    });
+  }
+
+  put(key: Uint8Array, value: Uint8Array, sync: boolean): Promise<void> {
+    this.check();
+    return new Promise((resolve, reject) => {
+      this.db.put(buf(key), buf(value), { sync }, (err) => (err ? reject(ioError("RocksDB put failed", err)) : resolve()));
+    });
+  }
+
+  /** All operations land together or not at all (RocksDB WriteBatch); `sync` fsyncs the WAL before resolving. */
+  batch(ops: readonly BatchOp[], sync: boolean): Promise<void> {
+    this.check();
+    if (ops.length === 0) return Promise.resolve();
+    const raw: RawBatchOp[] = ops.map((op) =>
+      op.type === "put" ? { type: "put", key: buf(op.key), value: buf(op.value!) } : { type: "del", key: buf(op.key) },
+    );
+    return new Promise((resolve, reject) => {
+      this.db.batch(raw, { sync }, (err) => (err ? reject(ioError("RocksDB batch write failed", err)) : resolve()));
+    });
+  }
+
+  /** Entries in key order over [gte, lt); the iterator is always ended, also when the consumer stops early. */
+  async *iterate(options: IterateOptions = {}): AsyncGenerator<[Uint8Array, Uint8Array]> {
+    this.check();
+    const it = this.db.iterator({
+      ...(options.gte ? { gte: buf(options.gte) } : {}),
+      ...(options.lt ? { lt: buf(options.lt) } : {}),
+      reverse: options.reverse ?? false,
+      limit: options.limit ?? -1,
+      keyAsBuffer: true,
+      valueAsBuffer: true,
+    });
+    try {
+      for (;;) {
+        const entry = await new Promise<[Buffer, Buffer] | null>((resolve, reject) => {
+          it.next((err, key, value) => {
+            if (err) reject(ioError("RocksDB iteration failed", err));
+            else if (key === undefined) resolve(null);
+            else resolve([key, value!]);
+          });
+        });
+        if (entry === null) return;
+        yield [bytesOf(entry[0]), bytesOf(entry[1])];
+      }
+    } finally {
+      await new Promise<void>((resolve) => it.end(() => resolve()));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await new Promise<void>((resolve, reject) => {
+      this.db.close((err) => (err ? reject(ioError("RocksDB close failed", err)) : resolve()));
+    });
+  }
+}

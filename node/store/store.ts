@@ -1,0 +1,376 @@
+// A validator's database: blocks, the committed chain, QCs, receipts and their indexes, the committed world
+// state, per-height state roots, the last applied height and the consensus safety state, in one RocksDB.
+//
+// Invariants this class keeps (whoever calls it):
+//  - the committed chain is append-only: a height, once committed, never names another block;
+//  - a block's execution results (state, receipts, indexes, state root) land in ONE write batch together with
+//    the last applied height, so after a crash either all of a block's effects are there or none are;
+//  - execution results are applied in height order, on top of exactly the previous applied height;
+//  - writes are serialized in this process, so a check-then-write (append-only, first receipt wins) is atomic.
+
+import { decode, encode } from "../codec/codec.ts";
+import { bytesEqual, toHex } from "../codec/hex.ts";
+import { Block, QuorumCertificate, Receipt, type Block as BlockT, type QuorumCertificate as QcT, type Receipt as ReceiptT } from "../codec/types.ts";
+import { blockHash } from "../crypto/digests.ts";
+import { StoreError } from "./errors.ts";
+import { META, STORE_FORMAT, TABLE, keys, prefixEnd, readU32be, readU64be, u32be, u64be } from "./keys.ts";
+import { RocksDb, type BatchOp, type IterateOptions } from "./rocks.ts";
+
+export interface StoreOptions {
+  /** fsync the batch that commits a block and its execution results (default true). */
+  syncCommits?: boolean;
+  /** fsync writes of the consensus safety state (default true: a vote must never outlive a lost safety state). */
+  syncSafety?: boolean;
+  /** fsync blocks stored before commit (persistBlock; default false: they can be fetched again from peers). */
+  syncBlocks?: boolean;
+  /** RocksDB block cache bytes. */
+  cacheSize?: number;
+}
+
+export interface AppliedState {
+  readonly height: bigint;
+  /** root(B) of the block at `height`: what the next block's header must carry. */
+  readonly stateRoot: Uint8Array;
+}
+
+export interface StateWrite {
+  readonly key: Uint8Array;
+  /** null deletes the key. */
+  readonly value: Uint8Array | null;
+}
+
+/** Everything one block's commit writes, in one batch. */
+export interface CommitRecord {
+  readonly block: BlockT;
+  /** The QC certifying this block, when known (stored under 'Q'). */
+  readonly qc: QcT | null;
+  /** root(block), the state root after applying it. */
+  readonly stateRoot: Uint8Array;
+  /** The block's complete state write set (any order; it is one batch). */
+  readonly state: readonly StateWrite[];
+  /** Receipts in block order (receipt.index === position). */
+  readonly receipts: readonly ReceiptT[];
+}
+
+export interface ReceiptLocation {
+  readonly height: bigint;
+  readonly index: number;
+}
+
+export class Store {
+  private writeChain: Promise<unknown> = Promise.resolve();
+  private readonly syncCommits: boolean;
+  private readonly syncSafety: boolean;
+  private readonly syncBlocks: boolean;
+
+  private constructor(
+    readonly db: RocksDb,
+    options: StoreOptions,
+  ) {
+    this.syncCommits = options.syncCommits ?? true;
+    this.syncSafety = options.syncSafety ?? true;
+    this.syncBlocks = options.syncBlocks ?? false;
+  }
+
+  static async open(path: string, options: StoreOptions = {}): Promise<Store> {
+    const db = await RocksDb.open(path, { createIfMissing: true, ...(options.cacheSize !== undefined ? { cacheSize: options.cacheSize } : {}) });
+    const store = new Store(db, options);
+    try {
+      const format = await db.get(keys.meta(META.format));
+      if (format === null) await db.put(keys.meta(META.format), u32be(STORE_FORMAT), true);
+      else if (format.length !== 4 || readU32be(format) !== STORE_FORMAT) {
+        throw new StoreError("corrupt_chain", `database at ${path} has layout version ${format.length === 4 ? readU32be(format) : "?"}, this build reads ${STORE_FORMAT}`);
+      }
+    } catch (e) {
+      await db.close();
+      throw e;
+    }
+    return store;
+  }
+
+  get path(): string {
+    return this.db.location;
+  }
+
+  async close(): Promise<void> {
+    // Let queued writes finish first: closing under a pending batch would lose it.
+    await this.writeChain.catch(() => undefined);
+    await this.db.close();
+  }
+
+  /** Runs `fn` after every earlier write of this store has settled, so check-then-write sequences are atomic. */
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writeChain.then(fn, fn);
+    this.writeChain = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---- genesis binding ---------------------------------------------------------------------------------
+
+  async genesisHash(): Promise<Uint8Array | null> {
+    return this.db.get(keys.meta(META.genesis));
+  }
+
+  /** Records which chain this database belongs to; refuses a database of another chain. */
+  bindGenesis(hash: Uint8Array): Promise<void> {
+    return this.serialize(async () => {
+      const existing = await this.db.get(keys.meta(META.genesis));
+      if (existing === null) await this.db.put(keys.meta(META.genesis), hash, true);
+      else if (!bytesEqual(existing, hash)) {
+        throw new StoreError("genesis_mismatch", `database at ${this.path} belongs to genesis ${toHex(existing)}, not ${toHex(hash)}`);
+      }
+    });
+  }
+
+  // ---- blocks ------------------------------------------------------------------------------------------
+
+  /** Stores a block by its hash (certified or proposed blocks, before commit). Returns the hash. */
+  async putBlock(block: BlockT): Promise<Uint8Array> {
+    const hash = blockHash(block.header);
+    await this.db.put(keys.block(hash), encode(Block, block), this.syncBlocks);
+    return hash;
+  }
+
+  async getBlock(hash: Uint8Array): Promise<BlockT | null> {
+    const raw = await this.db.get(keys.block(hash));
+    return raw === null ? null : decode(Block, raw, "stored block");
+  }
+
+  /** The raw stored encoding of a block (what verifyChain re-hashes). */
+  getBlockBytes(hash: Uint8Array): Promise<Uint8Array | null> {
+    return this.db.get(keys.block(hash));
+  }
+
+  blockHashAt(height: bigint): Promise<Uint8Array | null> {
+    return this.db.get(keys.height(height));
+  }
+
+  async blockAt(height: bigint): Promise<BlockT | null> {
+    const hash = await this.blockHashAt(height);
+    return hash === null ? null : this.getBlock(hash);
+  }
+
+  /** The highest committed height and its block hash, or null on an empty database. */
+  async committedHead(): Promise<{ height: bigint; hash: Uint8Array } | null> {
+    for await (const [k, v] of this.db.iterate({ gte: keys.table(TABLE.height), lt: keys.table(TABLE.height + 1), reverse: true, limit: 1 })) {
+      return { height: readU64be(k, 1), hash: v };
+    }
+    return null;
+  }
+
+  async qcAt(height: bigint): Promise<QcT | null> {
+    const raw = await this.db.get(keys.qc(height));
+    return raw === null ? null : decode(QuorumCertificate, raw, "stored QC");
+  }
+
+  /**
+   * Records `block` as committed at its height (block, chain index, QC) without execution results: the
+   * executor applies it later (on start it re-executes every committed-but-unapplied block).
+   * Idempotent for the same block; a different block at a committed height is StoreError 'chain_conflict'.
+   */
+  appendCommitted(block: BlockT, qc: QcT | null): Promise<Uint8Array> {
+    return this.serialize(async () => {
+      const hash = blockHash(block.header);
+      const ops = await this.commitIndexOps(block, hash, qc);
+      await this.db.batch(ops, this.syncCommits);
+      return hash;
+    });
+  }
+
+  private async commitIndexOps(block: BlockT, hash: Uint8Array, qc: QcT | null): Promise<BatchOp[]> {
+    const height = block.header.height;
+    const existing = await this.db.get(keys.height(height));
+    if (existing !== null && !bytesEqual(existing, hash)) {
+      throw new StoreError(
+        "chain_conflict",
+        `height ${height} is committed as block ${toHex(existing)}; refusing to overwrite it with ${toHex(hash)}`,
+        height,
+      );
+    }
+    if (height > 0n) {
+      const parent = await this.db.get(keys.height(height - 1n));
+      if (parent === null) {
+        throw new StoreError("chain_conflict", `cannot commit height ${height}: height ${height - 1n} is not committed`, height);
+      }
+      if (!bytesEqual(parent, block.header.parentHash)) {
+        throw new StoreError(
+          "chain_conflict",
+          `block ${toHex(hash)} at height ${height} has parent ${toHex(block.header.parentHash)}, but height ${height - 1n} is ${toHex(parent)}`,
+          height,
+        );
+      }
+    }
+    if (qc !== null && !bytesEqual(qc.blockHash, hash)) {
+      throw new StoreError("chain_conflict", `the QC for height ${height} certifies ${toHex(qc.blockHash)}, not ${toHex(hash)}`, height);
+    }
+    const ops: BatchOp[] = [
+      { type: "put", key: keys.block(hash), value: encode(Block, block) },
+      { type: "put", key: keys.height(height), value: hash },
+    ];
+    if (qc !== null) ops.push({ type: "put", key: keys.qc(height), value: encode(QuorumCertificate, qc) });
+    return ops;
+  }
+
+  // ---- execution results -------------------------------------------------------------------------------
+
+  async lastApplied(): Promise<AppliedState | null> {
+    const raw = await this.db.get(keys.meta(META.applied));
+    if (raw === null) return null;
+    if (raw.length !== 40) throw new StoreError("corrupt_chain", `last applied record has ${raw.length} bytes, expected 40`);
+    return { height: readU64be(raw, 0), stateRoot: raw.slice(8) };
+  }
+
+  stateRootAt(height: bigint): Promise<Uint8Array | null> {
+    return this.db.get(keys.root(height));
+  }
+
+  /**
+   * Commits a block with its execution results in ONE write batch: block, chain index, QC, state writes,
+   * receipts, receipt and nonce indexes, state root and the last applied height.
+   * The block must extend the last applied height by one (or be height 0 on an empty state).
+   */
+  commitExecuted(record: CommitRecord): Promise<void> {
+    return this.serialize(async () => {
+      const { block } = record;
+      const height = block.header.height;
+      const hash = blockHash(block.header);
+      const applied = await this.lastApplied();
+      const expected = applied === null ? 0n : applied.height + 1n;
+      if (height !== expected) {
+        throw new StoreError(
+          "chain_conflict",
+          `cannot apply block at height ${height}: the state is at ${applied === null ? "nothing (empty)" : `height ${applied.height}`}`,
+          height,
+        );
+      }
+      const ops = await this.commitIndexOps(block, hash, record.qc);
+      for (const w of record.state) {
+        ops.push(w.value === null ? { type: "del", key: keys.state(w.key) } : { type: "put", key: keys.state(w.key), value: w.value });
+      }
+      // The first receipt of an id wins: a replayed duplicate is rejected, and its rejection must not hide the
+      // receipt of the invocation that did run.
+      const ids = record.receipts.map((r) => r.id);
+      const known = await this.db.getMany(ids.map((id) => keys.receiptById(id)));
+      const seen = new Set<string>();
+      record.receipts.forEach((r, i) => {
+        if (r.index !== i || r.height !== height) {
+          throw new StoreError("chain_conflict", `receipt ${i} of height ${height} is labelled (${r.height}, ${r.index})`, height);
+        }
+        ops.push({ type: "put", key: keys.receipt(height, i), value: encode(Receipt, r) });
+        const idHex = toHex(r.id);
+        if (known[i] === null && !seen.has(idHex)) {
+          seen.add(idHex);
+          ops.push({ type: "put", key: keys.receiptById(r.id), value: locationBytes(height, i) });
+        }
+        if (r.status !== "rejected") {
+          const inv = block.invocations[i]!;
+          ops.push({ type: "put", key: keys.nonce(inv.invoker, inv.nonce), value: r.id });
+        }
+      });
+      ops.push({ type: "put", key: keys.root(height), value: record.stateRoot });
+      const appliedBytes = new Uint8Array(40);
+      appliedBytes.set(u64be(height), 0);
+      appliedBytes.set(record.stateRoot, 8);
+      ops.push({ type: "put", key: keys.meta(META.applied), value: appliedBytes });
+      await this.db.batch(ops, this.syncCommits);
+    });
+  }
+
+  /**
+   * Deletes every execution result (state, receipts, indexes, roots, last applied) and keeps the chain, so the
+   * executor rebuilds them from the committed blocks on its next start.
+   */
+  resetExecution(): Promise<void> {
+    return this.serialize(async () => {
+      for (const table of [TABLE.state, TABLE.receipt, TABLE.receiptById, TABLE.nonceIndex, TABLE.root]) {
+        let ops: BatchOp[] = [];
+        for await (const [k] of this.db.iterate({ gte: keys.table(table), lt: keys.table(table + 1) })) {
+          ops.push({ type: "del", key: k });
+          if (ops.length >= 1000) {
+            await this.db.batch(ops, false);
+            ops = [];
+          }
+        }
+        await this.db.batch(ops, false);
+      }
+      await this.db.batch([{ type: "del", key: keys.meta(META.applied) }], true);
+    });
+  }
+
+  // ---- receipts ----------------------------------------------------------------------------------------
+
+  async receiptLocation(id: Uint8Array): Promise<ReceiptLocation | null> {
+    const raw = await this.db.get(keys.receiptById(id));
+    if (raw === null) return null;
+    return { height: readU64be(raw, 0), index: readU32be(raw, 8) };
+  }
+
+  async receiptById(id: Uint8Array): Promise<ReceiptT | null> {
+    const loc = await this.receiptLocation(id);
+    return loc === null ? null : this.receiptAt(loc.height, loc.index);
+  }
+
+  async receiptAt(height: bigint, index: number): Promise<ReceiptT | null> {
+    const raw = await this.db.get(keys.receipt(height, index));
+    return raw === null ? null : decode(Receipt, raw, "stored receipt");
+  }
+
+  async receiptsOfBlock(height: bigint): Promise<ReceiptT[]> {
+    const prefix = keys.receiptsOf(height);
+    const out: ReceiptT[] = [];
+    for await (const [, v] of this.db.iterate({ gte: prefix, lt: prefixEnd(prefix)! })) out.push(decode(Receipt, v, "stored receipt"));
+    return out;
+  }
+
+  /** Ids of an account's accepted invocations with nonce in [fromNonce, fromNonce + limit). */
+  async invocationsOf(invoker: Uint8Array, fromNonce = 0n, limit = 100): Promise<Array<{ nonce: bigint; id: Uint8Array }>> {
+    const prefix = keys.nonceOf(invoker);
+    const out: Array<{ nonce: bigint; id: Uint8Array }> = [];
+    for await (const [k, v] of this.db.iterate({ gte: keys.nonce(invoker, fromNonce), lt: prefixEnd(prefix)!, limit })) {
+      out.push({ nonce: readU64be(k, 33), id: v });
+    }
+    return out;
+  }
+
+  // ---- state -------------------------------------------------------------------------------------------
+
+  getState(stateKey: Uint8Array): Promise<Uint8Array | null> {
+    return this.db.get(keys.state(stateKey));
+  }
+
+  getStateMany(stateKeys: readonly Uint8Array[]): Promise<Array<Uint8Array | null>> {
+    return this.db.getMany(stateKeys.map((k) => keys.state(k)));
+  }
+
+  /** Committed state entries whose state key starts with `prefix`, in key order (keys without the table byte). */
+  async *iterateState(prefix: Uint8Array = new Uint8Array(0), options: { limit?: number; after?: Uint8Array } = {}): AsyncGenerator<[Uint8Array, Uint8Array]> {
+    const full = keys.state(prefix);
+    const range: IterateOptions = { gte: options.after ? nextKey(keys.state(options.after)) : full, lt: prefixEnd(full)!, limit: options.limit ?? -1 };
+    for await (const [k, v] of this.db.iterate(range)) yield [k.subarray(1), v];
+  }
+
+  // ---- consensus safety state --------------------------------------------------------------------------
+
+  /** Durable (fsynced unless configured otherwise) before it resolves: votes are sent only after this. */
+  putSafety(state: Uint8Array): Promise<void> {
+    return this.serialize(() => this.db.put(keys.safety(), state, this.syncSafety));
+  }
+
+  getSafety(): Promise<Uint8Array | null> {
+    return this.db.get(keys.safety());
+  }
+}
+
+function locationBytes(height: bigint, index: number): Uint8Array {
+  const out = new Uint8Array(12);
+  out.set(u64be(height), 0);
+  out.set(u32be(index), 8);
+  return out;
+}
+
+/** The smallest key after `k` (k ++ 0x00). */
+function nextKey(k: Uint8Array): Uint8Array {
+  const out = new Uint8Array(k.length + 1);
+  out.set(k, 0);
+  return out;
+}
