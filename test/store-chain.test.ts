@@ -1,0 +1,202 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { toHex } from "../node/codec/hex.ts";
+import { blockHash } from "../node/crypto/digests.ts";
+import { genesisHash } from "../node/crypto/digests.ts";
+import { Store, StoreError, storeKeys, verifyChain } from "../node/store/index.ts";
+import { childBlock, signer, tempDir, transfer } from "./fixtures/exec/chain.ts";
+import { GENESIS, buildChain, receiptsFor, rootFor, stateKeyFor } from "./fixtures/exec/store-chain.ts";
+
+let dir: ReturnType<typeof tempDir>;
+let store: Store;
+
+beforeEach(async () => {
+  dir = tempDir("store");
+  store = await Store.open(dir.path);
+});
+
+afterEach(async () => {
+  await store.close();
+  dir.cleanup();
+});
+
+async function expectStoreError(p: Promise<unknown>, code: string, height?: bigint): Promise<StoreError> {
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(StoreError);
+  expect((e as StoreError).code).toBe(code);
+  if (height !== undefined) expect((e as StoreError).height).toBe(height);
+  return e as StoreError;
+}
+
+describe("store: committed chain", () => {
+  it("commits blocks with their results and reads them back after reopening", async () => {
+    const blocks = await buildChain(store, 3);
+    await store.close();
+    store = await Store.open(dir.path);
+    expect(await store.committedHead()).toEqual({ height: 3n, hash: blockHash(blocks[3]!.header) });
+    expect(await store.lastApplied()).toEqual({ height: 3n, stateRoot: rootFor(3n) });
+    expect(await store.stateRootAt(2n)).toEqual(rootFor(2n));
+    const b2 = await store.blockAt(2n);
+    expect(blockHash(b2!.header)).toEqual(blockHash(blocks[2]!.header));
+    expect(await store.getState(stateKeyFor(3n))).toEqual(new Uint8Array([3]));
+    const r = receiptsFor(blocks[2]!)[0]!;
+    expect(await store.receiptById(r.id)).toEqual(r);
+    expect(await store.receiptLocation(r.id)).toEqual({ height: 2n, index: 0 });
+    expect(await store.receiptsOfBlock(2n)).toEqual([r]);
+    const history = await store.invocationsOf(signer(1).publicKey);
+    expect(history.map((x) => x.nonce)).toEqual([0n, 1n, 2n]);
+    expect(history[1]!.id).toEqual(receiptsFor(blocks[2]!)[0]!.id);
+    const res = await verifyChain(store);
+    expect(res.head).toBe(3n);
+    expect(res.blocks).toBe(4);
+  });
+
+  it("is append-only: another block at a committed height is refused and nothing of it lands", async () => {
+    const blocks = await buildChain(store, 2);
+    const rival = childBlock(blocks[1]!, rootFor(1n), [], { view: 77n });
+    await expectStoreError(store.appendCommitted(rival, null), "chain_conflict", 2n);
+    // Re-appending the same block is fine (idempotent).
+    await store.appendCommitted(blocks[2]!, null);
+    // Applying a block that does not extend the applied height is refused before writing anything.
+    const next = childBlock(blocks[2]!, rootFor(2n), [transfer(signer(1), signer(3).publicKey, 5n, 2n)]);
+    const skip = childBlock(next, rootFor(3n));
+    await expectStoreError(
+      store.commitExecuted({ block: skip, qc: null, stateRoot: rootFor(4n), state: [{ key: stateKeyFor(4n), value: new Uint8Array([4]) }], receipts: [] }),
+      "chain_conflict",
+      4n,
+    );
+    expect(await store.getState(stateKeyFor(4n))).toBeNull();
+    expect(await store.lastApplied()).toEqual({ height: 2n, stateRoot: rootFor(2n) });
+    // A child whose parent hash is not the committed block at height - 1 is refused too.
+    const orphan = childBlock(rival, rootFor(2n));
+    await expectStoreError(store.appendCommitted(orphan, null), "chain_conflict", 3n);
+    expect(await store.blockHashAt(3n)).toBeNull();
+  });
+
+  it("stores a QC only when it certifies the block, and keeps the first receipt of a duplicated id", async () => {
+    const blocks = await buildChain(store, 1);
+    const dup = blocks[1]!.invocations[0]!;
+    const b2 = childBlock(blocks[1]!, rootFor(1n), [transfer(signer(1), signer(2).publicKey, 1n, 1n), dup]);
+    const wrongQc = { view: 5n, blockHash: blockHash(blocks[1]!.header), signatures: [] };
+    await expectStoreError(
+      store.commitExecuted({ block: b2, qc: wrongQc, stateRoot: rootFor(2n), state: [], receipts: receiptsFor(b2) }),
+      "chain_conflict",
+      2n,
+    );
+    const qc = { view: 5n, blockHash: blockHash(b2.header), signatures: [] };
+    const receipts = receiptsFor(b2);
+    receipts[1] = { ...receipts[1]!, status: "rejected", gasUsed: 0n, fee: 0n, error: "bad nonce" };
+    await store.commitExecuted({ block: b2, qc, stateRoot: rootFor(2n), state: [], receipts });
+    expect(await store.qcAt(2n)).toEqual(qc);
+    // The replayed invocation's rejection is stored at (2, 1) but its id still names the receipt that ran.
+    const first = await store.receiptById(receipts[1]!.id);
+    expect(first!.height).toBe(1n);
+    expect(first!.status).toBe("ok");
+    expect((await store.receiptAt(2n, 1))!.status).toBe("rejected");
+  });
+
+  it("iterates state ranges in key order and persists the safety state", async () => {
+    await buildChain(store, 3);
+    const entries: string[] = [];
+    for await (const [k, v] of store.iterateState(new TextEncoder().encode("k-"))) entries.push(`${new TextDecoder().decode(k)}=${v[0]}`);
+    expect(entries).toEqual(["k-0=0", "k-1=1", "k-2=2", "k-3=3"]);
+    const limited: string[] = [];
+    for await (const [k] of store.iterateState(new TextEncoder().encode("k-"), { after: new TextEncoder().encode("k-1"), limit: 2 })) {
+      limited.push(new TextDecoder().decode(k));
+    }
+    expect(limited).toEqual(["k-2", "k-3"]);
+    expect(await store.getSafety()).toBeNull();
+    await store.putSafety(new Uint8Array([9, 8, 7]));
+    await store.close();
+    store = await Store.open(dir.path);
+    expect(await store.getSafety()).toEqual(new Uint8Array([9, 8, 7]));
+  });
+
+  it("refuses a database bound to another genesis", async () => {
+    await store.bindGenesis(genesisHash(GENESIS));
+    await store.bindGenesis(genesisHash(GENESIS));
+    await expectStoreError(store.bindGenesis(new Uint8Array(32).fill(7)), "genesis_mismatch");
+  });
+});
+
+describe("store: verifyChain", () => {
+  it("names the height of a block with one flipped byte", async () => {
+    const blocks = await buildChain(store, 5);
+    await store.bindGenesis(genesisHash(GENESIS));
+    await verifyChain(store);
+    const hash = blockHash(blocks[3]!.header);
+    const raw = (await store.getBlockBytes(hash))!;
+    const flipped = raw.slice();
+    flipped[60] = flipped[60]! ^ 0x01;
+    await store.db.put(storeKeys.block(hash), flipped, true);
+    const e = await expectStoreError(verifyChain(store), "corrupt_chain", 3n);
+    expect(e.message).toMatch(/height 3/);
+  });
+
+  it("finds a byte flipped inside an invocation (invocationsRoot) and a rewritten index entry", async () => {
+    const blocks = await buildChain(store, 4);
+    const hash2 = blockHash(blocks[2]!.header);
+    const raw = (await store.getBlockBytes(hash2))!;
+    const flipped = raw.slice();
+    flipped[raw.length - 10] = flipped[raw.length - 10]! ^ 0x80; // inside the signature of the last invocation
+    await store.db.put(storeKeys.block(hash2), flipped, true);
+    await expectStoreError(verifyChain(store), "corrupt_chain", 2n);
+    await store.db.put(storeKeys.block(hash2), raw, true);
+    await verifyChain(store);
+    // Point height 3 at block 4: the hash is a real block, but its height and parent do not fit.
+    await store.db.put(storeKeys.height(3n), blockHash(blocks[4]!.header), true);
+    await expectStoreError(verifyChain(store), "corrupt_chain", 3n);
+  });
+
+  it("detects a missing height and a truncated tail", async () => {
+    await buildChain(store, 4);
+    await store.db.batch([{ type: "del", key: storeKeys.height(2n) }], true);
+    const e = await expectStoreError(verifyChain(store), "corrupt_chain", 2n);
+    expect(e.message).toMatch(/missing/);
+    const dir2 = tempDir("store-trunc");
+    const s2 = await Store.open(dir2.path);
+    try {
+      await buildChain(s2, 4);
+      await s2.db.batch([{ type: "del", key: storeKeys.height(4n) }, { type: "del", key: storeKeys.height(3n) }], true);
+      await expectStoreError(verifyChain(s2), "corrupt_chain", 3n);
+    } finally {
+      await s2.close();
+      dir2.cleanup();
+    }
+  });
+});
+
+describe("store: commit atomicity under SIGKILL", () => {
+  it("after a kill at an arbitrary instant, state, receipts, root and last applied height agree", async () => {
+    await store.close();
+    const script = fileURLToPath(new URL("./fixtures/exec/commit-loop.ts", import.meta.url));
+    const child = spawn(process.execPath, ["--import", "tsx", script, dir.path], { stdio: ["ignore", "pipe", "inherit"] });
+    let printed = 0;
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        printed += chunk.toString().split("\n").filter(Boolean).length;
+        // Kill while it is busy committing, at a point that depends on scheduling, not on our choosing.
+        if (printed >= 40 && child.exitCode === null && !child.killed) child.kill("SIGKILL");
+      });
+      child.on("exit", () => resolve());
+      child.on("error", reject);
+    });
+    expect(printed).toBeGreaterThanOrEqual(40);
+    store = await Store.open(dir.path);
+    const applied = (await store.lastApplied())!;
+    expect(applied.height).toBeGreaterThanOrEqual(40n);
+    expect(applied.stateRoot).toEqual(rootFor(applied.height));
+    const want = new TextEncoder().encode(String(applied.height));
+    const values = await store.getStateMany(Array.from({ length: 64 }, (_, i) => new TextEncoder().encode(`s-${i}`)));
+    for (const v of values) expect(toHex(v!)).toBe(toHex(want));
+    expect(await store.receiptsOfBlock(applied.height)).toHaveLength(1);
+    expect(await store.receiptsOfBlock(applied.height + 1n)).toHaveLength(0);
+    expect(await store.stateRootAt(applied.height + 1n)).toBeNull();
+    expect((await store.committedHead())!.height).toBe(applied.height);
+    await verifyChain(store);
+  });
+});
