@@ -1,0 +1,845 @@
+// Serial, deterministic execution of blocks on speculative overlays, and their atomic commit.
+//
+// Each executed block is a node holding its write set (an Overlay) on top of its parent's node, down to the
+// committed state (RocksDB + an in-memory cache). executeBlock runs a block on its parent's result; commitBlock
+// writes one block's results in one RocksDB batch, makes it the new base and drops the forks that lost.
+// Execution and commit are serialized by one lock; read-only queries run beside them on the committed state
+// and restart if a commit lands underneath them.
+
+import { decode, encode } from "../codec/codec.ts";
+import { bytesEqual, compareBytes, fromUtf8, toHex, utf8 } from "../codec/hex.ts";
+import {
+  Account,
+  BUILTIN_BANK,
+  BUILTIN_DEPLOY,
+  ContractVersionInfo,
+  DeployPayload,
+  LIMITS,
+  TransferPayload,
+  type Block,
+  type ContractVersionInfo as ContractVersionInfoT,
+  type DeployPayload as DeployPayloadT,
+  type Genesis,
+  type QuorumCertificate,
+  type Receipt,
+  type ReceiptStatus,
+  type SignedInvocation,
+  type SourceFile,
+} from "../codec/types.ts";
+import { k12 } from "../crypto/hash.ts";
+import { blockHash, genesisHash, invocationId, invocationSigningDigest } from "../crypto/digests.ts";
+import { verifyStrict } from "../crypto/sodium.ts";
+import type { Store } from "../store/store.ts";
+import { verifyChain } from "../store/verify.ts";
+import { ExecError } from "./errors.ts";
+import { EXEC_GAS, U64_MAX, intrinsicGas } from "./gas.ts";
+import { genesisBlock, genesisQc, genesisStateRoot, genesisStateWrites } from "./genesis.ts";
+import { Overlay, nextStateRoot } from "./overlay.ts";
+import { CommittedStateCache } from "./state-cache.ts";
+import { ContractRecord, SourceList, stateKeys } from "./state-keys.ts";
+import type { ContractSourcesInput, ContractVm, VmCallResult, VmStatus } from "./vm-adapter.ts";
+
+export interface ExecutorOptions {
+  readonly genesis: Genesis;
+  readonly vm: ContractVm;
+  /** Bytes of committed state kept in memory for the vm's synchronous reads (default 64 MiB). */
+  readonly stateCacheBytes?: number;
+  /** Fill the state cache from RocksDB on open, up to stateCacheBytes (default true). */
+  readonly preloadState?: boolean;
+  /** Most missing-state re-runs of one invocation before giving up with ExecError 'unavailable' (default 100 000). */
+  readonly maxStateRetries?: number;
+  /** Gas cap of read-only queries (default 10 000 000). */
+  readonly queryGasCap?: bigint;
+  /** Run verifyChain before anything else on open (default true): a node must not start on a corrupt chain. */
+  readonly verifyOnOpen?: boolean;
+  /** Called after each committed-but-unapplied block re-executed on open. */
+  readonly onReexecuted?: (height: bigint, stateRoot: Uint8Array) => void;
+}
+
+/** Ids (hex) whose signatures were already checked (the mempool's cache), so blocks do not verify twice. */
+export interface VerifiedIds {
+  has(idHex: string): boolean;
+}
+
+export interface ExecutedBlock {
+  readonly hash: Uint8Array;
+  readonly height: bigint;
+  /** root(block): what the child block's header must carry. */
+  readonly stateRoot: Uint8Array;
+  /** root(parent): what this block's header should carry. */
+  readonly parentRoot: Uint8Array;
+  /** header.stateRoot === root(parent); a validator votes only when true. */
+  readonly headerRootMatches: boolean;
+  readonly receipts: readonly Receipt[];
+}
+
+export interface CommittedHead {
+  readonly height: bigint;
+  readonly hash: Uint8Array;
+  readonly stateRoot: Uint8Array;
+}
+
+export interface QueryRequest {
+  readonly contract: string;
+  readonly version: number;
+  readonly method: string;
+  readonly input: Uint8Array;
+  readonly gasLimit?: bigint;
+  readonly invoker?: Uint8Array;
+}
+
+export interface QueryResult {
+  readonly status: string;
+  readonly gasUsed: bigint;
+  readonly output: Uint8Array;
+  readonly error: string | null;
+}
+
+export interface ContractInfo {
+  readonly name: string;
+  readonly owner: Uint8Array;
+  readonly versions: ContractVersionInfoT[];
+}
+
+interface ExecNode {
+  readonly hash: Uint8Array;
+  readonly hex: string;
+  readonly block: Block;
+  readonly height: bigint;
+  /** null: the parent is the committed base. */
+  parent: ExecNode | null;
+  readonly overlay: Overlay;
+  readonly stateRoot: Uint8Array;
+  readonly parentRoot: Uint8Array;
+  readonly receipts: Receipt[];
+}
+
+/** What one invocation's handler decided, before fees and nonces. */
+interface Outcome {
+  status: VmStatus;
+  gasUsed: bigint;
+  output: Uint8Array;
+  error: string | null;
+  reads: Uint8Array[];
+  writes: Array<{ key: Uint8Array; value: Uint8Array }>;
+}
+
+const ZERO32 = new Uint8Array(32);
+const EMPTY = new Uint8Array(0);
+const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+const DEFAULT_QUERY_GAS = 10_000_000n;
+const MAX_QUERY_RESTARTS = 16;
+
+/** Truncates text to at most `max` UTF-8 bytes without splitting a character. */
+function clip(text: string, max: number): string {
+  const bytes = utf8(text);
+  if (bytes.length <= max) return text;
+  let end = max;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return fromUtf8(bytes.subarray(0, end));
+}
+
+function clipBytes(b: Uint8Array, max: number): Uint8Array {
+  return b.length <= max ? b : b.slice(0, max);
+}
+
+function readAccountBytes(raw: Uint8Array | null): { balance: bigint; nonce: bigint } {
+  return raw === null ? { balance: 0n, nonce: 0n } : decode(Account, raw, "account");
+}
+
+/** A simple FIFO mutex: execution and commit never interleave. */
+class Lock {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/**
+ * Layers of writes (top first) over the committed state. Reads that hit nothing in memory load from RocksDB
+ * (async path) or, for the vm's synchronous path, report the key as missing.
+ */
+class StateView {
+  constructor(
+    private readonly ex: Executor,
+    readonly layers: Overlay[],
+    /** Committed values loaded during this run: kept here so a bounded cache can never undo a retry's progress. */
+    readonly fetched = new Map<string, Uint8Array | null>(),
+  ) {}
+
+  /** The same view with one more layer on top (sharing what was fetched). */
+  with(top: Overlay): StateView {
+    return new StateView(this.ex, [top, ...this.layers], this.fetched);
+  }
+
+  peek(hex: string): Uint8Array | null | undefined {
+    for (const layer of this.layers) {
+      const w = layer.lookup(hex);
+      if (w !== undefined) return w.value;
+    }
+    if (this.fetched.has(hex)) return this.fetched.get(hex)!;
+    return this.ex.cache.get(hex);
+  }
+
+  async read(key: Uint8Array): Promise<Uint8Array | null> {
+    const hex = toHex(key);
+    const v = this.peek(hex);
+    return v !== undefined ? v : this.load(key, hex);
+  }
+
+  async load(key: Uint8Array, hex = toHex(key)): Promise<Uint8Array | null> {
+    const value = await this.ex.loadCommitted(key, hex);
+    this.fetched.set(hex, value);
+    return value;
+  }
+}
+
+export class Executor {
+  readonly genesis: Genesis;
+  readonly genesisBlock: Block;
+  readonly genesisBlockHash: Uint8Array;
+  /** @internal committed-state cache (exposed for tests and metrics). */
+  readonly cache: CommittedStateCache;
+  private readonly vm: ContractVm;
+  private readonly lock = new Lock();
+  private readonly executed = new Map<string, ExecNode>();
+  private readonly codeCache = new Map<string, Uint8Array>();
+  private readonly maxRetries: number;
+  private readonly queryGasCap: bigint;
+  private base: CommittedHead;
+  /** Bumped by every commit: a read of committed state that spans a change is retried. */
+  private epoch = 0;
+  private closed = false;
+  /** Counters for metrics and tests. */
+  readonly stats = { stateRetries: 0, blocksExecuted: 0, blocksCommitted: 0, invocations: 0, queryRestarts: 0 };
+
+  private constructor(
+    readonly store: Store,
+    options: ExecutorOptions,
+    base: CommittedHead,
+  ) {
+    this.genesis = options.genesis;
+    this.genesisBlock = genesisBlock(options.genesis);
+    this.genesisBlockHash = blockHash(this.genesisBlock.header);
+    this.vm = options.vm;
+    this.cache = new CommittedStateCache(options.stateCacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.maxRetries = options.maxStateRetries ?? 100_000;
+    this.queryGasCap = options.queryGasCap ?? DEFAULT_QUERY_GAS;
+    this.base = base;
+  }
+
+  /**
+   * Opens execution on a store: checks the chain (verifyChain), binds the genesis, writes the genesis block
+   * and state on an empty database, then re-executes every committed block whose results are missing.
+   */
+  static async open(store: Store, options: ExecutorOptions): Promise<Executor> {
+    const genesis = options.genesis;
+    const gBlock = genesisBlock(genesis);
+    const gHash = blockHash(gBlock.header);
+    await store.bindGenesis(genesisHash(genesis));
+    if (options.verifyOnOpen ?? true) await verifyChain(store);
+    const committed0 = await store.blockHashAt(0n);
+    if (committed0 !== null && !bytesEqual(committed0, gHash)) {
+      throw new ExecError("bad_genesis", `the database's genesis block ${toHex(committed0)} is not this genesis's ${toHex(gHash)}`, 0n);
+    }
+    let applied = await store.lastApplied();
+    if (applied === null) {
+      const root = genesisStateRoot(genesis);
+      await store.commitExecuted({ block: gBlock, qc: genesisQc(), stateRoot: root, state: genesisStateWrites(genesis), receipts: [] });
+      applied = { height: 0n, stateRoot: root };
+    }
+    const appliedHash = await store.blockHashAt(applied.height);
+    if (appliedHash === null) throw new ExecError("bad_block", `state is applied up to height ${applied.height}, which is not committed`, applied.height);
+    const ex = new Executor(store, options, { height: applied.height, hash: appliedHash, stateRoot: applied.stateRoot });
+    if (options.preloadState ?? true) await ex.preload();
+    await ex.reexecuteCommitted(options.onReexecuted);
+    return ex;
+  }
+
+  private async preload(): Promise<void> {
+    for await (const [k, v] of this.store.iterateState()) {
+      if (this.cache.sizeBytes + k.length * 2 + v.length + 64 > this.cache.maxBytes) break;
+      this.cache.set(toHex(k), v);
+    }
+  }
+
+  /** Blocks committed (chain index written) but not yet applied: crash between the two, or wiped state. */
+  private async reexecuteCommitted(onBlock?: (height: bigint, root: Uint8Array) => void): Promise<void> {
+    const head = await this.store.committedHead();
+    if (head === null) return;
+    for (let h = this.base.height + 1n; h <= head.height; h++) {
+      const block = await this.store.blockAt(h);
+      if (block === null) throw new ExecError("bad_block", `committed block at height ${h} is missing`, h);
+      const result = await this.executeBlock(block);
+      await this.commitBlock(result.hash, await this.store.qcAt(h));
+      onBlock?.(h, result.stateRoot);
+    }
+  }
+
+  /** The committed and applied head. */
+  head(): CommittedHead {
+    return this.base;
+  }
+
+  /** root(block) of an executed (uncommitted) block or of the committed head; null when unknown here. */
+  rootOf(hash: Uint8Array): Uint8Array | null {
+    if (bytesEqual(hash, this.base.hash)) return this.base.stateRoot;
+    return this.executed.get(toHex(hash))?.stateRoot ?? null;
+  }
+
+  /** What a child of `parentHash` must carry as header.stateRoot (= rootOf(parentHash)). */
+  root(parentHash: Uint8Array): Uint8Array | null {
+    return this.rootOf(parentHash);
+  }
+
+  /** root(block at height) of a committed height (from the store). */
+  rootAt(height: bigint): Promise<Uint8Array | null> {
+    return this.store.stateRootAt(height);
+  }
+
+  isExecuted(hash: Uint8Array): boolean {
+    return bytesEqual(hash, this.base.hash) || this.executed.has(toHex(hash));
+  }
+
+  /** Hashes of executed, uncommitted blocks (for tests and metrics). */
+  pendingBlocks(): Uint8Array[] {
+    return [...this.executed.values()].map((n) => n.hash);
+  }
+
+  /**
+   * Starts compiling the sources of any deploy among `invocations` (in the vm's worker), so the compile runs
+   * beside consensus and execution later finds it done. Also warms the state cache with the invokers' accounts.
+   * Never throws; bad payloads are left for execution to report.
+   */
+  prefetch(invocations: readonly SignedInvocation[]): void {
+    const accountKeys: Uint8Array[] = [];
+    for (const inv of invocations) {
+      accountKeys.push(stateKeys.account(inv.invoker));
+      if (inv.contract !== BUILTIN_DEPLOY) continue;
+      let payload: DeployPayloadT;
+      try {
+        payload = decode(DeployPayload, inv.input, "deploy payload");
+      } catch {
+        continue;
+      }
+      const sources = toContractSources(payload);
+      if (typeof sources === "string" || !this.vm.supportedToolchains().includes(payload.toolchain)) continue;
+      this.vm.compile(payload.toolchain, sources).catch(() => undefined);
+    }
+    void this.warm(accountKeys).catch(() => undefined);
+  }
+
+  private async warm(stateKeysToLoad: Uint8Array[]): Promise<void> {
+    const wanted = stateKeysToLoad.filter((k) => !this.cache.has(toHex(k)));
+    if (wanted.length === 0 || this.closed) return;
+    const epoch = this.epoch;
+    const values = await this.store.getStateMany(wanted);
+    if (epoch !== this.epoch) return;
+    wanted.forEach((k, i) => {
+      const hex = toHex(k);
+      if (!this.cache.has(hex)) this.cache.set(hex, values[i]!);
+    });
+  }
+
+  /** @internal Loads one committed value; caches it only if no commit happened meanwhile (else it may be stale). */
+  async loadCommitted(key: Uint8Array, hex: string): Promise<Uint8Array | null> {
+    const epoch = this.epoch;
+    const value = await this.store.getState(key);
+    if (epoch === this.epoch) this.cache.set(hex, value);
+    return value;
+  }
+
+  // ---- block execution ---------------------------------------------------------------------------------
+
+  /**
+   * Executes `block` on top of its parent's result (the committed head or an executed, uncommitted block) and
+   * keeps the result in memory. Idempotent: an executed or committed block returns its earlier result.
+   * `verified` lists invocation ids whose signatures the mempool already checked.
+   */
+  executeBlock(block: Block, verified?: VerifiedIds): Promise<ExecutedBlock> {
+    return this.lock.run(() => this.executeLocked(block, verified));
+  }
+
+  private async executeLocked(block: Block, verified?: VerifiedIds): Promise<ExecutedBlock> {
+    this.checkOpen();
+    const hash = blockHash(block.header);
+    const hex = toHex(hash);
+    const known = this.executed.get(hex);
+    if (known) return summary(known);
+    const h = block.header;
+    if (h.height <= this.base.height) {
+      const committed = await this.store.blockHashAt(h.height);
+      if (committed !== null && bytesEqual(committed, hash)) return this.committedSummary(h.height, hash, block);
+      throw new ExecError("unknown_parent", `block ${hex} at height ${h.height} is at or below the committed head ${this.base.height} and not on the committed chain`, h.height);
+    }
+    let parent: ExecNode | null;
+    let parentHeight: bigint;
+    let parentRoot: Uint8Array;
+    if (bytesEqual(h.parentHash, this.base.hash)) {
+      parent = null;
+      parentHeight = this.base.height;
+      parentRoot = this.base.stateRoot;
+    } else {
+      const p = this.executed.get(toHex(h.parentHash));
+      if (!p) throw new ExecError("unknown_parent", `parent ${toHex(h.parentHash)} of block ${hex} is neither the committed head nor an executed block`, h.height);
+      parent = p;
+      parentHeight = p.height;
+      parentRoot = p.stateRoot;
+    }
+    if (h.height !== parentHeight + 1n) throw new ExecError("bad_block", `block ${hex} has height ${h.height}, its parent ${parentHeight}`, h.height);
+    if (h.chainId !== this.genesis.chainId) throw new ExecError("bad_block", `block ${hex} is for chain ${h.chainId}, not ${this.genesis.chainId}`, h.height);
+
+    const overlay = new Overlay();
+    const layers: Overlay[] = [overlay];
+    for (let p = parent; p !== null; p = p.parent) layers.push(p.overlay);
+    const view = new StateView(this, layers);
+    const receipts: Receipt[] = [];
+    for (let i = 0; i < block.invocations.length; i++) {
+      receipts.push(await this.runInvocation(view, overlay, block, i, verified));
+    }
+    const stateRoot = nextStateRoot(parentRoot, overlay.sorted());
+    const node: ExecNode = { hash, hex, block, height: h.height, parent, overlay, stateRoot, parentRoot, receipts };
+    this.executed.set(hex, node);
+    this.stats.blocksExecuted++;
+    return summary(node);
+  }
+
+  private async committedSummary(height: bigint, hash: Uint8Array, block: Block): Promise<ExecutedBlock> {
+    const root = await this.store.stateRootAt(height);
+    const parentRoot = height === 0n ? root : await this.store.stateRootAt(height - 1n);
+    if (root === null || parentRoot === null) throw new ExecError("bad_block", `committed height ${height} has no recorded state root`, height);
+    return {
+      hash,
+      height,
+      stateRoot: root,
+      parentRoot,
+      headerRootMatches: height === 0n || bytesEqual(block.header.stateRoot, parentRoot),
+      receipts: await this.store.receiptsOfBlock(height),
+    };
+  }
+
+  /**
+   * Commits an executed block: its state writes, receipts, indexes, the block and the last applied height go
+   * to RocksDB in ONE batch; then it becomes the base and every executed block not descending from it is
+   * dropped. The block must extend the committed head, and its header must carry our root(parent) (else
+   * ExecError 'state_diverged': a quorum committed a state this validator does not have).
+   */
+  commitBlock(hash: Uint8Array, qc: QuorumCertificate | null = null): Promise<CommittedHead> {
+    return this.lock.run(() => this.commitLocked(hash, qc));
+  }
+
+  private async commitLocked(hash: Uint8Array, qc: QuorumCertificate | null): Promise<CommittedHead> {
+    this.checkOpen();
+    const hex = toHex(hash);
+    if (bytesEqual(hash, this.base.hash)) return this.base;
+    const node = this.executed.get(hex);
+    if (!node) throw new ExecError("not_executed", `block ${hex} was not executed here`);
+    if (node.parent !== null) {
+      throw new ExecError("not_executed", `block ${hex} at height ${node.height} does not extend the committed head ${this.base.height}; commit its ancestors first`, node.height);
+    }
+    if (!bytesEqual(node.block.header.stateRoot, this.base.stateRoot)) {
+      throw new ExecError(
+        "state_diverged",
+        `block at height ${node.height} carries state root ${toHex(node.block.header.stateRoot)}, but this validator computed ${toHex(this.base.stateRoot)} for height ${this.base.height}`,
+        node.height,
+      );
+    }
+    const writes = node.overlay.sorted();
+    await this.store.commitExecuted({ block: node.block, qc, stateRoot: node.stateRoot, state: writes, receipts: node.receipts });
+    // From here on, synchronously: the cache, the base and the fork tree change together.
+    this.epoch++;
+    for (const w of writes) this.cache.set(toHex(w.key), w.value);
+    this.base = { height: node.height, hash: node.hash, stateRoot: node.stateRoot };
+    this.executed.delete(hex);
+    // Decide what survives before re-basing anything: survivors are the descendants of the committed block.
+    const doomed: string[] = [];
+    for (const [k, other] of this.executed) {
+      let p: ExecNode | null = other;
+      while (p !== null && p.parent !== node) p = p.parent;
+      if (p === null) doomed.push(k);
+    }
+    for (const k of doomed) this.executed.delete(k);
+    for (const other of this.executed.values()) if (other.parent === node) other.parent = null;
+    this.stats.blocksCommitted++;
+    return this.base;
+  }
+
+  // ---- one invocation ----------------------------------------------------------------------------------
+
+  private async runInvocation(blockView: StateView, blockOverlay: Overlay, block: Block, index: number, verified?: VerifiedIds): Promise<Receipt> {
+    const inv = block.invocations[index]!;
+    const height = block.header.height;
+    const id = invocationId(inv);
+    this.stats.invocations++;
+    const receipt = (status: ReceiptStatus, gasUsed: bigint, fee: bigint, o: Partial<Outcome> = {}): Receipt => ({
+      id,
+      status,
+      gasUsed,
+      fee,
+      output: clipBytes(o.output ?? EMPTY, LIMITS.maxOutputBytes),
+      error: o.error === undefined || o.error === null ? null : clip(o.error, LIMITS.maxErrorBytes),
+      height,
+      index,
+      reads: o.reads ?? [],
+      writes: o.writes ?? [],
+    });
+    const reject = (reason: string) => receipt("rejected", 0n, 0n, { error: reason });
+
+    if (inv.chainId !== this.genesis.chainId) return reject(`wrong chain: invocation is for ${inv.chainId}, this chain is ${this.genesis.chainId}`);
+    if (!verified?.has(toHex(id)) && !verifyStrict(inv.signature, invocationSigningDigest(inv), inv.invoker)) {
+      return reject("bad signature: the signature does not verify against the invoker's key");
+    }
+    const accountKey = stateKeys.account(inv.invoker);
+    const account = readAccountBytes(await blockView.read(accountKey));
+    if (inv.nonce !== account.nonce) return reject(`bad nonce: invocation has nonce ${inv.nonce}, the account's next nonce is ${account.nonce}`);
+    const maxFee = inv.gasLimit * inv.gasPrice;
+    if (maxFee > U64_MAX) return reject(`gas limit ${inv.gasLimit} x gas price ${inv.gasPrice} overflows u64`);
+    if (account.balance < maxFee) return reject(`insufficient balance: ${account.balance} < gas limit x gas price = ${maxFee}`);
+
+    // Accepted: from here on the invocation pays for the gas it used and its nonce is consumed.
+    const tx = new Overlay();
+    const view = blockView.with(tx);
+    let outcome: Outcome;
+    if (inv.contract === BUILTIN_BANK) outcome = await this.runBank(view, tx, inv, account.balance);
+    else if (inv.contract === BUILTIN_DEPLOY) outcome = await this.runDeploy(view, tx, inv, height);
+    else outcome = await this.runContract(view, tx, inv, block.header.proposer);
+
+    if (outcome.gasUsed > inv.gasLimit) throw new ExecError("unavailable", `internal: gas used ${outcome.gasUsed} exceeds limit ${inv.gasLimit}`, height);
+    if (outcome.status === "ok") blockOverlay.absorb(tx);
+    const fee = outcome.gasUsed * inv.gasPrice;
+    const after = readAccountBytes(await blockView.read(accountKey));
+    if (after.balance < fee) throw new ExecError("unavailable", `internal: invoker balance ${after.balance} below fee ${fee}`, height);
+    blockOverlay.set(accountKey, encode(Account, { balance: after.balance - fee, nonce: after.nonce + 1n }));
+    if (fee > 0n) {
+      const proposerKey = stateKeys.account(block.header.proposer);
+      const prop = readAccountBytes(await blockView.read(proposerKey));
+      if (prop.balance + fee > U64_MAX) throw new ExecError("unavailable", "internal: proposer balance overflows u64", height);
+      blockOverlay.set(proposerKey, encode(Account, { balance: prop.balance + fee, nonce: prop.nonce }));
+    }
+    const landed = outcome.status === "ok";
+    return receipt(outcome.status, outcome.gasUsed, fee, {
+      output: outcome.output,
+      error: outcome.error,
+      reads: outcome.reads,
+      writes: landed ? outcome.writes : [],
+    });
+  }
+
+  private static invalid(gasLimit: bigint, error: string): Outcome {
+    return { status: "invalid", gasUsed: gasLimit < EXEC_GAS.invalid ? gasLimit : EXEC_GAS.invalid, output: EMPTY, error, reads: [], writes: [] };
+  }
+
+  private static outOfGas(gasLimit: bigint, needed: bigint): Outcome {
+    return { status: "out_of_gas", gasUsed: gasLimit, output: EMPTY, error: `out of gas: needs ${needed}, gas limit is ${gasLimit}`, reads: [], writes: [] };
+  }
+
+  private static reverted(gasUsed: bigint, error: string, output: Uint8Array = EMPTY): Outcome {
+    return { status: "reverted", gasUsed, output, error, reads: [], writes: [] };
+  }
+
+  /** bank.transfer: the fee is set aside first, so a transfer can never leave the invoker unable to pay it. */
+  private async runBank(view: StateView, tx: Overlay, inv: SignedInvocation, balance: bigint): Promise<Outcome> {
+    if (inv.method !== "transfer") return Executor.invalid(inv.gasLimit, `bank has no method ${JSON.stringify(inv.method)} (it has: transfer)`);
+    let payload;
+    try {
+      payload = decode(TransferPayload, inv.input, "transfer payload");
+    } catch (e) {
+      return Executor.invalid(inv.gasLimit, `malformed transfer payload: ${(e as Error).message}`);
+    }
+    const gas = intrinsicGas(inv.input.length) + EXEC_GAS.transfer;
+    if (inv.gasLimit < gas) return Executor.outOfGas(inv.gasLimit, gas);
+    const fee = gas * inv.gasPrice;
+    const available = balance - fee;
+    if (available < payload.amount) {
+      return Executor.reverted(gas, `insufficient funds: balance ${balance} minus fee ${fee} leaves ${available}, transfer needs ${payload.amount}`);
+    }
+    const fromKey = stateKeys.account(inv.invoker);
+    const toKey = stateKeys.account(payload.to);
+    const from = readAccountBytes(await view.read(fromKey));
+    tx.set(fromKey, encode(Account, { balance: from.balance - payload.amount, nonce: from.nonce }));
+    const to = readAccountBytes(await view.read(toKey));
+    if (to.balance + payload.amount > U64_MAX) return Executor.reverted(gas, "recipient balance would overflow u64");
+    tx.set(toKey, encode(Account, { balance: to.balance + payload.amount, nonce: to.nonce }));
+    return { status: "ok", gasUsed: gas, output: EMPTY, error: null, reads: [], writes: [] };
+  }
+
+  /** deploy: version 1 creates a name (invoker becomes owner); version n+1 by the owner adds a version. */
+  private async runDeploy(view: StateView, tx: Overlay, inv: SignedInvocation, height: bigint): Promise<Outcome> {
+    if (inv.method !== "deploy") return Executor.invalid(inv.gasLimit, `deploy has no method ${JSON.stringify(inv.method)} (it has: deploy)`);
+    let payload: DeployPayloadT;
+    try {
+      payload = decode(DeployPayload, inv.input, "deploy payload");
+    } catch (e) {
+      return Executor.invalid(inv.gasLimit, `malformed deploy payload: ${(e as Error).message}`);
+    }
+    let sourceBytes = 0;
+    for (const f of payload.sources) sourceBytes += utf8(f.path).length + utf8(f.content).length;
+    const gas = intrinsicGas(inv.input.length) + EXEC_GAS.deployBase + EXEC_GAS.deployPerSourceByte * BigInt(sourceBytes);
+    if (inv.gasLimit < gas) return Executor.outOfGas(inv.gasLimit, gas);
+
+    const name = payload.name;
+    const recordKey = stateKeys.contract(name);
+    const recordRaw = await view.read(recordKey);
+    const record = recordRaw === null ? null : decode(ContractRecord, recordRaw, "contract record");
+    if (payload.version === 0) return Executor.reverted(gas, "contract versions start at 1");
+    if (record === null) {
+      if (payload.version !== 1) return Executor.reverted(gas, `contract ${name} does not exist: its first deploy must be version 1, not ${payload.version}`);
+    } else {
+      if (!bytesEqual(record.owner, inv.invoker)) {
+        return Executor.reverted(gas, `contract ${name} belongs to ${toHex(record.owner)}; only its owner may deploy new versions`);
+      }
+      if (payload.version !== record.latest + 1) {
+        return Executor.reverted(gas, `contract ${name} is at version ${record.latest}; the next deploy must be version ${record.latest + 1}, not ${payload.version}`);
+      }
+    }
+    if (!this.vm.supportedToolchains().includes(payload.toolchain)) {
+      return Executor.reverted(gas, `toolchain ${JSON.stringify(payload.toolchain)} is not supported (supported: ${this.vm.supportedToolchains().join(", ")})`);
+    }
+    const sources = toContractSources(payload);
+    if (typeof sources === "string") return Executor.reverted(gas, sources);
+    let compiled;
+    try {
+      compiled = await this.vm.compile(payload.toolchain, sources);
+    } catch (e) {
+      throw new ExecError("unavailable", `compiling ${name} v${payload.version} failed outside the sources' control: ${(e as Error).message}`, height, { cause: e });
+    }
+    if (!compiled.ok) return Executor.reverted(gas, compiled.error, clipBytes(utf8(compiled.details), LIMITS.maxOutputBytes));
+    const invalid = this.vm.validate(compiled.wasm);
+    if (invalid !== null) return Executor.reverted(gas, `compiled module is not acceptable: ${invalid}`);
+
+    const sourceList: SourceFile[] = payload.sources;
+    const sourcesEncoded = encode(SourceList, sourceList);
+    const info: ContractVersionInfoT = {
+      name,
+      version: payload.version,
+      owner: record === null ? inv.invoker : record.owner,
+      toolchain: payload.toolchain,
+      entry: payload.entry,
+      codeHash: compiled.codeHash,
+      sourcesHash: k12("cairn.sources", sourcesEncoded),
+      deployedAt: height,
+    };
+    tx.set(recordKey, encode(ContractRecord, { owner: info.owner, latest: payload.version }));
+    tx.set(stateKeys.version(name, payload.version), encode(ContractVersionInfo, info));
+    tx.set(stateKeys.sources(name, payload.version), sourcesEncoded);
+    tx.set(stateKeys.code(compiled.codeHash), compiled.wasm);
+    this.codeCache.set(toHex(compiled.codeHash), compiled.wasm);
+    return { status: "ok", gasUsed: gas, output: compiled.codeHash, error: null, reads: [], writes: [] };
+  }
+
+  private async runContract(view: StateView, tx: Overlay, inv: SignedInvocation, proposer: Uint8Array): Promise<Outcome> {
+    const infoRaw = await view.read(stateKeys.version(inv.contract, inv.version));
+    if (infoRaw === null) return Executor.invalid(inv.gasLimit, `unknown contract ${inv.contract} version ${inv.version}`);
+    const intrinsic = intrinsicGas(inv.input.length);
+    if (inv.gasLimit < intrinsic) return Executor.outOfGas(inv.gasLimit, intrinsic);
+    const info = decode(ContractVersionInfo, infoRaw, "contract version");
+    const result = await this.callVm(view, info, inv.method, inv.input, inv.invoker, proposer, inv.gasLimit - intrinsic);
+    const outcome = toOutcome(result, inv.gasLimit - intrinsic);
+    outcome.gasUsed += intrinsic;
+    if (outcome.status === "ok") {
+      const prefix = stateKeys.storagePrefix(inv.contract);
+      for (const w of outcome.writes) tx.set(stateKeys.storage(prefix, w.key), w.value.length === 0 ? null : w.value);
+    }
+    return outcome;
+  }
+
+  /** Runs a method from scratch until it completes without touching a key we had not loaded. */
+  private async callVm(
+    view: StateView,
+    info: ContractVersionInfoT,
+    method: string,
+    input: Uint8Array,
+    invoker: Uint8Array,
+    proposer: Uint8Array,
+    gasLimit: bigint,
+  ): Promise<VmCallResult> {
+    const codeHex = toHex(info.codeHash);
+    let wasm: Uint8Array | null = null;
+    if (!this.vm.hasCode(info.codeHash)) {
+      wasm = this.codeCache.get(codeHex) ?? (await view.read(stateKeys.code(info.codeHash)));
+      if (wasm === null) throw new ExecError("unavailable", `code ${codeHex} of ${info.name} v${info.version} is missing from the state`);
+      this.codeCache.set(codeHex, wasm);
+      if (this.codeCache.size > 64) this.codeCache.delete(this.codeCache.keys().next().value!);
+    }
+    const prefix = stateKeys.storagePrefix(info.name);
+    for (let attempt = 0; ; attempt++) {
+      let missing: { key: Uint8Array; hex: string } | null = null;
+      const state = {
+        get: (userKey: Uint8Array): Uint8Array | null => {
+          const key = stateKeys.storage(prefix, userKey);
+          const hex = toHex(key);
+          const v = view.peek(hex);
+          if (v !== undefined) return v;
+          missing = { key, hex };
+          throw this.vm.missingState(key);
+        },
+      };
+      let result: VmCallResult | null = null;
+      try {
+        result = await this.vm.call({ codeHash: info.codeHash, wasm, method, input, invoker, proposer, gasLimit, state });
+      } catch (e) {
+        if (missing === null && this.vm.missingKey(e) === null) throw e;
+      }
+      // Even when the vm turned the signal into some other outcome, a run that missed a key is not a result.
+      if (missing === null && result !== null) return result;
+      if (missing === null) throw new ExecError("unavailable", "vm reported missing state without a key");
+      if (attempt >= this.maxRetries) throw new ExecError("unavailable", `invocation still missing state after ${attempt} re-runs`);
+      this.stats.stateRetries++;
+      const m = missing as { key: Uint8Array; hex: string };
+      await view.load(m.key, m.hex);
+    }
+  }
+
+  // ---- reads for the REST layer ------------------------------------------------------------------------
+
+  private async readCommitted(key: Uint8Array): Promise<Uint8Array | null> {
+    const hex = toHex(key);
+    const cached = this.cache.get(hex);
+    if (cached !== undefined) return cached;
+    return this.loadCommitted(key, hex);
+  }
+
+  async getAccount(publicKey: Uint8Array): Promise<{ balance: bigint; nonce: bigint }> {
+    if (publicKey.length !== 32) return { balance: 0n, nonce: 0n };
+    return readAccountBytes(await this.readCommitted(stateKeys.account(publicKey)));
+  }
+
+  async getContract(name: string): Promise<ContractInfo | null> {
+    if (!validName(name)) return null;
+    const raw = await this.readCommitted(stateKeys.contract(name));
+    if (raw === null) return null;
+    const record = decode(ContractRecord, raw, "contract record");
+    const versions: ContractVersionInfoT[] = [];
+    for (let v = 1; v <= record.latest; v++) {
+      const infoRaw = await this.readCommitted(stateKeys.version(name, v));
+      if (infoRaw !== null) versions.push(decode(ContractVersionInfo, infoRaw, "contract version"));
+    }
+    return { name, owner: record.owner, versions };
+  }
+
+  async getContractVersion(name: string, version: number): Promise<{ info: ContractVersionInfoT; sources: SourceFile[] } | null> {
+    if (!validName(name) || !Number.isInteger(version) || version < 0 || version > 0xffffffff) return null;
+    const infoRaw = await this.readCommitted(stateKeys.version(name, version));
+    if (infoRaw === null) return null;
+    // Sources are large and rarely read: straight from RocksDB, not through the cache.
+    const sourcesRaw = await this.store.getState(stateKeys.sources(name, version));
+    return {
+      info: decode(ContractVersionInfo, infoRaw, "contract version"),
+      sources: sourcesRaw === null ? [] : decode(SourceList, sourcesRaw, "contract sources"),
+    };
+  }
+
+  async getState(contract: string, key: Uint8Array): Promise<Uint8Array | null> {
+    if (!validName(contract)) return null;
+    return this.readCommitted(stateKeys.storage(stateKeys.storagePrefix(contract), key));
+  }
+
+  getReceipt(id: Uint8Array): Promise<Receipt | null> {
+    return this.store.receiptById(id);
+  }
+
+  async getBlock(height: bigint | "latest"): Promise<Block | null> {
+    return this.store.blockAt(height === "latest" ? this.base.height : height);
+  }
+
+  /**
+   * Runs a method against the latest committed state: no signature, no fee, nothing written. Built-ins are not
+   * queryable (their state is served by getAccount / getContract).
+   */
+  async query(q: QueryRequest): Promise<QueryResult> {
+    this.checkOpen();
+    if (q.contract === BUILTIN_BANK || q.contract === BUILTIN_DEPLOY) {
+      return { status: "invalid", gasUsed: 0n, output: EMPTY, error: `built-in ${q.contract} cannot be queried` };
+    }
+    if (!validName(q.contract)) return { status: "invalid", gasUsed: 0n, output: EMPTY, error: `unknown contract ${q.contract} version ${q.version}` };
+    const gasLimit = q.gasLimit === undefined || q.gasLimit > this.queryGasCap ? this.queryGasCap : q.gasLimit;
+    for (let restart = 0; ; restart++) {
+      const epoch = this.epoch;
+      const view = new StateView(this, []);
+      const infoRaw = await view.read(stateKeys.version(q.contract, q.version));
+      if (infoRaw === null) return { status: "invalid", gasUsed: 0n, output: EMPTY, error: `unknown contract ${q.contract} version ${q.version}` };
+      const info = decode(ContractVersionInfo, infoRaw, "contract version");
+      const result = await this.callVm(view, info, q.method, q.input, q.invoker ?? ZERO32, ZERO32, gasLimit);
+      if (epoch === this.epoch || restart >= MAX_QUERY_RESTARTS) {
+        const o = toOutcome(result, gasLimit);
+        return { status: o.status, gasUsed: o.gasUsed, output: o.output, error: o.error };
+      }
+      this.stats.queryRestarts++;
+    }
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------------------
+
+  private checkOpen(): void {
+    if (this.closed) throw new ExecError("closed", "executor is closed");
+  }
+
+  /** Drops speculative results and waits for a running execution or commit. Does not close the store. */
+  async close(): Promise<void> {
+    await this.lock.run(async () => {
+      this.closed = true;
+      this.executed.clear();
+      this.cache.clear();
+    });
+  }
+}
+
+function summary(n: ExecNode): ExecutedBlock {
+  return {
+    hash: n.hash,
+    height: n.height,
+    stateRoot: n.stateRoot,
+    parentRoot: n.parentRoot,
+    headerRootMatches: bytesEqual(n.block.header.stateRoot, n.parentRoot),
+    receipts: n.receipts,
+  };
+}
+
+function validName(name: string): boolean {
+  return typeof name === "string" && /^[a-z][a-z0-9_-]{0,63}$/.test(name);
+}
+
+/** Deploy payload sources as the compiler takes them, or the reason they cannot be. */
+function toContractSources(payload: DeployPayloadT): ContractSourcesInput | string {
+  const files: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const f of payload.sources) {
+    if (Object.hasOwn(files, f.path)) return `source path ${JSON.stringify(f.path)} appears twice`;
+    files[f.path] = f.content;
+  }
+  if (!Object.hasOwn(files, payload.entry)) return `entry ${JSON.stringify(payload.entry)} is not one of the sources`;
+  return { entry: payload.entry, files: { ...files } };
+}
+
+/**
+ * Normalizes a vm result into an outcome the receipt codec can hold: sorted reads and writes, and limits the
+ * codec enforces turned into a deterministic trap rather than an encoding failure later.
+ */
+function toOutcome(r: VmCallResult, gasLimit: bigint): Outcome {
+  const gasUsed = r.status === "out_of_gas" ? gasLimit : r.gasUsed > gasLimit ? gasLimit : r.gasUsed;
+  const uniqueSorted = (ks: readonly Uint8Array[]) => {
+    const m = new Map<string, Uint8Array>();
+    for (const k of ks) m.set(toHex(k), k);
+    return [...m.values()].sort(compareBytes);
+  };
+  const reads = uniqueSorted(r.reads);
+  const writes = [...r.writes].sort((a, b) => compareBytes(a.key, b.key));
+  const trap = (error: string): Outcome => ({ status: "trap", gasUsed, output: EMPTY, error, reads: [], writes: [] });
+  if (reads.length > LIMITS.maxReadsWrites || writes.length > LIMITS.maxReadsWrites) {
+    return trap(`more than ${LIMITS.maxReadsWrites} distinct keys read or written`);
+  }
+  if (reads.some((k) => k.length > LIMITS.maxKeyBytes) || writes.some((w) => w.key.length > LIMITS.maxKeyBytes)) {
+    return trap(`a state key exceeds ${LIMITS.maxKeyBytes} bytes`);
+  }
+  if (writes.some((w) => w.value.length > LIMITS.maxValueBytes)) return trap(`a state value exceeds ${LIMITS.maxValueBytes} bytes`);
+  if (r.output.length > LIMITS.maxOutputBytes) return trap(`output exceeds ${LIMITS.maxOutputBytes} bytes`);
+  return {
+    status: r.status,
+    gasUsed,
+    output: r.output,
+    error: r.error,
+    reads,
+    writes: writes.map((w) => ({ key: w.key, value: w.value })),
+  };
+}
