@@ -81,3 +81,12 @@ export function utf8(text: string): Uint8Array {
 export function fromUtf8(bytes: Uint8Array): string {
   return utf8Decoder.decode(bytes);
 }
+
+/** Strict UTF-8 decoding that answers null instead of throwing (output shown as text only when it is text). */
+export function tryFromUtf8(bytes: Uint8Array): string | null {
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,63 @@
+// Every failure leaves the API as {"error":{"code","message"}} with a status from node/errors.ts.
+// Framework errors (body parsing, schema validation, size limits) are folded into the same codes, and
+// anything unexpected becomes a bare 500 "internal" (logged, never echoed: no stacks or paths leak).
+
+import { CodecError } from "../codec/codec.ts";
+import { CairnError, ERROR_STATUS, type ErrorCode } from "../errors.ts";
+
+export interface ApiError {
+  status: number;
+  code: ErrorCode;
+  message: string;
+  /** True when the cause was a bug or an outage (worth logging at error level). */
+  internal: boolean;
+}
+
+interface FrameworkError {
+  code?: unknown;
+  statusCode?: unknown;
+  message?: unknown;
+  validation?: unknown;
+  validationContext?: unknown;
+}
+
+function apiError(code: ErrorCode, message: string, internal = false): ApiError {
+  return { status: ERROR_STATUS[code], code, message, internal };
+}
+
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof CairnError) return apiError(err.code, err.message, err.code === "internal");
+  if (err instanceof CodecError) return apiError("malformed", err.message);
+  const e = (typeof err === "object" && err !== null ? err : {}) as FrameworkError;
+  const message = typeof e.message === "string" ? e.message : "";
+  if (e.validation !== undefined) {
+    // Fastify's messages read "body/nonce must match pattern ..."; the context is already in the text.
+    return apiError("malformed", message || "request does not match the schema");
+  }
+  switch (e.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return apiError("too_large", "request body is too large");
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return apiError("malformed", "unsupported Content-Type: send application/json");
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return apiError("malformed", "request body is empty");
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+      return apiError("malformed", "request body is not valid JSON");
+    case "FST_ERR_NOT_FOUND":
+      return apiError("not_found", "no such route");
+  }
+  const status = typeof e.statusCode === "number" ? e.statusCode : 500;
+  if (status === 404) return apiError("not_found", message || "not found");
+  if (status === 413) return apiError("too_large", message || "request is too large");
+  // Other client errors raised by the framework (bad JSON syntax, prototype poisoning, bad URL encoding).
+  if (status >= 400 && status < 500) return apiError("malformed", message || "malformed request");
+  return apiError("internal", "internal error", true);
+}
+
+const MAX_MESSAGE = 300;
+
+/** The JSON body of an error response; messages that echo hostile input are cut short. */
+export function errorBody(e: ApiError): { error: { code: string; message: string } } {
+  const message = e.message.length > MAX_MESSAGE ? e.message.slice(0, MAX_MESSAGE) + "…" : e.message;
+  return { error: { code: e.code, message } };
+}

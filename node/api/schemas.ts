@@ -1,0 +1,262 @@
+// Route schemas, derived from the codec's own schema() so that REST validation, the OpenAPI document and
+// the wire format cannot drift apart. Request schemas validate; response schemas only document (the
+// server serializes with JSON.stringify, see server.ts).
+
+import type { JsonSchema } from "../codec/codec.ts";
+import { u32, u64, bytes } from "../codec/codec.ts";
+import {
+  Block,
+  ContractVersionInfo,
+  LIMITS,
+  Receipt,
+  SignedInvocation,
+  SourceFile,
+  bytes32,
+  contractName,
+  methodName,
+} from "../codec/types.ts";
+
+const DECIMAL_U64 = "^(0|[1-9][0-9]{0,19})$";
+const DECIMAL_U32 = "^(0|[1-9][0-9]{0,9})$";
+
+const u64String: JsonSchema = { type: "string", pattern: DECIMAL_U64, description: "unsigned 64-bit integer, decimal" };
+const hex32 = bytes32.schema();
+
+export const errorResponse: JsonSchema = {
+  type: "object",
+  required: ["error"],
+  properties: {
+    error: {
+      type: "object",
+      required: ["code", "message"],
+      properties: { code: { type: "string" }, message: { type: "string" } },
+    },
+  },
+};
+
+function withErrors(ok: Record<number, JsonSchema>, errors: number[]): Record<number, JsonSchema> {
+  const out: Record<number, JsonSchema> = { ...ok };
+  for (const s of errors) out[s] = errorResponse;
+  return out;
+}
+
+export const signedInvocation = SignedInvocation.schema();
+export const receipt = Receipt.schema();
+
+const idParams: JsonSchema = { type: "object", required: ["id"], properties: { id: hex32 } };
+
+const blockResponse: JsonSchema = (() => {
+  const s = Block.schema() as { properties: Record<string, JsonSchema>; required: string[] };
+  return { ...s, required: ["hash", ...s.required], properties: { hash: hex32, ...s.properties } };
+})();
+
+export const submitInvocation = {
+  summary: "Submit a signed invocation",
+  description:
+    "Admits a signed invocation to the mempool (202 with its id). With wait=true, waits up to timeoutMs " +
+    "(default 30 000, at most 120 000) for it to commit and answers 200 with the receipt, or 202 with " +
+    '{"id","status":"pending"} when it has not committed by then.',
+  body: signedInvocation,
+  querystring: {
+    type: "object",
+    additionalProperties: false,
+    properties: {
+      wait: { type: "string", enum: ["true", "false", "1", "0"] },
+      timeoutMs: { type: "string", pattern: "^[0-9]{1,9}$" },
+    },
+  },
+  response: withErrors(
+    {
+      200: receipt,
+      202: { type: "object", required: ["id"], properties: { id: hex32, status: { type: "string", enum: ["pending"] } } },
+    },
+    [400, 409, 413, 503],
+  ),
+};
+
+export const submitBatch = (maxItems: number) => ({
+  summary: "Submit many signed invocations",
+  description: "Each item is admitted independently; the answer lists, in order, its id or its error.",
+  body: { type: "array", minItems: 1, maxItems, items: signedInvocation },
+  response: withErrors(
+    {
+      200: {
+        type: "object",
+        required: ["results"],
+        properties: {
+          results: {
+            type: "array",
+            items: { anyOf: [{ type: "object", required: ["id"], properties: { id: hex32 } }, errorResponse] },
+          },
+        },
+      },
+    },
+    [400, 413],
+  ),
+});
+
+export const getInvocation = {
+  summary: "Receipt of an invocation",
+  description: 'The receipt once committed; {"status":"pending"} while in the mempool; 404 when unknown.',
+  params: idParams,
+  response: withErrors(
+    { 200: { anyOf: [receipt, { type: "object", required: ["status"], properties: { status: { type: "string", enum: ["pending"] } } }] } },
+    [400, 404],
+  ),
+};
+
+export const query = {
+  summary: "Run a method read-only",
+  description: "Runs a contract method on the committed state and writes nothing. Give input as hex or inputString as UTF-8 text, not both.",
+  body: {
+    type: "object",
+    additionalProperties: false,
+    required: ["contract", "version", "method"],
+    properties: {
+      contract: contractName.schema(),
+      version: u32.schema(),
+      method: methodName.schema(),
+      input: bytes(LIMITS.maxInputBytes).schema(),
+      inputString: { type: "string" },
+      gasLimit: u64.schema(),
+      invoker: hex32,
+    },
+  },
+  response: withErrors(
+    {
+      200: {
+        type: "object",
+        required: ["status", "gasUsed", "output", "error"],
+        properties: {
+          status: { type: "string" },
+          gasUsed: u64String,
+          output: { type: "string" },
+          outputString: { type: "string" },
+          error: { anyOf: [{ type: "string" }, { type: "null" }] },
+        },
+      },
+    },
+    [400, 404],
+  ),
+};
+
+export const getBlock = {
+  summary: "A block by height, or the latest",
+  params: {
+    type: "object",
+    required: ["height"],
+    properties: { height: { type: "string", pattern: `${DECIMAL_U64}|^latest$` } },
+  },
+  response: withErrors({ 200: blockResponse }, [400, 404]),
+};
+
+export const getLatestBlock = { summary: "The latest committed block", response: withErrors({ 200: blockResponse }, [404]) };
+
+export const getAccount = {
+  summary: "A native account",
+  description: "balance and nonce are committed values; pendingNonce also counts the invoker's pending invocations.",
+  params: { type: "object", required: ["pubkey"], properties: { pubkey: hex32 } },
+  response: withErrors(
+    {
+      200: {
+        type: "object",
+        required: ["publicKey", "balance", "nonce", "pendingNonce"],
+        properties: { publicKey: hex32, balance: u64String, nonce: u64String, pendingNonce: u64String },
+      },
+    },
+    [400],
+  ),
+};
+
+const nameParam = contractName.schema();
+
+export const getContract = {
+  summary: "A contract and its versions",
+  params: { type: "object", required: ["name"], properties: { name: nameParam } },
+  response: withErrors(
+    {
+      200: {
+        type: "object",
+        required: ["name", "owner", "versions"],
+        properties: { name: nameParam, owner: hex32, versions: { type: "array", items: ContractVersionInfo.schema() } },
+      },
+    },
+    [400, 404],
+  ),
+};
+
+export const getContractVersion = {
+  summary: "One version of a contract with its sources",
+  params: {
+    type: "object",
+    required: ["name", "version"],
+    properties: { name: nameParam, version: { type: "string", pattern: DECIMAL_U32 } },
+  },
+  response: withErrors(
+    (() => {
+      const s = ContractVersionInfo.schema() as { properties: Record<string, JsonSchema>; required: string[] };
+      return {
+        200: {
+          ...s,
+          required: [...s.required, "sources"],
+          properties: { ...s.properties, sources: { type: "array", items: SourceFile.schema() } },
+        },
+      };
+    })(),
+    [400, 404],
+  ),
+};
+
+export const getState = {
+  summary: "A contract storage value",
+  params: {
+    type: "object",
+    required: ["contract", "keyHex"],
+    properties: {
+      contract: nameParam,
+      keyHex: { type: "string", pattern: "^(0x)?([0-9a-fA-F]{2})+$", maxLength: 2 * LIMITS.maxKeyBytes + 2 },
+    },
+  },
+  response: withErrors(
+    {
+      200: {
+        type: "object",
+        required: ["contract", "key", "value"],
+        properties: { contract: nameParam, key: { type: "string" }, value: { type: "string" } },
+      },
+    },
+    [400, 404],
+  ),
+};
+
+export const getStatus = {
+  summary: "Chain and node status",
+  response: {
+    200: {
+      type: "object",
+      required: ["chainId", "height", "view", "validators", "self", "mempool"],
+      properties: {
+        chainId: { type: "string" },
+        height: u64String,
+        view: u64String,
+        validators: {
+          type: "array",
+          items: { type: "object", required: ["publicKey", "name"], properties: { publicKey: hex32, name: { type: "string" } } },
+        },
+        self: { anyOf: [{ type: "integer" }, { type: "null" }] },
+        mempool: { type: "integer" },
+      },
+    },
+  },
+};
+
+export const getEvidence = {
+  summary: "Recorded evidence of validator misbehaviour",
+  response: { 200: { type: "object", required: ["evidence"], properties: { evidence: { type: "array" } } } },
+};
+
+export const getMetrics = {
+  summary: "Prometheus metrics (text exposition format)",
+  produces: ["text/plain"],
+  response: { 200: { type: "string" } },
+};

@@ -1,0 +1,57 @@
+// What the REST layer needs from a running node (docs: notes/node-contract.md). The validator wiring
+// implements it; tests implement it in memory. The API never reaches past this interface.
+
+import type { Block, ContractVersionInfo, Receipt, SignedInvocation, SourceFile } from "../codec/types.ts";
+
+export type SubmitResult = { id: string } | { error: { code: string; message: string } };
+
+export interface QueryRequest {
+  contract: string;
+  version: number;
+  method: string;
+  input: Uint8Array;
+  gasLimit?: bigint;
+  invoker?: Uint8Array;
+}
+
+export interface QueryResult {
+  status: string;
+  gasUsed: bigint;
+  output: Uint8Array;
+  error: string | null;
+}
+
+export interface NodeStatus {
+  chainId: string;
+  height: bigint;
+  view: bigint;
+  validators: Array<{ publicKey: Uint8Array; name: string }>;
+  self: number | null;
+  mempool: number;
+}
+
+export interface NodeServices {
+  readonly chainId: string;
+  /** Admits to the mempool; throws CairnError (400/409/413/503 codes). Resolves to the invocation id. */
+  submit(inv: SignedInvocation): Promise<Uint8Array>;
+  submitBatch(invs: SignedInvocation[]): Promise<SubmitResult[]>;
+  /** Resolves when the invocation commits, or with null after timeoutMs. */
+  waitForReceipt(id: Uint8Array, timeoutMs: number): Promise<Receipt | null>;
+  getReceipt(id: Uint8Array): Promise<Receipt | null>;
+  isPending(id: Uint8Array): boolean;
+  query(q: QueryRequest): Promise<QueryResult>;
+  getBlock(height: bigint | "latest"): Promise<Block | null>;
+  getAccount(pk: Uint8Array): Promise<{ balance: bigint; nonce: bigint }>;
+  getContract(name: string): Promise<{ name: string; owner: Uint8Array; versions: ContractVersionInfo[] } | null>;
+  getContractVersion(name: string, version: number): Promise<{ info: ContractVersionInfo; sources: SourceFile[] } | null>;
+  getState(contract: string, key: Uint8Array): Promise<Uint8Array | null>;
+  status(): NodeStatus;
+  evidence(): Promise<unknown[]>;
+  /** Prometheus text exposition of the node's own metrics. */
+  metrics(): string;
+  /**
+   * Optional: the nonce the invoker should sign next counting its pending invocations (the mempool's
+   * `nextNonce`), so clients can pipeline without tracking nonces. Absent: clients use the committed nonce.
+   */
+  pendingNonce?(pk: Uint8Array): bigint | null;
+}

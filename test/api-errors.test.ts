@@ -1,0 +1,162 @@
+// Every error status of the REST API, each produced by a real bad request over HTTP.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { FastifyInstance } from "fastify";
+import { toHex, toJson, utf8 } from "../node/codec/index.ts";
+import { SignedInvocation, type Invocation } from "../node/codec/types.ts";
+import { invocationSigningDigest } from "../node/crypto/digests.ts";
+import { SodiumSigner } from "../node/crypto/sodium.ts";
+import { createApiServer } from "../node/api/server.ts";
+import { FakeNode } from "./api-fake-node.ts";
+
+const alice = new SodiumSigner(new Uint8Array(32).fill(9));
+const bob = new SodiumSigner(new Uint8Array(32).fill(10));
+const carol = new SodiumSigner(new Uint8Array(32).fill(11));
+
+function signed(s: SodiumSigner, nonce: bigint, over: Partial<Invocation> = {}): Record<string, unknown> {
+  const inv: Invocation = {
+    chainId: "testnet",
+    contract: "counter",
+    version: 1,
+    method: "inc",
+    input: utf8("x"),
+    invoker: s.publicKey,
+    nonce,
+    gasLimit: 10_000n,
+    gasPrice: 1n,
+    ...over,
+  };
+  return toJson(SignedInvocation, { ...inv, signature: s.sign(invocationSigningDigest(inv)) }) as Record<string, unknown>;
+}
+
+const servers: FastifyInstance[] = [];
+async function serve(node: FakeNode, bodyLimit?: number): Promise<string> {
+  const app = createApiServer(node, bodyLimit === undefined ? {} : { bodyLimit });
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  servers.push(app);
+  return `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+}
+
+let node: FakeNode;
+let base: string;
+
+async function raw(method: string, path: string, body?: string, contentType = "application/json", url = base) {
+  const res = await fetch(url + path, { method, headers: body === undefined ? {} : { "content-type": contentType }, body });
+  const text = await res.text();
+  return { status: res.status, json: JSON.parse(text) as { error: { code: string; message: string } }, type: res.headers.get("content-type") };
+}
+const post = (path: string, body: unknown, url = base) => raw("POST", path, JSON.stringify(body), "application/json", url);
+
+beforeAll(async () => {
+  node = new FakeNode("testnet", [
+    [alice.publicKey, 1_000_000n],
+    [bob.publicKey, 1_000_000n],
+    [carol.publicKey, 1_000_000n],
+  ]);
+  base = await serve(node, 64 * 1024);
+});
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+function expectError(r: { status: number; json: { error: { code: string; message: string } }; type: string | null }, status: number, code: string): void {
+  expect(r.status, JSON.stringify(r.json)).toBe(status);
+  expect(r.json.error.code).toBe(code);
+  expect(typeof r.json.error.message).toBe("string");
+  expect(r.type).toMatch(/application\/json/);
+}
+
+describe("REST API errors", () => {
+  it("400 for malformed JSON, wrong types, unknown or missing fields, bad hex", async () => {
+    expectError(await raw("POST", "/v1/invocations", "{not json"), 400, "malformed");
+    expectError(await raw("POST", "/v1/invocations", ""), 400, "malformed");
+    expectError(await raw("POST", "/v1/invocations", '{"__proto__":{"x":1}}'), 400, "malformed");
+    expectError(await raw("POST", "/v1/invocations", "<inv/>", "application/xml"), 400, "malformed");
+    const good = signed(alice, 0n);
+    const cases: Record<string, unknown>[] = [
+      { ...good, nonce: true },
+      { ...good, version: "1" }, // no type coercion
+      { ...good, nonce: "-1" },
+      { ...good, nonce: "18446744073709551616" }, // 2^64
+      { ...good, extra: 1 },
+      Object.fromEntries(Object.entries(good).filter(([k]) => k !== "signature")),
+      { ...good, signature: "zz".repeat(64) },
+      { ...good, invoker: "ab".repeat(31) },
+      { ...good, input: "abc" },
+      { ...good, contract: "Not A Name" },
+    ];
+    for (const body of cases) expectError(await post("/v1/invocations", body), 400, "malformed");
+    expectError(await post("/v1/invocations", [good]), 400, "malformed");
+    expectError(await post("/v1/invocations/batch", []), 400, "malformed");
+    expectError(await post("/v1/invocations?timeoutMs=soon", good), 400, "malformed");
+    expectError(await post("/v1/query", { contract: "echo", version: 1, method: "m", input: "00", inputString: "x" }), 400, "malformed");
+    expectError(await post("/v1/query", { contract: "echo", version: 1, method: "m", input: "0g" }), 400, "malformed");
+    expectError(await post("/v1/query", { contract: "echo", version: -1, method: "m" }), 400, "malformed");
+    expectError(await raw("GET", "/v1/invocations/1234"), 400, "malformed");
+    expectError(await raw("GET", "/v1/blocks/abc"), 400, "malformed");
+    expectError(await raw("GET", "/v1/accounts/xyz"), 400, "malformed");
+    expectError(await raw("GET", "/v1/contracts/counter/99999999999"), 400, "malformed");
+    expectError(await raw("GET", "/v1/state/counter/abc"), 400, "malformed");
+    expectError(await raw("GET", "/v1/contracts/%E0%A4%A"), 400, "malformed");
+    expect(node.mempool.size).toBe(0);
+  });
+
+  it("400 for a bad signature, the wrong chain and unaffordable gas", async () => {
+    const tampered = { ...signed(alice, 0n), method: "dec" };
+    expectError(await post("/v1/invocations", tampered), 400, "bad_signature");
+    expectError(await post("/v1/invocations", signed(alice, 0n, { chainId: "elsewhere" })), 400, "wrong_chain");
+    expectError(await post("/v1/invocations", signed(alice, 0n, { gasLimit: 2_000_000n })), 400, "insufficient_balance");
+    expectError(await post("/v1/invocations", signed(alice, 0n, { gasLimit: 0n })), 400, "invalid_invocation");
+    expect(node.mempool.size).toBe(0);
+  });
+
+  it("409 for duplicates and replayed nonces", async () => {
+    const inv = signed(alice, 0n);
+    expect((await post("/v1/invocations", inv)).status).toBe(202);
+    expectError(await post("/v1/invocations", inv), 409, "duplicate");
+    expectError(await post("/v1/invocations", signed(alice, 0n, { method: "other" })), 409, "duplicate");
+    await node.commit();
+    expectError(await post("/v1/invocations", inv), 409, "nonce_used");
+  });
+
+  it("413 for an oversized body", async () => {
+    const big = signed(alice, 1n, { input: new Uint8Array(40 * 1024) }); // 80 KiB of hex > 64 KiB limit
+    expectError(await post("/v1/invocations", big), 413, "too_large");
+  });
+
+  it("404 for unknown ids, blocks, contracts, state and routes", async () => {
+    expectError(await raw("GET", `/v1/invocations/${"ab".repeat(32)}`), 404, "not_found");
+    expectError(await raw("GET", "/v1/blocks/999"), 404, "not_found");
+    expectError(await raw("GET", "/v1/contracts/nothing"), 404, "not_found");
+    expectError(await raw("GET", "/v1/contracts/nothing/1"), 404, "not_found");
+    expectError(await raw("GET", `/v1/state/counter/${toHex(utf8("none"))}`), 404, "not_found");
+    expectError(await post("/v1/query", { contract: "nothing", version: 1, method: "m" }), 404, "not_found");
+    expectError(await raw("GET", "/v2/whatever"), 404, "not_found");
+    expectError(await raw("DELETE", "/v1/status"), 404, "not_found");
+  });
+
+  it("503 when the mempool is full", async () => {
+    const small = new FakeNode("testnet", [[bob.publicKey, 1_000_000n], [carol.publicKey, 1_000_000n]], { maxTotal: 1 });
+    const url = await serve(small);
+    expect((await post("/v1/invocations", signed(bob, 0n), url)).status).toBe(202);
+    const full = await post("/v1/invocations", signed(carol, 0n), url);
+    expectError(full, 503, "mempool_full");
+    const batch = await post("/v1/invocations/batch", [signed(carol, 0n)], url);
+    expect(batch.status).toBe(200);
+    expect((batch.json as unknown as { results: Array<{ error: { code: string } }> }).results[0]!.error.code).toBe("mempool_full");
+  });
+
+  it("500 for internal failures without leaking details, and the server keeps serving", async () => {
+    node.failWith = new Error("ENOENT /secret/path/db at Store.read (store.ts:42)");
+    try {
+      const r = await raw("GET", "/v1/blocks/latest");
+      expectError(r, 500, "internal");
+      expect(r.json.error.message).toBe("internal error");
+      expect(JSON.stringify(r.json)).not.toMatch(/secret|store\.ts/);
+    } finally {
+      node.failWith = null;
+    }
+    expect((await raw("GET", "/v1/status")).status).toBe(200);
+    const metrics = await (await fetch(base + "/metrics")).text();
+    expect(metrics).toMatch(/route="\/v1\/blocks\/latest",status="500"\} 1/);
+  });
+});

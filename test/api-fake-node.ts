@@ -1,0 +1,261 @@
+// An in-memory NodeServices for API, client and CLI tests: a real Mempool (so admission errors are the real
+// ones) in front of a toy executor that commits when told to (`commit()`), or by itself with `autoCommit`.
+// Built-ins behave like the chain's: bank.transfer moves balance, deploy registers a version; any other
+// contract echoes its input. Fees are gasUsed x gasPrice, nonces advance per invocation.
+
+import { decode, fromHex, toHex, utf8 } from "../node/codec/index.ts";
+import {
+  BLOCK_FORMAT_VERSION,
+  BUILTIN_BANK,
+  BUILTIN_DEPLOY,
+  DeployPayload,
+  TransferPayload,
+  type Block,
+  type ContractVersionInfo,
+  type Receipt,
+  type SignedInvocation,
+  type SourceFile,
+} from "../node/codec/types.ts";
+import { blockHash, invocationsRoot } from "../node/crypto/digests.ts";
+import { k12, ZERO_HASH } from "../node/crypto/hash.ts";
+import { CairnError } from "../node/errors.ts";
+import { Mempool } from "../node/mempool/mempool.ts";
+import { InlineVerifier } from "../node/mempool/verify.ts";
+import type { MempoolOptions } from "../node/mempool/types.ts";
+import type { NodeServices, QueryRequest, QueryResult, SubmitResult } from "../node/api/services.ts";
+
+export const GAS_USED = 2_000n;
+
+interface ContractEntry {
+  owner: Uint8Array;
+  versions: Map<number, { info: ContractVersionInfo; sources: SourceFile[] }>;
+}
+
+export class FakeNode implements NodeServices {
+  readonly chainId: string;
+  readonly mempool: Mempool;
+  readonly accounts = new Map<string, { balance: bigint; nonce: bigint }>();
+  readonly blocks: Block[] = [];
+  readonly receipts = new Map<string, Receipt>();
+  readonly contracts = new Map<string, ContractEntry>();
+  readonly storage = new Map<string, Uint8Array>();
+  evidenceList: unknown[] = [];
+  autoCommit = false;
+  /** Set to make services throw a plain Error (a bug), to check that 500s leak nothing. */
+  failWith: Error | null = null;
+  private readonly waiters = new Map<string, Array<(r: Receipt) => void>>();
+  private commitScheduled = false;
+
+  constructor(chainId = "testnet", allocations: Array<[Uint8Array, bigint]> = [], mempool: Partial<MempoolOptions> = {}) {
+    this.chainId = chainId;
+    for (const [pk, balance] of allocations) this.accounts.set(toHex(pk), { balance, nonce: 0n });
+    this.mempool = new Mempool({
+      chainId,
+      getAccount: async (pk) => this.account(pk),
+      verifier: new InlineVerifier(),
+      ...mempool,
+    });
+    this.blocks.push(this.makeBlock(0n, []));
+  }
+
+  private account(pk: Uint8Array): { balance: bigint; nonce: bigint } {
+    return this.accounts.get(toHex(pk)) ?? { balance: 0n, nonce: 0n };
+  }
+
+  private makeBlock(height: bigint, invocations: SignedInvocation[]): Block {
+    const parent = this.blocks.at(-1);
+    return {
+      header: {
+        formatVersion: BLOCK_FORMAT_VERSION,
+        chainId: this.chainId,
+        height,
+        view: height,
+        proposer: new Uint8Array(32),
+        parentHash: parent ? blockHash(parent.header) : ZERO_HASH,
+        justify: { view: 0n, blockHash: ZERO_HASH, signatures: [] },
+        invocationsRoot: invocationsRoot(invocations),
+        stateRoot: ZERO_HASH,
+      },
+      invocations,
+    };
+  }
+
+  private check(): void {
+    if (this.failWith) throw this.failWith;
+  }
+
+  /** Commits one block of whatever is ready; returns its receipts. */
+  async commit(): Promise<Receipt[]> {
+    const entries = this.mempool.select({ maxCount: 1000, maxBytes: 64 * 1024 * 1024 });
+    const height = BigInt(this.blocks.length);
+    const receipts = entries.map((e, index) => this.execute(e.inv, e.id, height, index));
+    this.blocks.push(this.makeBlock(height, entries.map((e) => e.inv)));
+    await this.mempool.onCommitted(entries.map((e) => ({ inv: e.inv, id: e.id })));
+    for (const r of receipts) {
+      const key = toHex(r.id);
+      this.receipts.set(key, r);
+      for (const w of this.waiters.get(key) ?? []) w(r);
+      this.waiters.delete(key);
+    }
+    return receipts;
+  }
+
+  private execute(inv: SignedInvocation, id: Uint8Array, height: bigint, index: number): Receipt {
+    const acc = this.account(inv.invoker);
+    const fee = GAS_USED * inv.gasPrice;
+    let status: Receipt["status"] = "ok";
+    let error: string | null = null;
+    let output: Uint8Array = inv.input;
+    const pkHex = toHex(inv.invoker);
+    this.accounts.set(pkHex, { balance: acc.balance - fee, nonce: acc.nonce + 1n });
+    if (inv.contract === BUILTIN_BANK) {
+      const t = decode(TransferPayload, inv.input, "transfer");
+      const from = this.account(inv.invoker);
+      if (from.balance < t.amount) {
+        status = "reverted";
+        error = "insufficient funds";
+      } else {
+        this.accounts.set(pkHex, { ...from, balance: from.balance - t.amount });
+        const to = this.account(t.to);
+        this.accounts.set(toHex(t.to), { ...to, balance: to.balance + t.amount });
+      }
+      output = new Uint8Array(0);
+    } else if (inv.contract === BUILTIN_DEPLOY) {
+      const d = decode(DeployPayload, inv.input, "deploy");
+      const c = this.contracts.get(d.name) ?? { owner: inv.invoker, versions: new Map() };
+      const latest = Math.max(0, ...c.versions.keys());
+      if (d.version !== latest + 1) {
+        status = "reverted";
+        error = `next version is ${latest + 1}`;
+      } else {
+        c.versions.set(d.version, {
+          info: {
+            name: d.name,
+            version: d.version,
+            owner: c.owner,
+            toolchain: d.toolchain,
+            entry: d.entry,
+            codeHash: k12("cairn.code", utf8(d.sources.map((s) => s.content).join("\n"))),
+            sourcesHash: k12("cairn.sources", utf8(d.sources.map((s) => s.path).join("\n"))),
+            deployedAt: height,
+          },
+          sources: d.sources,
+        });
+        this.contracts.set(d.name, c);
+      }
+      output = new Uint8Array(0);
+    } else {
+      this.storage.set(`${inv.contract}/${toHex(utf8("last"))}`, inv.input);
+    }
+    return { id, status, gasUsed: GAS_USED, fee, output, error, height, index, reads: [], writes: [] };
+  }
+
+  private scheduleCommit(): void {
+    if (!this.autoCommit || this.commitScheduled) return;
+    this.commitScheduled = true;
+    setTimeout(() => {
+      this.commitScheduled = false;
+      void this.commit();
+    }, 5);
+  }
+
+  // ---- NodeServices ----
+
+  async submit(inv: SignedInvocation): Promise<Uint8Array> {
+    this.check();
+    const id = await this.mempool.admit(inv);
+    this.scheduleCommit();
+    return id;
+  }
+
+  async submitBatch(invs: SignedInvocation[]): Promise<SubmitResult[]> {
+    this.check();
+    const out = await this.mempool.admitBatch(invs);
+    this.scheduleCommit();
+    return out.map((o) => (o.ok ? { id: o.idHex } : { error: { code: o.error.code, message: o.error.message } }));
+  }
+
+  waitForReceipt(id: Uint8Array, timeoutMs: number): Promise<Receipt | null> {
+    const key = toHex(id);
+    const done = this.receipts.get(key);
+    if (done) return Promise.resolve(done);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      const list = this.waiters.get(key) ?? [];
+      list.push((r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+      this.waiters.set(key, list);
+    });
+  }
+
+  async getReceipt(id: Uint8Array): Promise<Receipt | null> {
+    this.check();
+    return this.receipts.get(toHex(id)) ?? null;
+  }
+
+  isPending(id: Uint8Array): boolean {
+    return this.mempool.isPending(id);
+  }
+
+  async query(q: QueryRequest): Promise<QueryResult> {
+    this.check();
+    if (q.contract !== "echo") throw new CairnError("not_found", `unknown contract ${q.contract} version ${q.version}`);
+    if (q.method === "binary") return { status: "ok", gasUsed: 7n, output: new Uint8Array([0xff, 0xfe]), error: null };
+    if (q.method === "fail") return { status: "reverted", gasUsed: 9n, output: new Uint8Array(0), error: "nope" };
+    return { status: "ok", gasUsed: 42n, output: new Uint8Array([...utf8(`${q.method}:`), ...q.input]), error: null };
+  }
+
+  async getBlock(height: bigint | "latest"): Promise<Block | null> {
+    this.check();
+    if (height === "latest") return this.blocks.at(-1) ?? null;
+    return height < BigInt(this.blocks.length) ? this.blocks[Number(height)]! : null;
+  }
+
+  async getAccount(pk: Uint8Array): Promise<{ balance: bigint; nonce: bigint }> {
+    this.check();
+    return this.account(pk);
+  }
+
+  pendingNonce(pk: Uint8Array): bigint | null {
+    return this.mempool.nextNonce(pk);
+  }
+
+  async getContract(name: string) {
+    this.check();
+    const c = this.contracts.get(name);
+    if (!c) return null;
+    return { name, owner: c.owner, versions: [...c.versions.values()].map((v) => v.info) };
+  }
+
+  async getContractVersion(name: string, version: number) {
+    this.check();
+    return this.contracts.get(name)?.versions.get(version) ?? null;
+  }
+
+  async getState(contract: string, key: Uint8Array): Promise<Uint8Array | null> {
+    this.check();
+    return this.storage.get(`${contract}/${toHex(key)}`) ?? null;
+  }
+
+  status() {
+    return {
+      chainId: this.chainId,
+      height: BigInt(this.blocks.length - 1),
+      view: BigInt(this.blocks.length - 1),
+      validators: [{ publicKey: fromHex("11".repeat(32)), name: "v0" }],
+      self: 0,
+      mempool: this.mempool.size,
+    };
+  }
+
+  async evidence(): Promise<unknown[]> {
+    return this.evidenceList;
+  }
+
+  metrics(): string {
+    return "# TYPE cairn_fake_height gauge\ncairn_fake_height " + (this.blocks.length - 1) + "\n";
+  }
+}
+

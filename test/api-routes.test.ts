@@ -1,0 +1,204 @@
+// Every route of the REST API over real HTTP against an in-memory node.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { FastifyInstance } from "fastify";
+import { encode, toHex, toJson, utf8 } from "../node/codec/index.ts";
+import { DeployPayload, SignedInvocation, type Invocation } from "../node/codec/types.ts";
+import { blockHash, invocationId, invocationSigningDigest } from "../node/crypto/digests.ts";
+import { SodiumSigner } from "../node/crypto/sodium.ts";
+import { createApiServer } from "../node/api/server.ts";
+import { FakeNode, GAS_USED } from "./api-fake-node.ts";
+
+const alice = new SodiumSigner(new Uint8Array(32).fill(7));
+const bob = new SodiumSigner(new Uint8Array(32).fill(8));
+
+function signed(s: SodiumSigner, nonce: bigint, over: Partial<Invocation> = {}): SignedInvocation {
+  const inv: Invocation = {
+    chainId: "testnet",
+    contract: "counter",
+    version: 1,
+    method: "inc",
+    input: utf8("hello"),
+    invoker: s.publicKey,
+    nonce,
+    gasLimit: 10_000n,
+    gasPrice: 2n,
+    ...over,
+  };
+  return { ...inv, signature: s.sign(invocationSigningDigest(inv)) };
+}
+
+let node: FakeNode;
+let app: FastifyInstance;
+let base: string;
+
+async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string; type: string | null }> {
+  const res = await fetch(base + path, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text, type: res.headers.get("content-type") };
+}
+
+beforeAll(async () => {
+  node = new FakeNode("testnet", [
+    [alice.publicKey, 1_000_000n],
+    [bob.publicKey, 1_000_000n],
+  ]);
+  app = createApiServer(node);
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const addr = app.server.address() as { port: number };
+  base = `http://127.0.0.1:${addr.port}`;
+});
+
+afterAll(async () => {
+  await app.close();
+});
+
+describe("REST API routes", () => {
+  it("submits an invocation, reports it pending, then serves its receipt", async () => {
+    const inv = signed(alice, 0n);
+    const idHex = toHex(invocationId(inv));
+    const sub = await call("POST", "/v1/invocations", toJson(SignedInvocation, inv));
+    expect(sub.status).toBe(202);
+    expect(sub.json).toEqual({ id: idHex });
+    expect(await call("GET", `/v1/invocations/${idHex}`)).toMatchObject({ status: 200, json: { status: "pending" } });
+    await node.commit();
+    const got = await call("GET", `/v1/invocations/${idHex}`);
+    expect(got.status).toBe(200);
+    expect(got.json).toMatchObject({ id: idHex, status: "ok", gasUsed: GAS_USED.toString(), fee: (GAS_USED * 2n).toString(), output: toHex(utf8("hello")), error: null, height: "1", index: 0 });
+  });
+
+  it("waits for the commit with wait=true, or answers 202 pending when the wait times out", async () => {
+    const slow = await call("POST", "/v1/invocations?wait=true&timeoutMs=50", toJson(SignedInvocation, signed(alice, 1n)));
+    expect(slow.status).toBe(202);
+    expect(slow.json.status).toBe("pending");
+    node.autoCommit = true;
+    try {
+      const inv = signed(alice, 2n);
+      const res = await call("POST", "/v1/invocations?wait=true", toJson(SignedInvocation, inv));
+      expect(res.status).toBe(200);
+      expect(res.json.id).toBe(toHex(invocationId(inv)));
+      expect(res.json.status).toBe("ok");
+      expect(res.json.height).toMatch(/^[0-9]+$/);
+    } finally {
+      node.autoCommit = false;
+    }
+  });
+
+  it("submits a batch with one result per item", async () => {
+    const a = signed(bob, 0n);
+    const b = signed(bob, 1n);
+    const clash = signed(bob, 1n, { method: "other" });
+    const res = await call("POST", "/v1/invocations/batch", [a, b, clash].map((i) => toJson(SignedInvocation, i)));
+    expect(res.status).toBe(200);
+    expect(res.json.results[0]).toEqual({ id: toHex(invocationId(a)) });
+    expect(res.json.results[1]).toEqual({ id: toHex(invocationId(b)) });
+    expect(res.json.results[2].error.code).toBe("duplicate");
+    await node.commit();
+    // Committed state shows up in the account, with the pending nonce counting the pool.
+    const acct = await call("GET", `/v1/accounts/${toHex(bob.publicKey)}`);
+    expect(acct.json).toEqual({ publicKey: toHex(bob.publicKey), balance: String(1_000_000n - 2n * 2n * GAS_USED), nonce: "2", pendingNonce: "2" });
+    await call("POST", "/v1/invocations", toJson(SignedInvocation, signed(bob, 2n)));
+    expect((await call("GET", `/v1/accounts/${toHex(bob.publicKey)}`)).json.pendingNonce).toBe("3");
+    const nobody = await call("GET", `/v1/accounts/${"ab".repeat(32)}`);
+    expect(nobody.json).toMatchObject({ balance: "0", nonce: "0", pendingNonce: "0" });
+  });
+
+  it("runs read-only queries with hex or text input", async () => {
+    const text = await call("POST", "/v1/query", { contract: "echo", version: 1, method: "say", inputString: "hi" });
+    expect(text.json).toEqual({ status: "ok", gasUsed: "42", output: toHex(utf8("say:hi")), outputString: "say:hi", error: null });
+    const hex = await call("POST", "/v1/query", { contract: "echo", version: 1, method: "say", input: "0x4142", gasLimit: "1000" });
+    expect(hex.json.outputString).toBe("say:AB");
+    const bin = await call("POST", "/v1/query", { contract: "echo", version: 1, method: "binary" });
+    expect(bin.json).toEqual({ status: "ok", gasUsed: "7", output: "fffe", error: null });
+    const failed = await call("POST", "/v1/query", { contract: "echo", version: 1, method: "fail" });
+    expect(failed.status).toBe(200);
+    expect(failed.json).toMatchObject({ status: "reverted", error: "nope" });
+  });
+
+  it("serves blocks by height and the latest, with their hash", async () => {
+    const latest = await call("GET", "/v1/blocks/latest");
+    expect(latest.status).toBe(200);
+    const tip = node.blocks.at(-1)!;
+    expect(latest.json.hash).toBe(toHex(blockHash(tip.header)));
+    expect(latest.json.header.height).toBe(tip.header.height.toString());
+    const one = await call("GET", "/v1/blocks/1");
+    expect(one.json.invocations).toHaveLength(1);
+    expect(one.json.invocations[0].nonce).toBe("0");
+    expect((await call("GET", "/v1/blocks/0")).json.header.parentHash).toBe("00".repeat(32));
+  });
+
+  it("serves contracts, versions, sources and state", async () => {
+    const payload = encode(DeployPayload, {
+      name: "counter",
+      version: 1,
+      toolchain: "asc-0.28.20+sdk-1",
+      entry: "counter.ts",
+      sources: [{ path: "counter.ts", content: "export function inc(): void {}" }],
+    });
+    const deploy = signed(alice, 3n, { contract: "deploy", version: 0, method: "deploy", input: payload, gasLimit: 300_000n });
+    expect((await call("POST", "/v1/invocations", toJson(SignedInvocation, deploy))).status).toBe(202);
+    await node.commit();
+    const c = await call("GET", "/v1/contracts/counter");
+    expect(c.json.name).toBe("counter");
+    expect(c.json.owner).toBe(toHex(alice.publicKey));
+    expect(c.json.versions.map((v: { version: number }) => v.version)).toEqual([1]);
+    const v1 = await call("GET", "/v1/contracts/counter/1");
+    expect(v1.json).toMatchObject({ name: "counter", version: 1, owner: toHex(alice.publicKey), toolchain: "asc-0.28.20+sdk-1", entry: "counter.ts" });
+    expect(v1.json.codeHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(v1.json.sources).toEqual([{ path: "counter.ts", content: "export function inc(): void {}" }]);
+    const state = await call("GET", `/v1/state/counter/${toHex(utf8("last"))}`);
+    expect(state.json).toEqual({ contract: "counter", key: toHex(utf8("last")), value: toHex(utf8("hello")) });
+  });
+
+  it("serves status, evidence and metrics", async () => {
+    const s = await call("GET", "/v1/status");
+    expect(s.json).toMatchObject({ chainId: "testnet", validators: [{ publicKey: "11".repeat(32), name: "v0" }], self: 0 });
+    expect(s.json.height).toBe(String(node.blocks.length - 1));
+    node.evidenceList = [{ kind: "double_vote", view: 5n, signer: new Uint8Array([1, 2]) }];
+    expect((await call("GET", "/v1/evidence")).json).toEqual({ evidence: [{ kind: "double_vote", view: "5", signer: "0102" }] });
+    const m = await call("GET", "/metrics");
+    expect(m.status).toBe(200);
+    expect(m.type).toMatch(/^text\/plain/);
+    expect(m.text).toMatch(/cairn_http_requests_total\{method="GET",route="\/v1\/status",status="200"\} 1/);
+    expect(m.text).toMatch(/cairn_http_request_duration_seconds_bucket\{method="POST",route="\/v1\/invocations",le="\+Inf"\} \d+/);
+    expect(m.text).toContain("cairn_fake_height");
+  });
+
+  it("publishes the OpenAPI document with every route", async () => {
+    const doc = await call("GET", "/docs/json");
+    expect(doc.status).toBe(200);
+    expect(doc.json.openapi).toMatch(/^3\./);
+    const paths = Object.keys(doc.json.paths);
+    for (const p of [
+      "/v1/invocations",
+      "/v1/invocations/batch",
+      "/v1/invocations/{id}",
+      "/v1/query",
+      "/v1/blocks/latest",
+      "/v1/blocks/{height}",
+      "/v1/accounts/{pubkey}",
+      "/v1/contracts/{name}",
+      "/v1/contracts/{name}/{version}",
+      "/v1/state/{contract}/{keyHex}",
+      "/v1/status",
+      "/v1/evidence",
+      "/metrics",
+    ]) {
+      expect(paths).toContain(p);
+    }
+    const body = doc.json.paths["/v1/invocations"].post.requestBody.content["application/json"].schema;
+    expect(body.required).toContain("signature");
+    const ui = await fetch(base + "/docs/");
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toMatch(/swagger/i);
+  });
+});
