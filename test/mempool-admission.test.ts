@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { encode, SignedInvocation, toHex, type Invocation } from "../node/codec/index.ts";
 import { invocationId, invocationSigningDigest } from "../node/crypto/digests.ts";
 import { SodiumSigner } from "../node/crypto/sodium.ts";
+import { CairnError } from "../node/errors.ts";
 import { Mempool } from "../node/mempool/mempool.ts";
 import { InlineVerifier, signingDigestOfEncoded, verifyEncoded } from "../node/mempool/verify.ts";
 import { WorkerPoolVerifier, createVerifier } from "../node/mempool/verify-pool.ts";
@@ -119,9 +120,10 @@ describe("mempool admission", () => {
     for (let n = 0n; n < 3n; n++) await mp.admit(sign(alice, n));
     expect(await refusal(mp.admit(sign(alice, 3n)))).toBe("nonce_gap"); // window = per-invoker cap
     await mp.admit(sign(bob, 0n));
-    const err = await mp.admit(sign(carol, 0n)).catch((e: Error) => e);
-    expect((err as { code: string }).code).toBe("mempool_full");
-    expect((err as Error).message).toMatch(/full/);
+    const err: unknown = await mp.admit(sign(carol, 0n)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CairnError);
+    expect((err as CairnError).code).toBe("mempool_full");
+    expect((err as CairnError).message).toMatch(/full/);
     const bytesCapped = pool(undefined, { maxTotalBytes: 300 });
     await bytesCapped.admit(sign(alice, 0n));
     expect(await refusal(bytesCapped.admit(sign(bob, 0n)))).toBe("mempool_full");
