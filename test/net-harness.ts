@@ -22,7 +22,7 @@ export function signerFor(seedByte: number): SodiumSigner {
 }
 
 export const FAST_LIMITS: Partial<NetLimits> = {
-  handshakeTimeoutMs: 600,
+  handshakeTimeoutMs: 1_000,
   reconnectBaseMs: 20,
   reconnectMaxMs: 200,
   pingIntervalMs: 200,
@@ -289,7 +289,7 @@ function qc(view: bigint, hash: Uint8Array): QuorumCertificate {
 export function chainOfBlocks(count: number, invocationsPerBlock = 2, inputBytes = 3): { blocks: Block[]; hashes: Uint8Array[]; lastQc: QuorumCertificate } {
   const blocks: Block[] = [];
   const hashes: Uint8Array[] = [];
-  let parent = new Uint8Array(32).fill(1);
+  let parent: Uint8Array = new Uint8Array(32).fill(1);
   for (let h = 1; h <= count; h++) {
     const invocations = Array.from({ length: invocationsPerBlock }, (_, k) => invocation(BigInt(h * 1000 + k), inputBytes));
     const block: Block = {

@@ -7,7 +7,7 @@ import { NetMessage, type NetMessage as NetMessageT } from "../node/codec/net.ts
 import { Backoff } from "../node/net/backoff.ts";
 import { FrameOpener, FrameSealer, SEAL_OVERHEAD, ephemeralKeyPair, sessionKeys } from "../node/net/cipher.ts";
 import { FrameError, FrameReader, frame } from "../node/net/framing.ts";
-import { Handshake } from "../node/net/handshake.ts";
+import { Handshake, type HandshakeSigner } from "../node/net/handshake.ts";
 import { resolveLimits } from "../node/net/limits.ts";
 import { OutboundQueue } from "../node/net/queue.ts";
 import { checkBlocksAnswer, checkCommittedRange, fitAnswer } from "../node/net/sync.ts";
@@ -171,7 +171,7 @@ describe("frame sealing", () => {
 describe("Handshake", () => {
   const signers = [signerFor(1), signerFor(2), signerFor(3)];
   const keys = signers.map((s) => s.publicKey);
-  const dialerOf = (i: number, expectedPeer: number, signer = signers[i]!) =>
+  const dialerOf = (i: number, expectedPeer: number, signer: HandshakeSigner = signers[i]!) =>
     new Handshake({ role: "dialer", chainId: CHAIN, selfIndex: i, signer, validatorKeys: keys, expectedPeer });
   const listenerOf = (i: number, chainId = CHAIN) => new Handshake({ role: "listener", chainId, selfIndex: i, signer: signers[i]!, validatorKeys: keys });
 

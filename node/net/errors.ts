@@ -8,6 +8,7 @@ export type NetErrorCode =
   | "refused" // the peer answered with syncRefused
   | "bad_response" // the answer does not match the request (wrong blocks, broken links)
   | "too_large" // a message that can never fit in one frame
+  | "invalid_request" // request arguments out of range (e.g. too many hashes)
   | "queue_full" // the peer's outbound queue could not take the message
   | "stopped" // the network was stopped
   | "invalid_config"; // constructor options that cannot work

@@ -556,6 +556,11 @@ export class PeerNetwork {
       return Promise.reject(new NetError("not_connected", `no link to validator ${peer}`));
     }
     const conn = p.conn;
+    try {
+      encode(NetMessage, build(0)); // argument check (hash count, u32/u64 ranges) before anything is registered
+    } catch (e) {
+      return Promise.reject(new NetError("invalid_request", (e as Error).message));
+    }
     const wrapped = (r: CommittedRange): T => {
       try {
         const v = check(r);
