@@ -1,0 +1,44 @@
+// The node's own Prometheus metrics: counters and gauges by name, rendered in the text exposition format.
+// (The REST layer adds its HTTP request metrics beside these.)
+
+const HELP: Record<string, string> = {
+  cairn_height: "Last committed and applied block height.",
+  cairn_view: "Current consensus view.",
+  cairn_mempool_size: "Invocations waiting in the mempool.",
+  cairn_pending_blocks: "Uncommitted blocks held by consensus.",
+  cairn_peers_connected: "Authenticated validator links.",
+  cairn_blocks_committed_total: "Blocks committed since start.",
+  cairn_invocations_committed_total: "Invocations committed since start.",
+  cairn_peer_misbehaviour_total: "Messages from peers rejected as invalid.",
+  cairn_net_frames_in_total: "Frames received from peers.",
+  cairn_net_frames_out_total: "Frames sent to peers.",
+  cairn_net_bytes_in_total: "Bytes received from peers.",
+  cairn_net_bytes_out_total: "Bytes sent to peers.",
+  cairn_state_retries_total: "Invocation re-runs after loading missing state from RocksDB.",
+};
+
+export class NodeMetrics {
+  private readonly values = new Map<string, number>();
+
+  inc(name: string, by = 1): void {
+    this.values.set(name, (this.values.get(name) ?? 0) + by);
+  }
+
+  set(name: string, value: number): void {
+    this.values.set(name, value);
+  }
+
+  get(name: string): number {
+    return this.values.get(name) ?? 0;
+  }
+
+  render(): string {
+    const lines: string[] = [];
+    for (const name of [...this.values.keys()].sort()) {
+      const type = name.endsWith("_total") ? "counter" : "gauge";
+      if (HELP[name]) lines.push(`# HELP ${name} ${HELP[name]}`);
+      lines.push(`# TYPE ${name} ${type}`, `${name} ${this.values.get(name)}`);
+    }
+    return lines.join("\n") + "\n";
+  }
+}

@@ -1,0 +1,93 @@
+// What the consensus side of a validator keeps beside the chain: blocks it was given but that are not
+// committed yet (so a restart hands them back to the core instead of fetching them again), and equivocation
+// evidence. Tables 'P' and 'E' of the layout in keys.ts.
+//
+//   'P' ++ u64be(height) ++ blockHash(32) -> (empty)          uncommitted block (its bytes live under 'B')
+//   'E' ++ u64be(view) ++ u16be(validator) ++ kind(1) -> encode(Evidence)
+
+import { decode, encode } from "../codec/codec.ts";
+import { Evidence, type Evidence as EvidenceT } from "../codec/consensus.ts";
+import { Block, type Block as BlockT } from "../codec/types.ts";
+import { blockHash } from "../crypto/digests.ts";
+import { keys, readU64be, u64be } from "./keys.ts";
+import type { Store } from "./store.ts";
+
+const PENDING = 0x50;
+const EVIDENCE = 0x45;
+
+function pendingKey(height: bigint, hash: Uint8Array): Uint8Array {
+  const k = new Uint8Array(1 + 8 + 32);
+  k[0] = PENDING;
+  k.set(u64be(height), 1);
+  k.set(hash, 9);
+  return k;
+}
+
+export class ConsensusLog {
+  constructor(private readonly store: Store) {}
+
+  /** Stores an uncommitted block (certified or proposed). Not synced: peers can always send it again. */
+  async putPending(block: BlockT): Promise<Uint8Array> {
+    const hash = blockHash(block.header);
+    await this.store.db.batch(
+      [
+        { type: "put", key: keys.block(hash), value: encode(Block, block) },
+        { type: "put", key: pendingKey(block.header.height, hash), value: new Uint8Array(0) },
+      ],
+      false,
+    );
+    return hash;
+  }
+
+  /** Uncommitted blocks above `committedHeight`; index entries at or below it are cleared on the way. */
+  async pendingAbove(committedHeight: bigint): Promise<BlockT[]> {
+    const out: BlockT[] = [];
+    const stale: Uint8Array[] = [];
+    for await (const [k] of this.store.db.iterate({ gte: new Uint8Array([PENDING]), lt: new Uint8Array([PENDING + 1]) })) {
+      const height = readU64be(k, 1);
+      const hash = k.slice(9);
+      if (height <= committedHeight) {
+        stale.push(k);
+        continue;
+      }
+      const raw = await this.store.db.get(keys.block(hash));
+      if (raw === null) {
+        stale.push(k);
+        continue;
+      }
+      out.push(decode(Block, raw, "pending block"));
+    }
+    if (stale.length > 0) await this.store.db.batch(stale.map((key) => ({ type: "del" as const, key })), false);
+    return out;
+  }
+
+  /**
+   * Forgets pruned blocks. Their bytes under 'B' stay only when they are committed (the chain index names
+   * them); forked-off blocks are deleted.
+   */
+  async dropPending(blocks: ReadonlyArray<{ height: bigint; hash: Uint8Array; committed: boolean }>): Promise<void> {
+    const ops = blocks.flatMap((b) => {
+      const del = [{ type: "del" as const, key: pendingKey(b.height, b.hash) }];
+      if (!b.committed) del.push({ type: "del" as const, key: keys.block(b.hash) });
+      return del;
+    });
+    if (ops.length > 0) await this.store.db.batch(ops, false);
+  }
+
+  async putEvidence(e: EvidenceT): Promise<void> {
+    const k = new Uint8Array(1 + 8 + 2 + 1);
+    k[0] = EVIDENCE;
+    k.set(u64be(e.view), 1);
+    new DataView(k.buffer).setUint16(9, e.validator, false);
+    k[11] = e.kind === "proposal" ? 0 : 1;
+    await this.store.db.put(k, encode(Evidence, e), true);
+  }
+
+  async listEvidence(limit = 1000): Promise<EvidenceT[]> {
+    const out: EvidenceT[] = [];
+    for await (const [, v] of this.store.db.iterate({ gte: new Uint8Array([EVIDENCE]), lt: new Uint8Array([EVIDENCE + 1]), limit })) {
+      out.push(decode(Evidence, v, "stored evidence"));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,611 @@
+// One validator, wired: network <-> consensus core <-> store/executor <-> mempool <-> REST API.
+//
+// The consensus core is a pure state machine; this file is where its actions meet the world. It owns the
+// timers, carries actions out in order (a vote never leaves before the safety state that guards it is
+// durable), executes blocks speculatively when the core asks, commits them, gossips invocations, catches up
+// from peers, and answers the REST layer through NodeServices.
+
+import { join } from "node:path";
+import { decode, encode } from "./codec/codec.ts";
+import { ConsensusMessage, SafetyState } from "./codec/consensus.ts";
+import { bytesEqual, toHex } from "./codec/hex.ts";
+import type { Block, ContractVersionInfo, Receipt, SignedInvocation, SourceFile } from "./codec/types.ts";
+import { createApiServer } from "./api/server.ts";
+import type { NodeServices, NodeStatus, QueryRequest, QueryResult, SubmitResult } from "./api/services.ts";
+import type { LoadedConfig } from "./config.ts";
+import {
+  ConsensusCore,
+  type CommittedBlock,
+  type ConsensusAction,
+  type ConsensusEvent,
+  type Evidence,
+} from "./consensus/index.ts";
+import { Evidence as EvidenceCodec } from "./codec/consensus.ts";
+import { toJson } from "./codec/codec.ts";
+import { invocationId } from "./crypto/digests.ts";
+import { SodiumSigner, verifyStrict } from "./crypto/sodium.ts";
+import { CairnError } from "./errors.ts";
+import { Executor, RealContractVm, type ExecutedBlock } from "./exec/index.ts";
+import { Mempool, type PoolEntry } from "./mempool/index.ts";
+import { PeerNetwork, type AppMessage, type Logger } from "./net/index.ts";
+import { Store } from "./store/index.ts";
+import { ConsensusLog } from "./store/consensus-log.ts";
+import { NodeMetrics } from "./metrics.ts";
+
+export interface ValidatorOptions {
+  logger?: Logger;
+  /** Interval of status announcements to peers (ms). */
+  statusIntervalMs?: number;
+}
+
+type Waiter = { resolve: (r: Receipt | null) => void; timer: NodeJS.Timeout };
+
+const GOSSIP_BATCH = 512;
+/** A leader with nothing to propose and nothing pending waits this long before an empty block. */
+const IDLE_PROPOSAL_DELAY_MS = 200;
+/** Committed blocks requested per sync round trip. */
+const SYNC_BATCH = 64;
+
+export class Validator implements NodeServices {
+  readonly chainId: string;
+  readonly metricsRegistry = new NodeMetrics();
+  private readonly log: Logger;
+  private readonly signer: SodiumSigner;
+  private readonly events: ConsensusEvent[] = [];
+  private pumping = false;
+  private timer: NodeJS.Timeout | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private payloadTimer: NodeJS.Timeout | null = null;
+  private readonly waiters = new Map<string, Waiter[]>();
+  private readonly executedResults = new Map<string, ExecutedBlock>();
+  private readonly fetching = new Set<string>();
+  private readonly pendingHeights = new Map<string, bigint>();
+  private readonly evidenceLog: Evidence[] = [];
+  private gossipQueue: SignedInvocation[] = [];
+  private gossipScheduled = false;
+  private commitChain: Promise<void> = Promise.resolve();
+  private syncing = false;
+  private stopped = false;
+  private fatal: Error | null = null;
+  private api: Awaited<ReturnType<typeof createApiServer>> | null = null;
+
+  private constructor(
+    readonly loaded: LoadedConfig,
+    readonly store: Store,
+    private readonly clog: ConsensusLog,
+    readonly executor: Executor,
+    readonly mempool: Mempool,
+    readonly core: ConsensusCore,
+    readonly net: PeerNetwork,
+    opts: ValidatorOptions,
+    signer: SodiumSigner,
+  ) {
+    this.chainId = loaded.genesis.chainId;
+    this.log = opts.logger ?? consoleLogger(`node${loaded.config.index}`);
+    this.signer = signer;
+  }
+
+  /** Opens storage (refusing a corrupt chain), restores consensus, and starts networking and the REST API. */
+  static async start(loaded: LoadedConfig, opts: ValidatorOptions = {}): Promise<Validator> {
+    const { config, genesis } = loaded;
+    const signer = new SodiumSigner(loaded.secretKey);
+    const me = genesis.validators[config.index];
+    if (!me || !bytesEqual(me.publicKey, signer.publicKey)) {
+      throw new CairnError("malformed", `secretKey does not belong to validator ${config.index} of the genesis`);
+    }
+    const store = await Store.open(join(config.dataDir, "db"), { syncCommits: config.syncWrites, syncSafety: config.syncWrites });
+    let executor: Executor;
+    try {
+      const vm = new RealContractVm({ compileCacheDir: join(config.dataDir, "compiled") });
+      executor = await Executor.open(store, { genesis, vm });
+    } catch (e) {
+      await store.close().catch(() => undefined);
+      throw e;
+    }
+    const mempool = new Mempool({
+      chainId: genesis.chainId,
+      getAccount: (pk) => executor.getAccount(pk),
+      maxTotal: config.mempool.capacity,
+      maxPerInvoker: config.mempool.perInvokerLimit,
+    });
+
+    const head = executor.head();
+    const headBlock = await store.blockAt(head.height);
+    if (headBlock === null) throw new CairnError("internal", `committed head block ${head.height} missing`);
+    const safetyBytes = await store.getSafety();
+    const clog = new ConsensusLog(store);
+    const pending = await clog.pendingAbove(head.height);
+    const core = new ConsensusCore(
+      {
+        chainId: genesis.chainId,
+        validators: genesis.validators.map((v) => v.publicKey),
+        self: config.index,
+        genesisBlockHash: executor.genesisBlockHash,
+        baseTimeoutMs: config.consensus.baseTimeoutMs,
+        maxTimeoutMs: config.consensus.maxTimeoutMs,
+        maxBlockBytes: config.consensus.maxBlockBytes,
+      },
+      {
+        committed: { block: headBlock, stateRoot: head.stateRoot, qc: await store.qcAt(head.height) },
+        safety: safetyBytes === null ? null : decode(SafetyState, safetyBytes, "stored safety state"),
+        blocks: pending,
+      },
+      { sign: (digest) => signer.sign(digest), verify: (sig, digest, pk) => verifyStrict(sig, digest, pk) },
+    );
+    const net = new PeerNetwork({
+      chainId: genesis.chainId,
+      self: { index: config.index, signer },
+      validators: config.peers.map((p, i) => ({ publicKey: genesis.validators[i]!.publicKey, host: p.host, port: p.port })),
+      listen: config.listen,
+      logger: opts.logger,
+    });
+    const v = new Validator(loaded, store, clog, executor, mempool, core, net, opts, signer);
+    await v.boot(opts);
+    return v;
+  }
+
+  private async boot(opts: ValidatorOptions): Promise<void> {
+    const { config } = this.loaded;
+    this.net.setSyncProvider({
+      getBlocksByHash: async (hashes) => {
+        const out: Block[] = [];
+        for (const h of hashes) {
+          const b = await this.store.getBlock(h);
+          if (b) out.push(b);
+        }
+        return out;
+      },
+      getCommitted: async (from, max) => {
+        const head = this.executor.head().height;
+        const blocks: Block[] = [];
+        for (let h = from; h <= head && blocks.length < max; h++) {
+          const b = await this.store.blockAt(h);
+          if (!b) break;
+          blocks.push(b);
+        }
+        const certificate = blocks.length === 0 ? null : await this.store.qcAt(blocks[blocks.length - 1]!.header.height);
+        return { blocks, certificate };
+      },
+    });
+    this.net.onMessage((from, msg) => this.onNetMessage(from, msg));
+    this.net.onPeerConnected((peer) => this.sendStatus(peer));
+    this.mempool.onAdmitted((entries) => this.queueGossip(entries));
+    await this.net.start();
+
+    this.api = await createApiServer(this, {});
+    await this.api.listen({ host: config.rest.host, port: config.rest.port });
+
+    this.statusTimer = setInterval(() => this.sendStatus(null), opts.statusIntervalMs ?? 2000);
+    this.statusTimer.unref();
+    this.apply(this.core.start());
+    this.log.info("validator started", {
+      index: config.index,
+      chainId: this.chainId,
+      height: this.executor.head().height.toString(),
+      rest: `http://${config.rest.host}:${config.rest.port}`,
+      p2p: `${config.listen.host}:${config.listen.port}`,
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of [this.timer, this.statusTimer, this.payloadTimer]) if (t) clearTimeout(t);
+    for (const [, ws] of this.waiters) for (const w of ws) (clearTimeout(w.timer), w.resolve(null));
+    this.waiters.clear();
+    await this.api?.close().catch(() => undefined);
+    await this.net.stop().catch(() => undefined);
+    await this.commitChain.catch(() => undefined);
+    await this.mempool.close().catch(() => undefined);
+    await this.executor.close().catch(() => undefined);
+    await this.store.close().catch(() => undefined);
+  }
+
+  /** A fatal error (a broken invariant or diverged state) stops the node instead of letting it continue. */
+  onFatal: (e: Error) => void = () => undefined;
+
+  private die(e: Error): void {
+    if (this.fatal) return;
+    this.fatal = e;
+    this.log.error("fatal", { error: e.message });
+    this.onFatal(e);
+  }
+
+  // ---- consensus event pump ------------------------------------------------------------------------------
+
+  private enqueue(ev: ConsensusEvent): void {
+    if (this.stopped || this.fatal) return;
+    this.events.push(ev);
+    if (!this.pumping) void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.events.length > 0 && !this.stopped && !this.fatal) {
+        const ev = this.events.shift()!;
+        let actions: ConsensusAction[];
+        try {
+          actions = this.core.step(ev);
+        } catch (e) {
+          this.die(e as Error);
+          return;
+        }
+        await this.applyAsync(actions);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private apply(actions: ConsensusAction[]): void {
+    void this.applyAsync(actions);
+  }
+
+  /** Carries out actions in order; only persistence is awaited, so sends never overtake what guards them. */
+  private async applyAsync(actions: ConsensusAction[]): Promise<void> {
+    for (const a of actions) {
+      if (this.stopped) return;
+      try {
+        switch (a.type) {
+          case "persistSafety":
+            await this.store.putSafety(encode(SafetyState, a.state));
+            break;
+          case "persistBlock":
+            this.pendingHeights.set(toHex(a.hash), a.block.header.height);
+            await this.clog.putPending(a.block);
+            this.executor.prefetch(a.block.invocations);
+            break;
+          case "send": {
+            const msg: AppMessage = { type: "consensus", value: encode(ConsensusMessage, a.message) };
+            if (a.to === "all") this.net.broadcast(msg);
+            else this.net.send(a.to, msg);
+            break;
+          }
+          case "setTimer":
+            if (this.timer) clearTimeout(this.timer);
+            this.timer = setTimeout(() => this.enqueue({ type: "timer", view: a.view }), a.ms);
+            break;
+          case "execute":
+            this.execute(a.block, a.hash);
+            break;
+          case "needPayload":
+            this.buildPayload(a.view, a.parentHash, a.pendingAncestors);
+            break;
+          case "commit":
+            this.commit(a.blocks);
+            break;
+          case "prune":
+            this.prune(a.hashes);
+            break;
+          case "fetch":
+            this.fetch(a.hash, a.hint);
+            break;
+          case "evidence":
+            this.evidenceLog.push(a.evidence);
+            if (this.evidenceLog.length > 1000) this.evidenceLog.shift();
+            await this.clog.putEvidence(a.evidence);
+            this.log.warn("equivocation evidence", { kind: a.evidence.kind, validator: a.evidence.validator, view: a.evidence.view.toString() });
+            break;
+          case "misbehaviour":
+            this.metricsRegistry.inc("cairn_peer_misbehaviour_total");
+            this.log.warn("peer misbehaviour", { peer: a.peer, code: a.code, message: a.message });
+            break;
+          case "log":
+            if (a.level === "error" || a.level === "warn") this.log.warn(a.message, { code: a.code });
+            break;
+        }
+      } catch (e) {
+        this.log.error("action failed", { action: a.type, error: (e as Error).message });
+        if (a.type === "persistSafety") {
+          // Continuing would risk sending a vote whose guard was not stored.
+          this.die(e as Error);
+          return;
+        }
+      }
+    }
+  }
+
+  private execute(block: Block, hash: Uint8Array): void {
+    this.executor
+      .executeBlock(block, { has: (idHex) => this.mempool.isVerified(idHex) })
+      .then((r) => {
+        this.executedResults.set(toHex(hash), r);
+        this.enqueue({ type: "executed", blockHash: hash, stateRoot: r.stateRoot });
+      })
+      .catch((e: Error) => {
+        if (this.stopped) return;
+        this.log.warn("execution failed", { height: block.header.height.toString(), error: e.message });
+      });
+  }
+
+  private buildPayload(view: bigint, parentHash: Uint8Array, ancestors: Block[]): void {
+    if (this.payloadTimer) clearTimeout(this.payloadTimer);
+    const { maxBlockInvocations, maxBlockBytes, maxBlockWaitMs } = this.loaded.config.consensus;
+    const ahead: SignedInvocation[] = [];
+    for (const b of ancestors) for (const inv of b.invocations) ahead.push(inv);
+    const exclude = new Set(ahead.map((inv) => toHex(invocationId(inv))));
+    const pendingWork = ahead.length > 0;
+    const propose = (): void => {
+      this.payloadTimer = null;
+      const entries = this.mempool.select({ maxCount: maxBlockInvocations, maxBytes: maxBlockBytes - 64 * 1024, exclude, ahead });
+      this.enqueue({ type: "payload", view, parentHash, invocations: entries.map((e) => e.inv) });
+    };
+    // Batch a little when there is traffic; when idle, pace empty blocks instead of spinning through views.
+    const ready = this.mempool.size > 0;
+    const delay = ready || pendingWork ? (ready ? maxBlockWaitMs : 0) : IDLE_PROPOSAL_DELAY_MS;
+    if (delay === 0) propose();
+    else this.payloadTimer = setTimeout(propose, delay);
+  }
+
+  private commit(blocks: CommittedBlock[]): void {
+    this.commitChain = this.commitChain.then(async () => {
+      for (const cb of blocks) {
+        if (this.stopped) return;
+        try {
+          await this.store.appendCommitted(cb.block, cb.qc);
+          await this.executor.commitBlock(cb.hash, cb.qc);
+        } catch (e) {
+          this.die(e as Error);
+          return;
+        }
+        const hex = toHex(cb.hash);
+        const executed = this.executedResults.get(hex);
+        this.executedResults.delete(hex);
+        const receipts = executed?.receipts ?? (await this.store.receiptsOfBlock(cb.block.header.height));
+        this.metricsRegistry.inc("cairn_blocks_committed_total");
+        this.metricsRegistry.inc("cairn_invocations_committed_total", cb.block.invocations.length);
+        this.metricsRegistry.set("cairn_height", Number(cb.block.header.height));
+        for (const r of receipts) this.resolveWaiters(r);
+        await this.mempool
+          .onCommitted(cb.block.invocations.map((inv, i) => ({ inv, id: receipts[i]?.id ?? invocationId(inv) })))
+          .catch((e) => this.log.warn("mempool cleanup failed", { error: String(e) }));
+      }
+    });
+  }
+
+  private prune(hashes: Uint8Array[]): void {
+    const drop: Array<{ height: bigint; hash: Uint8Array; committed: boolean }> = [];
+    for (const h of hashes) {
+      const hex = toHex(h);
+      this.executedResults.delete(hex);
+      const height = this.pendingHeights.get(hex);
+      this.pendingHeights.delete(hex);
+      if (height !== undefined) drop.push({ height, hash: h, committed: false });
+    }
+    // Wait for commits in flight: a pruned block below the head may be committed, and must keep its bytes.
+    this.commitChain = this.commitChain.then(async () => {
+      for (const d of drop) {
+        const at = await this.store.blockHashAt(d.height);
+        d.committed = at !== null && bytesEqual(at, d.hash);
+      }
+      await this.clog.dropPending(drop).catch((e) => this.log.warn("prune failed", { error: String(e) }));
+    });
+  }
+
+  private fetch(hash: Uint8Array, hint: number[]): void {
+    const hex = toHex(hash);
+    if (this.fetching.has(hex)) return;
+    this.fetching.add(hex);
+    const n = this.loaded.genesis.validators.length;
+    const me = this.loaded.config.index;
+    const order = [...hint, ...Array.from({ length: n }, (_, i) => i)].filter((p, i, a) => p !== me && a.indexOf(p) === i);
+    void (async () => {
+      try {
+        for (const peer of order) {
+          if (!this.net.isConnected(peer)) continue;
+          try {
+            const got = await this.net.requestBlocks(peer, [hash], { timeoutMs: 3000 });
+            if (got.length > 0) {
+              for (const g of got) this.enqueue({ type: "blockFromSync", block: g.block, from: peer });
+              return;
+            }
+          } catch {
+            // try the next peer
+          }
+        }
+      } finally {
+        this.fetching.delete(hex);
+      }
+    })();
+  }
+
+  // ---- network -----------------------------------------------------------------------------------------
+
+  private onNetMessage(from: number, msg: AppMessage): void {
+    switch (msg.type) {
+      case "consensus":
+        this.enqueue({ type: "message", from, message: msg.value });
+        break;
+      case "invocations":
+        void this.mempool.admitFromPeer(msg.value).then(
+          () => this.executor.prefetch(msg.value),
+          (e) => this.log.warn("gossip admission failed", { peer: from, error: String(e) }),
+        );
+        break;
+      case "status":
+        if (msg.value.committedHeight > this.executor.head().height + 2n) void this.catchUp(from);
+        break;
+    }
+  }
+
+  private sendStatus(peer: number | null): void {
+    const msg: AppMessage = {
+      type: "status",
+      value: { committedHeight: this.executor.head().height, highQcView: this.core.highestQc.view },
+    };
+    if (peer === null) this.net.broadcast(msg);
+    else this.net.send(peer, msg);
+  }
+
+  private queueGossip(entries: readonly PoolEntry[]): void {
+    for (const e of entries) this.gossipQueue.push(e.inv);
+    if (this.gossipScheduled) return;
+    this.gossipScheduled = true;
+    setImmediate(() => {
+      this.gossipScheduled = false;
+      const all = this.gossipQueue;
+      this.gossipQueue = [];
+      for (let i = 0; i < all.length; i += GOSSIP_BATCH) this.net.broadcast({ type: "invocations", value: all.slice(i, i + GOSSIP_BATCH) });
+    });
+  }
+
+  /** Pulls committed blocks from a peer that is ahead, feeding them to the core, which checks and commits. */
+  private async catchUp(peer: number): Promise<void> {
+    if (this.syncing || this.stopped) return;
+    this.syncing = true;
+    try {
+      for (let round = 0; round < 10_000 && !this.stopped; round++) {
+        await this.commitChain;
+        const from = this.core.committedHeight + 1n;
+        const range = await this.net.requestCommitted(peer, from, SYNC_BATCH, { timeoutMs: 10_000 });
+        if (range.blocks.length === 0) break;
+        range.blocks.forEach((block, i) =>
+          this.enqueue({ type: "blockFromSync", block, qc: i === range.blocks.length - 1 ? range.certificate : null, from: peer }),
+        );
+        // Let the core execute and commit this range before asking for the next.
+        const target = range.blocks[range.blocks.length - 1]!.header.height;
+        for (let i = 0; i < 200 && this.executor.head().height < target - 3n && !this.stopped; i++) {
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        if (range.blocks.length < SYNC_BATCH) break;
+      }
+    } catch (e) {
+      this.log.warn("catch-up failed", { peer, error: (e as Error).message });
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  // ---- receipts ----------------------------------------------------------------------------------------
+
+  private resolveWaiters(r: Receipt): void {
+    const hex = toHex(r.id);
+    const ws = this.waiters.get(hex);
+    if (!ws) return;
+    this.waiters.delete(hex);
+    for (const w of ws) {
+      clearTimeout(w.timer);
+      w.resolve(r);
+    }
+  }
+
+  // ---- NodeServices ------------------------------------------------------------------------------------
+
+  async submit(inv: SignedInvocation): Promise<Uint8Array> {
+    this.checkUp();
+    const id = await this.mempool.admit(inv);
+    this.executor.prefetch([inv]);
+    return id;
+  }
+
+  async submitBatch(invs: SignedInvocation[]): Promise<SubmitResult[]> {
+    this.checkUp();
+    const outcomes = await this.mempool.admitBatch(invs);
+    this.executor.prefetch(invs);
+    return outcomes.map((o) => (o.ok ? { id: o.idHex } : { error: { code: o.error.code, message: o.error.message } }));
+  }
+
+  async waitForReceipt(id: Uint8Array, timeoutMs: number): Promise<Receipt | null> {
+    const hex = toHex(id);
+    return new Promise<Receipt | null>((resolve) => {
+      const timer = setTimeout(() => {
+        const ws = this.waiters.get(hex)?.filter((w) => w.timer !== timer) ?? [];
+        if (ws.length === 0) this.waiters.delete(hex);
+        else this.waiters.set(hex, ws);
+        resolve(null);
+      }, timeoutMs);
+      const list = this.waiters.get(hex) ?? [];
+      list.push({ resolve, timer });
+      this.waiters.set(hex, list);
+      // It may have committed before we started waiting.
+      void this.store.receiptById(id).then((r) => {
+        if (r) this.resolveWaiters(r);
+      });
+    });
+  }
+
+  getReceipt(id: Uint8Array): Promise<Receipt | null> {
+    return this.store.receiptById(id);
+  }
+
+  isPending(id: Uint8Array): boolean {
+    return this.mempool.isPending(id);
+  }
+
+  query(q: QueryRequest): Promise<QueryResult> {
+    return this.executor.query(q);
+  }
+
+  getBlock(height: bigint | "latest"): Promise<Block | null> {
+    return this.executor.getBlock(height);
+  }
+
+  getAccount(pk: Uint8Array): Promise<{ balance: bigint; nonce: bigint }> {
+    return this.executor.getAccount(pk);
+  }
+
+  getContract(name: string): Promise<{ name: string; owner: Uint8Array; versions: ContractVersionInfo[] } | null> {
+    return this.executor.getContract(name);
+  }
+
+  getContractVersion(name: string, version: number): Promise<{ info: ContractVersionInfo; sources: SourceFile[] } | null> {
+    return this.executor.getContractVersion(name, version);
+  }
+
+  getState(contract: string, key: Uint8Array): Promise<Uint8Array | null> {
+    return this.executor.getState(contract, key);
+  }
+
+  pendingNonce(pk: Uint8Array): bigint | null {
+    return this.mempool.nextNonce(pk);
+  }
+
+  status(): NodeStatus {
+    return {
+      chainId: this.chainId,
+      height: this.executor.head().height,
+      view: this.core.view,
+      validators: this.loaded.genesis.validators.map((v) => ({ publicKey: v.publicKey, name: v.name })),
+      self: this.loaded.config.index,
+      mempool: this.mempool.size,
+    };
+  }
+
+  async evidence(): Promise<unknown[]> {
+    const stored = await this.clog.listEvidence();
+    return stored.map((e) => toJson(EvidenceCodec, e));
+  }
+
+  metrics(): string {
+    const net = this.net.metrics();
+    const m = this.metricsRegistry;
+    m.set("cairn_view", Number(this.core.view));
+    m.set("cairn_height", Number(this.executor.head().height));
+    m.set("cairn_mempool_size", this.mempool.size);
+    m.set("cairn_pending_blocks", this.core.pendingBlocks);
+    m.set("cairn_peers_connected", net.connectedPeers);
+    m.set("cairn_net_frames_in_total", net.framesIn);
+    m.set("cairn_net_frames_out_total", net.framesOut);
+    m.set("cairn_net_bytes_in_total", net.bytesIn);
+    m.set("cairn_net_bytes_out_total", net.bytesOut);
+    m.set("cairn_state_retries_total", this.executor.stats.stateRetries);
+    return m.render();
+  }
+
+  private checkUp(): void {
+    if (this.fatal) throw new CairnError("unavailable", `node halted: ${this.fatal.message}`);
+    if (this.stopped) throw new CairnError("unavailable", "node is stopping");
+  }
+}
+
+function consoleLogger(name: string): Logger {
+  const line = (level: string, msg: string, fields?: Record<string, unknown>): void => {
+    process.stderr.write(`${level} [${name}] ${msg}${fields ? " " + JSON.stringify(fields) : ""}\n`);
+  };
+  return {
+    info: (m, f) => line("info", m, f),
+    warn: (m, f) => line("warn", m, f),
+    error: (m, f) => line("error", m, f),
+  } as Logger;
+}

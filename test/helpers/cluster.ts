@@ -1,0 +1,122 @@
+// Real validator processes for integration tests: a devnet folder, one `cairn start` process per validator,
+// and the means to kill (SIGKILL), restart and poll them over real HTTP.
+
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { initDevnet, spawnValidator, type DevnetInfo, type DevnetOptions } from "../../node/devnet.ts";
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A base port P such that P..P+n-1 and P+1000..P+1000+n-1 are all free right now. */
+export async function freePortBase(n: number): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) ok = (await portFree(base + i)) && (await portFree(base + 1000 + i));
+    if (ok) return base;
+  }
+  throw new Error("no free port range found");
+}
+
+export class TestCluster {
+  readonly procs: (ChildProcess | null)[];
+
+  private constructor(
+    readonly dir: string,
+    readonly info: DevnetInfo,
+  ) {
+    this.procs = info.rest.map(() => null);
+  }
+
+  static async create(validators: number, opts: Partial<DevnetOptions> = {}): Promise<TestCluster> {
+    const dir = mkdtempSync(join(tmpdir(), "cairn-cluster-"));
+    const basePort = await freePortBase(validators);
+    const { info } = initDevnet(dir, { validators, basePort, syncWrites: false, ...opts });
+    return new TestCluster(dir, info);
+  }
+
+  start(i: number): void {
+    if (this.procs[i] && this.procs[i]!.exitCode === null) throw new Error(`validator ${i} already running`);
+    this.procs[i] = spawnValidator(this.dir, i);
+  }
+
+  startAll(): void {
+    this.info.rest.forEach((_, i) => this.start(i));
+  }
+
+  async kill(i: number, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const p = this.procs[i];
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise<void>((r) => p.once("exit", () => r()));
+    p.kill(signal);
+    await exited;
+    this.procs[i] = null;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.procs.map((_, i) => this.kill(i, "SIGTERM")));
+  }
+
+  log(i: number): string {
+    try {
+      return readFileSync(join(this.dir, `node${i}.log`), "utf8");
+    } catch {
+      return "";
+    }
+  }
+
+  async getJson(i: number, path: string): Promise<any> {
+    const res = await fetch(this.info.rest[i] + path);
+    return { status: res.status, body: await res.json() };
+  }
+
+  /** Resolves once validator i answers /v1/status, or throws with its log after timeoutMs. */
+  async waitReady(i: number, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        const r = await fetch(this.info.rest[i] + "/v1/status");
+        if (r.ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (this.procs[i] && this.procs[i]!.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`validator ${i} not ready after ${timeoutMs} ms; log:\n${this.log(i).slice(-4000)}`);
+  }
+
+  async height(i: number): Promise<bigint> {
+    const { body } = await this.getJson(i, "/v1/status");
+    return BigInt(body.height);
+  }
+
+  async waitHeight(i: number, atLeast: bigint, timeoutMs = 30_000): Promise<bigint> {
+    const deadline = Date.now() + timeoutMs;
+    let h = -1n;
+    while (Date.now() < deadline) {
+      try {
+        h = await this.height(i);
+        if (h >= atLeast) return h;
+      } catch {
+        // restarting
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`validator ${i} stuck at height ${h} < ${atLeast}; log:\n${this.log(i).slice(-4000)}`);
+  }
+
+  async destroy(): Promise<void> {
+    await this.stopAll();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
