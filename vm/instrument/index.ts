@@ -36,7 +36,7 @@ import {
 import { OP_MEMORY_COPY, OP_MEMORY_FILL, OP_MEMORY_GROW, OP_MEMORY_INIT } from "../wasm/opcodes.ts";
 import { EXTERN_FUNC, EXTERN_GLOBAL, I32, I64, type Export, type FuncType, type Global } from "../wasm/types.ts";
 import { opcodeCosts } from "./costs.ts";
-import { emitCharge, instrumentBody, type InjectContext } from "./inject.ts";
+import { instrumentBody, type InjectContext } from "./inject.ts";
 import { InstrReader } from "../wasm/code.ts";
 import { engine } from "../wasm/engine.ts";
 
@@ -76,7 +76,6 @@ export function prepareModule(wasm: Uint8Array, opts: PrepareOptions = {}): Uint
   return out;
 }
 
-const VOID_TYPE: FuncType = { params: [], results: [] };
 const I32_TO_I32: FuncType = { params: [I32], results: [I32] };
 
 function instrumentModule(v: ValidatedModule, schedule: GasSchedule): Uint8Array {
@@ -99,7 +98,6 @@ function instrumentModule(v: ValidatedModule, schedule: GasSchedule): Uint8Array
   }
 
   const types = m.types.slice();
-  const voidType = types.push(VOID_TYPE) - 1;
   const i32Type = types.push(I32_TO_I32) - 1;
 
   const globals: Global[] = m.globals.slice();
@@ -115,25 +113,17 @@ function instrumentModule(v: ValidatedModule, schedule: GasSchedule): Uint8Array
     return numFuncs + extraBodies.length - 1;
   };
 
-  // out_of_gas(): gas = 0; trap = 1; unreachable
-  const oog = new ByteWriter(16);
-  oog.u32(0).u8(0x42).u8(0x00).u8(0x24).u32(gasGlobal).u8(0x41).u8(1).u8(0x24).u32(trapGlobal).u8(0x00).u8(0x0b);
-  const outOfGasFunc = addFunc(voidType, oog);
-  // stack_exhausted(): trap = 2; unreachable
-  const st = new ByteWriter(16);
-  st.u32(0).u8(0x41).u8(2).u8(0x24).u32(trapGlobal).u8(0x00).u8(0x0b);
-  const stackTrapFunc = addFunc(voidType, st);
-
   const baseCtx = {
-    gasGlobal, stackGlobal, outOfGasFunc, stackTrapFunc, chargeGrowFunc: -1, chargeBytesFunc: -1,
+    gasGlobal, stackGlobal, trapGlobal, chargeGrowFunc: -1, chargeBytesFunc: -1,
     maxStackUnits: limits.maxStackUnits, costs: opcodeCosts(schedule), maxBrTableTargets: limits.maxBrTableTargets,
   } satisfies InjectContext;
-  // charge_n(x: i32) -> i32: gas -= x * perUnit; if (gas < 0) out_of_gas(); return x
+  // charge_n(x: i32) -> i32: gas -= x * perUnit; if (gas < 0) { gas = 0; trap = 1; unreachable } return x
   const chargeHelper = (perUnit: number): number => {
     const h = new ByteWriter(48);
     h.u32(0);
     h.u8(0x23).u32(gasGlobal).u8(0x20).u8(0).u8(0xad).u8(0x42).s64(BigInt(perUnit)).u8(0x7e).u8(0x7d).u8(0x24).u32(gasGlobal);
-    h.u8(0x23).u32(gasGlobal).u8(0x42).u8(0x00).u8(0x53).u8(0x04).u8(0x40).u8(0x10).u32(outOfGasFunc).u8(0x0b);
+    h.u8(0x23).u32(gasGlobal).u8(0x42).u8(0x00).u8(0x53).u8(0x04).u8(0x40);
+    h.u8(0x42).u8(0x00).u8(0x24).u32(gasGlobal).u8(0x41).u8(1).u8(0x24).u32(trapGlobal).u8(0x00).u8(0x0b);
     h.u8(0x20).u8(0).u8(0x0b);
     return addFunc(i32Type, h);
   };
@@ -142,7 +132,6 @@ function instrumentModule(v: ValidatedModule, schedule: GasSchedule): Uint8Array
     chargeGrowFunc: usesGrow && schedule.memoryGrowPerPage > 0 ? chargeHelper(schedule.memoryGrowPerPage) : -1,
     chargeBytesFunc: usesBulk && schedule.bulkMemoryPerByte > 0 ? chargeHelper(schedule.bulkMemoryPerByte) : -1,
   };
-  void emitCharge;
 
   const exportNames = new Map<number, string>();
   for (const e of m.exports) if (e.kind === EXTERN_FUNC && !exportNames.has(e.index)) exportNames.set(e.index, e.name);
