@@ -5,6 +5,7 @@
 // durable), executes blocks speculatively when the core asks, commits them, gossips invocations, catches up
 // from peers, and answers the REST layer through NodeServices.
 
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { decode, encode } from "./codec/codec.ts";
 import { ConsensusMessage, SafetyState } from "./codec/consensus.ts";
@@ -40,6 +41,7 @@ export interface ValidatorOptions {
 
 type Waiter = { resolve: (r: Receipt | null) => void; timer: NodeJS.Timeout };
 
+const DEBUG = process.env.CAIRN_DEBUG === "1";
 const GOSSIP_BATCH = 512;
 /** A leader with nothing to propose and nothing pending waits this long before an empty block. */
 const IDLE_PROPOSAL_DELAY_MS = 200;
@@ -93,6 +95,7 @@ export class Validator implements NodeServices {
     if (!me || !bytesEqual(me.publicKey, signer.publicKey)) {
       throw new CairnError("malformed", `secretKey does not belong to validator ${config.index} of the genesis`);
     }
+    mkdirSync(config.dataDir, { recursive: true });
     const store = await Store.open(join(config.dataDir, "db"), { syncCommits: config.syncWrites, syncSafety: config.syncWrites });
     let executor: Executor;
     try {
@@ -126,7 +129,8 @@ export class Validator implements NodeServices {
         maxBlockBytes: config.consensus.maxBlockBytes,
       },
       {
-        committed: { block: headBlock, stateRoot: head.stateRoot, qc: await store.qcAt(head.height) },
+        // At genesis the core derives the genesis certificate itself (the store's is the zero-hash placeholder).
+        committed: { block: headBlock, stateRoot: head.stateRoot, qc: head.height === 0n ? null : await store.qcAt(head.height) },
         safety: safetyBytes === null ? null : decode(SafetyState, safetyBytes, "stored safety state"),
         blocks: pending,
       },
@@ -244,6 +248,7 @@ export class Validator implements NodeServices {
 
   /** Carries out actions in order; only persistence is awaited, so sends never overtake what guards them. */
   private async applyAsync(actions: ConsensusAction[]): Promise<void> {
+    if (DEBUG) for (const a of actions) this.log.info("action", describeAction(a));
     for (const a of actions) {
       if (this.stopped) return;
       try {
@@ -608,4 +613,25 @@ function consoleLogger(name: string): Logger {
     warn: (m, f) => line("warn", m, f),
     error: (m, f) => line("error", m, f),
   } as Logger;
+}
+
+function describeAction(a: ConsensusAction): Record<string, unknown> {
+  switch (a.type) {
+    case "send":
+      return { type: a.type, to: a.to, message: a.message.type };
+    case "setTimer":
+      return { type: a.type, view: a.view.toString(), ms: a.ms };
+    case "execute":
+    case "persistBlock":
+      return { type: a.type, height: a.block.header.height.toString(), view: a.block.header.view.toString() };
+    case "needPayload":
+      return { type: a.type, view: a.view.toString(), height: a.height.toString() };
+    case "commit":
+      return { type: a.type, heights: a.blocks.map((b) => b.block.header.height.toString()) };
+    case "log":
+    case "misbehaviour":
+      return { type: a.type, code: a.code, message: a.message };
+    default:
+      return { type: a.type };
+  }
 }
