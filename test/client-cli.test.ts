@@ -1,7 +1,9 @@
 // The client-side CLI commands, run in-process against a real HTTP server over an in-memory node.
+import { execFile } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import { createApiServer } from "../node/api/server.ts";
@@ -18,6 +20,9 @@ let url: string;
 let dir: string;
 
 beforeAll(async () => {
+  // The commands fall back to these; the tests mean to see the flags alone.
+  delete process.env.CAIRN_URL;
+  delete process.env.CAIRN_KEY;
   node = new FakeNode("testnet", [
     [alice.publicKey, 10_000_000n],
     [bob.publicKey, 10_000_000n],
@@ -168,4 +173,28 @@ describe("cairn client commands", () => {
     expect(down.code).toBe(1);
     expect(down.json.error.code).toBe("unavailable");
   });
+});
+
+describe("the real entry point", () => {
+  const bin = resolve(dirname(fileURLToPath(import.meta.url)), "../bin/cairn.mjs");
+  // Asynchronous spawn: the server under test runs on this process's event loop.
+  const run = (...args: string[]) =>
+    new Promise<{ code: number; out: string; err: string }>((done) => {
+      execFile(process.execPath, [bin, ...args], { timeout: 30_000 }, (e, out, err) => done({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err }));
+    });
+
+  it("node bin/cairn.mjs runs the client commands", async () => {
+    const [keygen, account, bad] = await Promise.all([
+      run("keygen", "--json"),
+      run("account", alice.publicKeyHex, "--url", url, "--json"),
+      run("invoke", "counter", "1", "inc", "--url", url),
+    ]);
+    expect(keygen.code).toBe(0);
+    const k = JSON.parse(keygen.out) as { publicKey: string; secretKey: string };
+    expect(Keypair.fromSecretHex(k.secretKey).publicKeyHex).toBe(k.publicKey);
+    expect(account.code).toBe(0);
+    expect(JSON.parse(account.out)).toMatchObject({ publicKey: alice.publicKeyHex, nonce: expect.stringMatching(/^\d+$/) });
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--key KEY is required/);
+  }, 40_000);
 });
