@@ -14,7 +14,7 @@ import { engine, type EngineGlobal } from "../vm/wasm/engine.ts";
 import { compileAs } from "../test/vm-instrument-fixtures/asc.ts";
 
 const rounds = Number(process.argv[2] ?? 100);
-const source = readFileSync(new URL("../test/vm-instrument-fixtures/bench-contract.ts", import.meta.url), "utf8");
+const source = readFileSync(new URL("../test/vm-instrument-fixtures/bench-contract.as", import.meta.url), "utf8");
 const plain = await compileAs(source, ["-O3", "--runtime", "stub"]);
 const metered = prepareModule(plain);
 console.log(`module ${plain.length} bytes -> instrumented ${metered.length} bytes`);

@@ -1,3 +1,4 @@
+// AssemblyScript source (extension .as keeps it out of the TypeScript project); compiled by bench/instrument-micro.ts.
 // CPU-heavy contract for the metering overhead benchmark: loops, integer arithmetic, memory traffic, small host calls.
 @external("cairn", "get") declare function host_get(kp: usize, kl: i32, bp: usize, bc: i32): i32;
 
