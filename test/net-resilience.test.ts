@@ -67,9 +67,9 @@ describe("outbound queue under a flood", () => {
     let maxBytes = 0;
     for (let round = 0; round < 40; round++) {
       for (let k = 0; k < 200; k++) cl.net(1).send(0, gossip);
-      const p = cl.net(1).metrics().peers[0]!;
-      maxFrames = Math.max(maxFrames, p.queuedFrames);
-      maxBytes = Math.max(maxBytes, p.queuedBytes);
+      const q = cl.net(1).outboundQueue(0)!;
+      maxFrames = Math.max(maxFrames, q.frames);
+      maxBytes = Math.max(maxBytes, q.bytes);
       await sleep(2);
     }
     const afterGossip = cl.net(1).metrics();
@@ -88,6 +88,7 @@ describe("outbound queue under a flood", () => {
     expect(accepted).toBeLessThanOrEqual(maxQueueBytes / (32 * 1024));
     expect(cl.net(1).isConnected(0)).toBe(false);
     expect(cl.net(1).metrics().disconnects.slow_consumer).toBe(1);
+    expect(cl.net(1).outboundQueue(0)).toBeNull();
   });
 });
 

@@ -78,6 +78,8 @@ export class Connection {
   private openedAt = 0;
   private closedAt = 0;
   private blocked = false;
+  private remoteAddr: string;
+  private flushScheduled = false;
   private lastFrameAt = Date.now();
   private pingSeq = 0n;
   private pingSentAt = new Map<bigint, number>();
@@ -91,10 +93,16 @@ export class Connection {
     this.hs = new Handshake(opts.handshake);
     this.reader = new FrameReader(opts.limits.maxHandshakeFrameBytes);
     this.queue = new OutboundQueue(opts.limits.maxQueueFrames, opts.limits.maxQueueBytes);
-    this.handshakeTimer = setTimeout(() => this.close("handshake_timeout", `no authenticated hello within ${opts.limits.handshakeTimeoutMs} ms`), opts.limits.handshakeTimeoutMs);
+    this.handshakeTimer = setTimeout(
+      () => this.guard(() => this.close("handshake_timeout", `not authenticated within ${opts.limits.handshakeTimeoutMs} ms`)),
+      opts.limits.handshakeTimeoutMs,
+    );
     this.handshakeTimer.unref();
 
     const s = this.socket;
+    // Remembered while known: a destroyed socket no longer reports its address for the closing log line.
+    this.remoteAddr = s.remoteAddress !== undefined ? `${s.remoteAddress}:${s.remotePort}` : "?";
+    s.once("connect", () => (this.remoteAddr = `${s.remoteAddress}:${s.remotePort}`));
     s.setNoDelay(true);
     s.setKeepAlive(true, 10_000);
     s.on("data", (chunk: Buffer) => this.guard(() => this.onData(chunk)));
@@ -131,7 +139,7 @@ export class Connection {
     return this.queue.bytes;
   }
   get remote(): string {
-    return `${this.socket.remoteAddress ?? "?"}:${this.socket.remotePort ?? "?"}`;
+    return this.remoteAddr;
   }
 
   /**
@@ -143,7 +151,7 @@ export class Connection {
     const r: PushResult = this.queue.push(plain, essential);
     if (r.kind === "queued") {
       this.stats.dropped += r.evicted;
-      this.flush();
+      this.scheduleFlush();
       return true;
     }
     this.stats.dropped++;
@@ -290,7 +298,28 @@ export class Connection {
     this.socket.write(f);
   }
 
+  /** Sends made in one tick (a broadcast, a batch of votes) leave together at the end of it. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(() => {
+      this.flushScheduled = false;
+      this.guard(() => this.flush());
+    });
+  }
+
   private flush(): void {
+    if (this.blocked || this.queue.frames === 0) return;
+    // Corked, a run of small frames leaves as one writev instead of one syscall each.
+    this.socket.cork();
+    try {
+      this.drainQueue();
+    } finally {
+      this.socket.uncork();
+    }
+  }
+
+  private drainQueue(): void {
     while (!this.blocked && this.state === "open") {
       const plain = this.queue.shift();
       if (plain === undefined) return;

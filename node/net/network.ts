@@ -223,7 +223,7 @@ export class PeerNetwork {
       p.conn?.close("stopped", "network stopping");
     }
     for (const c of [...this.pendingInbound]) c.close("stopped", "network stopping");
-    this.requests.failPeer(null, () => new NetError("stopped", "network stopped"));
+    this.requests.failLink(null, () => new NetError("stopped", "network stopped"));
     const server = this.server;
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -285,6 +285,11 @@ export class PeerNetwork {
   }
   isConnected(peer: number): boolean {
     return this.peers[peer]?.conn != null;
+  }
+  /** Frames and bytes waiting for the peer's socket (null when not linked): the sender's backpressure signal. */
+  outboundQueue(peer: number): { frames: number; bytes: number } | null {
+    const c = this.peers[peer]?.conn;
+    return c == null ? null : { frames: c.queuedFrames, bytes: c.queuedBytes };
   }
   /** The last status message the peer sent, if any. */
   peerStatus(peer: number): PeerStatus | null {
@@ -466,7 +471,7 @@ export class PeerNetwork {
     if (c.openForMs >= this.limits.reconnectMaxMs) p.backoff.reset();
     const wasCurrent = p.conn === c;
     if (wasCurrent) p.conn = null;
-    this.requests.failPeer(p.index, () => new NetError("peer_disconnected", `link to validator ${p.index} closed (${reason})`));
+    this.requests.failLink(c, () => new NetError("peer_disconnected", `link to validator ${p.index} closed (${reason})`));
     if (!wasCurrent) {
       if (reason === "replaced") this.emit(this.disconnectedHandlers, (h) => h(p.index, reason));
       return;
@@ -478,7 +483,7 @@ export class PeerNetwork {
   // ---- internals: messages ----
 
   private encodeApp(msg: AppMessage): Uint8Array {
-    if (!APP_MESSAGE_TYPES.has(msg.type)) throw new NetError("too_large", `message type ${String(msg.type)} is not sendable by the application`);
+    if (!APP_MESSAGE_TYPES.has(msg.type)) throw new NetError("invalid_request", `message type ${String(msg.type)} is not sendable by the application`);
     const bytes = encode(NetMessage, msg);
     if (bytes.length + SEAL_OVERHEAD > this.limits.maxFrameBytes) {
       throw new NetError("too_large", `${msg.type} message of ${bytes.length} bytes exceeds the frame limit of ${this.limits.maxFrameBytes}`);
@@ -572,7 +577,7 @@ export class PeerNetwork {
         throw e;
       }
     };
-    const { id, promise } = this.requests.open(peer, timeoutMs ?? this.limits.syncTimeoutMs, wrapped, () => this.counters.sync.timeouts++);
+    const { id, promise } = this.requests.open(peer, conn, timeoutMs ?? this.limits.syncTimeoutMs, wrapped, () => this.counters.sync.timeouts++);
     this.counters.sync.requestsSent++;
     if (!conn.send(encode(NetMessage, build(id)), true)) {
       this.requests.fail(id, new NetError("queue_full", `could not queue the request to validator ${peer}`));

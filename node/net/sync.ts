@@ -114,6 +114,8 @@ export function fitAnswer(blocks: readonly BlockT[], certificate: QcT | null, bu
 
 type Pending = {
   peer: number;
+  /** The connection the request left on: only its closing can lose the answer. */
+  link: object;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
@@ -130,7 +132,7 @@ export class SyncRequests {
   }
 
   /** Registers a request and returns its id; `check` turns the raw answer into the result or throws. */
-  open<T>(peer: number, timeoutMs: number, check: (r: CommittedRange) => T, onTimeout: () => void): { id: number; promise: Promise<T> } {
+  open<T>(peer: number, link: object, timeoutMs: number, check: (r: CommittedRange) => T, onTimeout: () => void): { id: number; promise: Promise<T> } {
     let id = this.nextId;
     while (this.pending.has(id)) id = (id + 1) >>> 0 || 1;
     this.nextId = (id + 1) >>> 0 || 1;
@@ -142,7 +144,7 @@ export class SyncRequests {
         }
       }, timeoutMs);
       timer.unref();
-      this.pending.set(id, { peer, resolve: resolve as (v: unknown) => void, reject, timer, check });
+      this.pending.set(id, { peer, link, resolve: resolve as (v: unknown) => void, reject, timer, check });
     });
     return { id, promise };
   }
@@ -174,10 +176,10 @@ export class SyncRequests {
     p.reject(err);
   }
 
-  /** Fails every request to `peer` (or to everyone when peer is null). */
-  failPeer(peer: number | null, err: () => NetError): void {
+  /** Fails every request sent over `link` (or every request at all when link is null). */
+  failLink(link: object | null, err: () => NetError): void {
     for (const [id, p] of this.pending) {
-      if (peer !== null && p.peer !== peer) continue;
+      if (link !== null && p.link !== link) continue;
       this.pending.delete(id);
       clearTimeout(p.timer);
       p.reject(err());
