@@ -1,10 +1,10 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { encode, SignedInvocation, toHex, type Invocation } from "../node/codec/index.ts";
-import { invocationId, invocationSigningDigest } from "../node/crypto/digests.ts";
+import { invocationId, invocationIdOfEncoding, invocationSigningDigest, invocationSigningDigestOfEncoding } from "../node/crypto/digests.ts";
 import { SodiumSigner } from "../node/crypto/sodium.ts";
 import { CairnError } from "../node/errors.ts";
 import { Mempool } from "../node/mempool/mempool.ts";
-import { InlineVerifier, signingDigestOfEncoded, verifyEncoded } from "../node/mempool/verify.ts";
+import { InlineVerifier, verifyEncoded } from "../node/mempool/verify.ts";
 import { WorkerPoolVerifier, createVerifier } from "../node/mempool/verify-pool.ts";
 import type { AccountView, MempoolOptions, PoolEntry } from "../node/mempool/types.ts";
 
@@ -218,8 +218,11 @@ describe("signature verification paths", () => {
     await coalescing.close();
   });
 
-  it("the digest of the encoded prefix is the signing digest", () => {
-    for (const inv of invs) expect(signingDigestOfEncoded(encode(SignedInvocation, inv))).toEqual(invocationSigningDigest(inv));
+  it("digests and ids taken from the signed encoding equal those of the invocation", () => {
+    for (const inv of invs) {
+      expect(invocationSigningDigestOfEncoding(encode(SignedInvocation, inv))).toEqual(invocationSigningDigest(inv));
+      expect(invocationIdOfEncoding(encode(SignedInvocation, inv))).toEqual(invocationId(inv));
+    }
     expect(verifyEncoded(new Uint8Array(10), alice.publicKey)).toBe(false);
   });
 

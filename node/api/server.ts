@@ -25,8 +25,6 @@ export interface ApiServerOptions {
 
 export const DEFAULT_BODY_LIMIT = 2 * LIMITS.maxInputBytes + 64 * 1024;
 
-const startTimes = new WeakMap<object, bigint>();
-
 export function createApiServer(services: NodeServices, opts: ApiServerOptions = {}): FastifyInstance {
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const app = Fastify({
@@ -46,14 +44,8 @@ export function createApiServer(services: NodeServices, opts: ApiServerOptions =
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
   const http = new HttpMetrics();
-  app.addHook("onRequest", async (req) => {
-    startTimes.set(req, process.hrtime.bigint());
-  });
   app.addHook("onResponse", async (req, reply) => {
-    const start = startTimes.get(req);
-    if (start === undefined) return;
-    const route = req.routeOptions.url ?? "unmatched";
-    http.observe(req.method, route, reply.statusCode, Number(process.hrtime.bigint() - start) / 1e9);
+    http.observe(req.method, req.routeOptions.url ?? "unmatched", reply.statusCode, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler((err, req, reply) => {

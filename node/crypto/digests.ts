@@ -22,7 +22,20 @@ export function invocationSigningDigest(inv: InvocationT): Uint8Array {
 }
 
 export function invocationId(signed: SignedInvocationT): Uint8Array {
-  return k12("cairn.invocation.id", encode(SignedInvocation, signed));
+  return invocationIdOfEncoding(encode(SignedInvocation, signed));
+}
+
+/** The id from the canonical signed encoding, for callers that already hold it (the mempool). */
+export function invocationIdOfEncoding(signedEncoding: Uint8Array): Uint8Array {
+  return k12("cairn.invocation.id", signedEncoding);
+}
+
+/**
+ * The signing digest from the canonical signed encoding: that encoding is the unsigned one followed by the
+ * 64-byte signature, so the digest is K12 over its prefix (no second encode; workers need only the bytes).
+ */
+export function invocationSigningDigestOfEncoding(signedEncoding: Uint8Array): Uint8Array {
+  return k12("cairn.invocation.sig", signedEncoding.subarray(0, signedEncoding.length - 64));
 }
 
 export function blockHash(header: BlockHeaderT): Uint8Array {

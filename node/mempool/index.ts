@@ -1,4 +1,4 @@
 export { Mempool } from "./mempool.ts";
 export { createVerifier, WorkerPoolVerifier, DEFAULT_WORKER_THRESHOLD, type VerifierOptions } from "./verify-pool.ts";
-export { InlineVerifier, signingDigestOfEncoded, verifyEncoded } from "./verify.ts";
+export { InlineVerifier, verifyEncoded } from "./verify.ts";
 export type * from "./types.ts";

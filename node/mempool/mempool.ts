@@ -13,7 +13,7 @@
 //   starve the others, and the same pool always yields the same selection.
 
 import { SignedInvocation, encode, toHex, LIMITS, CodecError } from "../codec/index.ts";
-import { k12 } from "../crypto/hash.ts";
+import { invocationId, invocationIdOfEncoding } from "../crypto/digests.ts";
 import { CairnError } from "../errors.ts";
 import { InvokerQueue } from "./invoker-queue.ts";
 import { createVerifier } from "./verify-pool.ts";
@@ -216,7 +216,7 @@ export class Mempool {
     }
     const maxFee = inv.gasLimit * inv.gasPrice;
     if (maxFee > U64_MAX) throw new CairnError("invalid_invocation", "gasLimit x gasPrice does not fit in 64 bits");
-    const id = k12("cairn.invocation.id", encoded);
+    const id = invocationIdOfEncoding(encoded);
     const idHex = toHex(id);
     if (this.byId.has(idHex)) throw new CairnError("duplicate", `invocation ${idHex} is already pending`);
     return { index, inv, encoded, id, idHex, invokerHex: toHex(inv.invoker), maxFee };
@@ -360,7 +360,7 @@ export class Mempool {
       touched.set(hex, inv.invoker);
       const e = q.at(inv.nonce);
       if (e === undefined) continue;
-      const idHex = "inv" in item ? toHex(item.id) : toHex(k12("cairn.invocation.id", encode(SignedInvocation, inv)));
+      const idHex = toHex("inv" in item ? item.id : invocationId(inv));
       if (e.idHex === idHex) {
         this.remove(e);
         included++;

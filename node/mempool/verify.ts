@@ -1,22 +1,16 @@
-// Signature checks for admission. The signed encoding is the unsigned encoding followed by the 64-byte
-// signature, so the signing digest is K12 over that prefix: no second encode, and the same bytes can be
-// shipped whole to a worker thread.
+// Signature checks for admission, from the canonical signed encoding alone (the same bytes can be shipped
+// whole to a worker thread): the signature is its last 64 bytes and the digest covers the rest.
 
-import { k12 } from "../crypto/hash.ts";
+import { invocationSigningDigestOfEncoding } from "../crypto/digests.ts";
 import { verifyStrict } from "../crypto/sodium.ts";
 import type { SignatureVerifier } from "./types.ts";
 
 const SIGNATURE_BYTES = 64;
 
-/** Equals `invocationSigningDigest(inv)` for `encoded = encode(SignedInvocation, inv)` (a test holds this). */
-export function signingDigestOfEncoded(encoded: Uint8Array): Uint8Array {
-  return k12("cairn.invocation.sig", encoded.subarray(0, encoded.length - SIGNATURE_BYTES));
-}
-
 export function verifyEncoded(encoded: Uint8Array, publicKey: Uint8Array): boolean {
   if (encoded.length < SIGNATURE_BYTES) return false;
   const signature = encoded.subarray(encoded.length - SIGNATURE_BYTES);
-  return verifyStrict(signature, signingDigestOfEncoded(encoded), publicKey);
+  return verifyStrict(signature, invocationSigningDigestOfEncoding(encoded), publicKey);
 }
 
 /** Verifies on the calling thread. */
