@@ -139,6 +139,14 @@ describe("mempool admission", () => {
     });
     expect(await refusal(mp.admit(sign(alice, 0n)))).toBe("unavailable");
     expect(mp.size).toBe(0);
+    const throwsAtOnce = new Mempool({
+      chainId: CHAIN,
+      verifier: new InlineVerifier(),
+      getAccount: () => {
+        throw new Error("not even a promise");
+      },
+    });
+    expect(await refusal(throwsAtOnce.admit(sign(alice, 0n)))).toBe("unavailable");
   });
 });
 

@@ -159,7 +159,10 @@ export class Mempool {
 
     // 3. Committed accounts, one read per invoker.
     const accounts = new Map<string, Promise<AccountView>>();
-    for (const c of authentic) if (!accounts.has(c.invokerHex)) accounts.set(c.invokerHex, this.getAccount(c.inv.invoker));
+    for (const c of authentic) {
+      // Through a promise chain so that a lookup that throws synchronously is still one item's failure.
+      if (!accounts.has(c.invokerHex)) accounts.set(c.invokerHex, Promise.resolve(c.inv.invoker).then(this.getAccount));
+    }
     const settled = new Map<string, AccountView | Error>();
     await Promise.all(
       [...accounts].map(async ([hex, p]) => {
