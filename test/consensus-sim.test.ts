@@ -1,0 +1,89 @@
+// The deterministic simulation over many seeds (see test/sim/simulator.ts for what each run does and checks).
+//
+//   SEED=123 npx vitest run test/consensus-sim.test.ts          replay one seed (TRACE=1 prints every event)
+//   SIM_SEEDS=5000 SIM_FIRST=10000 npx vitest run test/consensus-sim.test.ts   a longer sweep
+//   node --import tsx test/sim/run.ts 0 1000                    the same outside vitest
+
+import { describe, expect, it } from "vitest";
+import { SimFailure, runSeed, scenarioFromSeed, type SimStats } from "./sim/simulator.ts";
+
+const single = process.env.SEED !== undefined ? Number(process.env.SEED) : null;
+const first = Number(process.env.SIM_FIRST ?? 0);
+const total = Number(process.env.SIM_SEEDS ?? 1200);
+const CHUNK = 100;
+
+interface Outcome {
+  seed: number;
+  stats?: SimStats;
+  error?: string;
+}
+
+function runOne(seed: number, trace = false): Outcome {
+  try {
+    return { seed, stats: runSeed(seed, trace ? { trace: (l) => console.log(l) } : {}) };
+  } catch (e) {
+    const msg = e instanceof SimFailure ? e.message : e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ""}` : String(e);
+    return { seed, error: msg };
+  }
+}
+
+function replay(seed: number): string {
+  return `SEED=${seed} npx vitest run test/consensus-sim.test.ts`;
+}
+
+if (single !== null) {
+  describe(`consensus simulation, seed ${single}`, () => {
+    it("holds safety and recovers after GST", () => {
+      const s = scenarioFromSeed(single);
+      console.log(`scenario: n=${s.n} byzantine=[${s.byzantine}] gst=${s.gstMs}ms pre=${JSON.stringify(s.pre)} forkRate=${s.forkRate}`);
+      const r = runOne(single, process.env.TRACE === "1");
+      if (r.stats) console.log(r.stats);
+      expect(r.error, r.error).toBeUndefined();
+    });
+  });
+} else {
+  describe(`consensus simulation, seeds ${first}..${first + total - 1}`, () => {
+    const all: Outcome[] = [];
+
+    for (let c = first; c < first + total; c += CHUNK) {
+      const to = Math.min(c + CHUNK, first + total);
+      it(`seeds ${c}..${to - 1}`, () => {
+        const failures: string[] = [];
+        for (let seed = c; seed < to; seed++) {
+          const r = runOne(seed);
+          all.push(r);
+          if (r.error) failures.push(`seed ${seed}: ${r.error}\n  replay: ${replay(seed)}`);
+        }
+        expect(failures, failures.join("\n")).toEqual([]);
+      });
+    }
+
+    it("exercised every kind of fault and recovered within the view bound", () => {
+      const ok = all.filter((o) => o.stats).map((o) => ({ s: scenarioFromSeed(o.seed), st: o.stats! }));
+      expect(ok.length).toBe(total);
+      const sum = (f: (x: (typeof ok)[number]) => number) => ok.reduce((a, x) => a + f(x), 0);
+      // Both cluster sizes, with and without Byzantine twins (n = 7 with two pairs too).
+      expect(ok.some((x) => x.s.n === 4 && x.s.byzantine.length === 1)).toBe(true);
+      expect(ok.some((x) => x.s.n === 7 && x.s.byzantine.length === 2)).toBe(true);
+      expect(ok.some((x) => x.s.byzantine.length === 0)).toBe(true);
+      // Faults actually happened, equivocation was caught, blocks were committed.
+      expect(sum((x) => x.st.crashes)).toBeGreaterThan(total);
+      expect(sum((x) => x.st.partitions)).toBeGreaterThan(total);
+      expect(sum((x) => x.st.evidence)).toBeGreaterThan(total);
+      expect(sum((x) => Number(x.st.committedHeight))).toBeGreaterThan(5 * total);
+      const worst = Math.max(...ok.map((x) => x.st.viewsToRecover));
+      const events = sum((x) => x.st.events);
+      console.log(
+        `${total} seeds: ${events} events, ${sum((x) => x.st.crashes)} crashes, ${sum((x) => x.st.partitions)} partitions, ` +
+          `${sum((x) => x.st.evidence)} evidence records, worst recovery ${worst} views after GST`,
+      );
+    });
+
+    it("replays a seed exactly (same event trace)", () => {
+      const traces: string[][] = [[], []];
+      for (const t of traces) runSeed(first + 7, { trace: (l) => t.push(l) });
+      expect(traces[0]!.length).toBeGreaterThan(100);
+      expect(traces[1]).toEqual(traces[0]);
+    });
+  });
+}
