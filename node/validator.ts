@@ -567,9 +567,12 @@ export class Validator implements NodeServices {
   }
 
   status(): NodeStatus {
+    const head = this.executor.head();
     return {
       chainId: this.chainId,
-      height: this.executor.head().height,
+      height: head.height,
+      headHash: head.hash,
+      stateRoot: head.stateRoot,
       view: this.core.view,
       validators: this.loaded.genesis.validators.map((v) => ({ publicKey: v.publicKey, name: v.name })),
       self: this.loaded.config.index,

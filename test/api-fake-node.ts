@@ -243,6 +243,8 @@ export class FakeNode implements NodeServices {
     return {
       chainId: this.chainId,
       height: BigInt(this.blocks.length - 1),
+      headHash: blockHash(this.blocks[this.blocks.length - 1]!.header),
+      stateRoot: new Uint8Array(32).fill(this.blocks.length % 256),
       view: BigInt(this.blocks.length - 1),
       validators: [{ publicKey: fromHex("11".repeat(32)), name: "v0" }],
       self: 0,

@@ -107,6 +107,8 @@ export function chainRoutes(services: NodeServices) {
       return {
         chainId: s.chainId,
         height: s.height.toString(10),
+        headHash: toHex(s.headHash),
+        stateRoot: toHex(s.stateRoot),
         view: s.view.toString(10),
         validators: s.validators.map((v) => ({ publicKey: toHex(v.publicKey), name: v.name })),
         self: s.self,

@@ -234,10 +234,12 @@ export const getStatus = {
   response: {
     200: {
       type: "object",
-      required: ["chainId", "height", "view", "validators", "self", "mempool"],
+      required: ["chainId", "height", "headHash", "stateRoot", "view", "validators", "self", "mempool"],
       properties: {
         chainId: { type: "string" },
         height: u64String,
+        headHash: hex32,
+        stateRoot: hex32,
         view: u64String,
         validators: {
           type: "array",

@@ -23,7 +23,10 @@ export interface QueryResult {
 
 export interface NodeStatus {
   chainId: string;
+  /** Last committed and applied height, its block hash, and the state commitment after it. */
   height: bigint;
+  headHash: Uint8Array;
+  stateRoot: Uint8Array;
   view: bigint;
   validators: Array<{ publicKey: Uint8Array; name: string }>;
   self: number | null;
