@@ -25,6 +25,11 @@ export const VM_ERROR_CODES = [
   "bad_config",
   /** A bug in the VM: an invariant that should hold did not. */
   "internal",
+  // Appended by the runtime:
+  /** The installed compiler/SDK do not match what the pinned toolchain id promises (see vm/toolchain.ts). */
+  "toolchain_mismatch",
+  /** A caller handed the runtime a malformed request (wrong key sizes, gas limit out of range, ...). */
+  "bad_request",
 ] as const;
 
 export type VmErrorCode = (typeof VM_ERROR_CODES)[number];

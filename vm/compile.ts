@@ -1,0 +1,239 @@
+/**
+ * Compiling contract source: pinned toolchain, worker thread, caches.
+ *
+ * `compileContract` resolves the requested toolchain (VmError 'toolchain_unknown' when it is not installed),
+ * hands the sources to a worker thread running the AssemblyScript compiler, and returns the uninstrumented
+ * Wasm with its code hash. Results are cached by K12(toolchain fingerprint, sources) in memory and, when a
+ * cache directory is given, on disk. Compile errors come back as a CompileError carrying the compiler's
+ * diagnostics with file, line and column.
+ */
+
+import { Worker } from "node:worker_threads";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { VmError } from "./errors.ts";
+import { resolveToolchain, type Toolchain } from "./toolchain.ts";
+import { checkSources, sourcesHash, type ContractSources } from "./compile-sources.ts";
+import type { AscJob, AscOutcome, Diagnostic } from "./compile-asc.ts";
+import type { WorkerRequest, WorkerResponse } from "./compile-worker.ts";
+import { codeHash } from "./runtime-codehash.ts";
+
+export type { Diagnostic } from "./compile-asc.ts";
+
+export interface CompileOptions {
+  /** Toolchain id; defaults to the pinned one (DEFAULT_TOOLCHAIN_ID). */
+  readonly toolchain?: string;
+  /** Directory for an on-disk cache of compiled modules (created if missing). */
+  readonly cacheDir?: string;
+  /** Kill the compiler after this long (default 120 s); the compile then fails with 'compile_failed'. */
+  readonly timeoutMs?: number;
+}
+
+export interface CompiledContract {
+  /** The compiled, uninstrumented module (what is deployed and what the code hash covers). */
+  readonly wasm: Uint8Array;
+  /** K12 of `wasm` (32 bytes) and its hex. */
+  readonly codeHash: Uint8Array;
+  readonly codeHashHex: string;
+  readonly toolchain: string;
+  /** Cache key: K12 of the toolchain fingerprint and the sources. */
+  readonly sourcesHash: string;
+  /** Warnings and infos of the compiler (errors make the compile fail instead). */
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** A compile that failed on the sources themselves; `diagnostics` holds the compiler's messages. */
+export class CompileError extends VmError {
+  readonly diagnostics: readonly Diagnostic[];
+
+  constructor(message: string, diagnostics: readonly Diagnostic[]) {
+    super("compile_failed", message);
+    this.diagnostics = diagnostics;
+  }
+}
+
+/** One line per diagnostic: `file:line:column: severity AScode: message`. */
+export function formatDiagnostic(d: Diagnostic): string {
+  const where = d.file ? `${d.file}${d.line ? `:${d.line}:${d.column}` : ""}: ` : "";
+  return `${where}${d.severity}${d.code ? ` AS${d.code}` : ""}: ${d.message}`;
+}
+
+const DEFAULT_TIMEOUT_MS = 120_000;
+const MEMORY_CACHE_ENTRIES = 64;
+
+// ---- worker management -------------------------------------------------------------------------------------
+
+interface Pending {
+  readonly id: number;
+  readonly job: AscJob;
+  readonly timeoutMs: number;
+  readonly resolve: (outcome: AscOutcome) => void;
+  readonly reject: (e: VmError) => void;
+}
+
+let worker: Worker | null = null;
+/** The job being compiled and the worker it was sent to (a stale worker's events must not touch a newer job). */
+let current: Pending | null = null;
+let currentWorker: Worker | null = null;
+let currentTimer: NodeJS.Timeout | null = null;
+const queue: Pending[] = [];
+let nextId = 1;
+
+function startWorker(): Worker {
+  const w = new Worker(new URL("./compile-worker.mjs", import.meta.url), {
+    // Not `stderr: true`: a piped stderr keeps the parent alive even when the worker is unref'd. The compiler only
+    // writes there when it crashes; the text is also collected below and attached to the error.
+    stderr: false,
+    // No inherited --import tsx: see compile-worker.mjs for why the compiler must load without it.
+    execArgv: [],
+    resourceLimits: { maxOldGenerationSizeMb: 2048 },
+  });
+  let stderr = "";
+  w.stderr.on("data", (chunk: Buffer) => {
+    if (stderr.length < 64 * 1024) stderr += chunk.toString();
+  });
+  w.on("message", (response: WorkerResponse) => {
+    if (!current || currentWorker !== w || response.id !== current.id) return;
+    const done = current;
+    finishCurrent();
+    done.resolve(response.outcome);
+  });
+  const fail = (message: string) => {
+    if (worker === w) worker = null;
+    if (current && currentWorker === w) {
+      const done = current;
+      finishCurrent();
+      done.reject(new VmError("compile_failed", `${message}${stderr.trim() ? `\n${stderr.trim()}` : ""}`));
+    }
+  };
+  w.on("error", (e) => fail(`compiler worker failed: ${e.message}`));
+  w.on("exit", (code) => fail(`compiler crashed (worker exit code ${code})`));
+  return w;
+}
+
+function finishCurrent(): void {
+  if (currentTimer) clearTimeout(currentTimer);
+  currentTimer = null;
+  current = null;
+  currentWorker = null;
+  pump();
+}
+
+function pump(): void {
+  if (current) return;
+  const next = queue.shift();
+  if (!next) {
+    worker?.unref();
+    return;
+  }
+  if (!worker) worker = startWorker();
+  worker.ref();
+  current = next;
+  currentWorker = worker;
+  currentTimer = setTimeout(() => {
+    const w = worker;
+    worker = null;
+    if (current === next) {
+      finishCurrent();
+      next.reject(new VmError("compile_failed", `compiler timed out after ${next.timeoutMs} ms`));
+    }
+    void w?.terminate();
+  }, next.timeoutMs);
+  const request: WorkerRequest = { id: next.id, job: next.job };
+  worker.postMessage(request);
+}
+
+function runInWorker(job: AscJob, timeoutMs: number): Promise<AscOutcome> {
+  return new Promise((resolve, reject) => {
+    queue.push({ id: nextId++, job, timeoutMs, resolve, reject });
+    pump();
+  });
+}
+
+/** Stops the compiler worker (it is restarted on the next compile). Idle workers never keep a process alive. */
+export async function shutdownCompiler(): Promise<void> {
+  const w = worker;
+  worker = null;
+  if (w) await w.terminate();
+}
+
+// ---- caches ------------------------------------------------------------------------------------------------
+
+const memoryCache = new Map<string, Promise<CompiledContract>>();
+
+function remember(key: string, value: Promise<CompiledContract>): void {
+  memoryCache.delete(key);
+  memoryCache.set(key, value);
+  while (memoryCache.size > MEMORY_CACHE_ENTRIES) memoryCache.delete(memoryCache.keys().next().value!);
+}
+
+function readDiskCache(cacheDir: string, key: string): Uint8Array | null {
+  try {
+    return new Uint8Array(readFileSync(join(cacheDir, `${key}.wasm`)));
+  } catch {
+    return null;
+  }
+}
+
+function writeDiskCache(cacheDir: string, key: string, wasm: Uint8Array): void {
+  try {
+    mkdirSync(cacheDir, { recursive: true });
+    const tmp = join(cacheDir, `${key}.${process.pid}.tmp`);
+    writeFileSync(tmp, wasm);
+    renameSync(tmp, join(cacheDir, `${key}.wasm`));
+  } catch {
+    // A cache that cannot be written only costs a recompile next time.
+  }
+}
+
+function compiled(wasm: Uint8Array, toolchain: Toolchain, key: string, diagnostics: readonly Diagnostic[]): CompiledContract {
+  const hash = codeHash(wasm);
+  return Object.freeze({
+    wasm,
+    codeHash: hash,
+    codeHashHex: Buffer.from(hash).toString("hex"),
+    toolchain: toolchain.id,
+    sourcesHash: key,
+    diagnostics,
+  });
+}
+
+// ---- public API --------------------------------------------------------------------------------------------
+
+/**
+ * Compiles contract sources with the pinned toolchain in a worker thread.
+ * Throws VmError 'toolchain_unknown' (id not installed), 'toolchain_mismatch' (installation inconsistent),
+ * CompileError ('compile_failed' with diagnostics) for errors in the sources, or VmError 'compile_failed'
+ * when the compiler itself crashed or timed out.
+ */
+export async function compileContract(sources: ContractSources, options: CompileOptions = {}): Promise<CompiledContract> {
+  const toolchain = resolveToolchain(options.toolchain);
+  checkSources(sources);
+  const key = sourcesHash(sources, `${toolchain.id}/${toolchain.fingerprint}`);
+  const hit = memoryCache.get(key);
+  if (hit) {
+    remember(key, hit);
+    return hit;
+  }
+  const promise = (async () => {
+    if (options.cacheDir) {
+      const wasm = readDiskCache(options.cacheDir, key);
+      if (wasm) return compiled(wasm, toolchain, key, []);
+    }
+    const job: AscJob = { args: [...toolchain.compilerArgs], sdkFiles: [...toolchain.sdkFiles], sources };
+    const outcome = await runInWorker(job, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    if (!outcome.ok) {
+      const errors = outcome.diagnostics.filter((d) => d.severity === "error");
+      const shown = errors.slice(0, 5).map(formatDiagnostic).join("\n");
+      throw new CompileError(`${outcome.message}${shown ? `:\n${shown}` : ""}`, outcome.diagnostics);
+    }
+    if (options.cacheDir) writeDiskCache(options.cacheDir, key, outcome.wasm);
+    return compiled(outcome.wasm, toolchain, key, outcome.diagnostics);
+  })();
+  remember(key, promise);
+  // Failures are not cached: a crash or timeout may be transient, and a source error is cheap to report again.
+  promise.catch(() => {
+    if (memoryCache.get(key) === promise) memoryCache.delete(key);
+  });
+  return promise;
+}
