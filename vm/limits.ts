@@ -48,8 +48,8 @@ export interface VmLimits {
 export const DEFAULT_VM_LIMITS: VmLimits = Object.freeze({
   maxModuleBytes: 1024 * 1024,
   maxMemoryPages: 256, // 16 MiB
-  maxStackUnits: 60_000,
-  maxFrameUnits: 6_000,
+  maxStackUnits: 64_000,
+  maxFrameUnits: 16_000,
   maxFunctions: 10_000,
   maxTypes: 4_096,
   maxParams: 500,

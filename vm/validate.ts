@@ -16,7 +16,7 @@ import { frameUnits } from "./instrument/frame.ts";
 import { decodeModule } from "./wasm/decode.ts";
 import { InstrReader } from "./wasm/code.ts";
 import {
-  FC_BASE, OPS, OP_BLOCK, OP_BR, OP_BR_IF, OP_BR_TABLE, OP_CALL, OP_CALL_INDIRECT, OP_DATA_DROP, OP_DROP,
+  FC_BASE, Imm, OPS, OP_BLOCK, OP_BR, OP_BR_IF, OP_BR_TABLE, OP_CALL, OP_CALL_INDIRECT, OP_DATA_DROP, OP_DROP,
   OP_ELSE, OP_END, OP_GLOBAL_GET, OP_GLOBAL_SET, OP_IF, OP_LOCAL_GET, OP_LOCAL_SET, OP_LOCAL_TEE, OP_LOOP,
   OP_MEMORY_INIT, OP_RETURN, OP_SELECT, OP_UNREACHABLE,
 } from "./wasm/opcodes.ts";
@@ -207,6 +207,7 @@ function checkBody(m: WasmModule, defIndex: number, where: string, limits: VmLim
   let hasCalls = false;
   let canonF32 = 0;
   let canonF64 = 0;
+  let valueOps = 0; // value-producing instructions other than constants and local accesses (see frame.ts)
 
   const push = (t: ValType): void => {
     if (sp === vals.length) {
@@ -296,7 +297,7 @@ function checkBody(m: WasmModule, defIndex: number, where: string, limits: VmLim
         frames.pop();
         if (frames.length === 0) {
           if (!ir.atEnd()) throw fail("bytes after the function's final end");
-          const fu = frameUnits(nParams, nLocals - nParams, maxSp);
+          const fu = frameUnits(nParams, nLocals - nParams, maxSp, valueOps);
           return { maxStack: maxSp, frameUnits: fu, hasCalls, canonF32, canonF64 };
         }
         pushAll(f.end);
@@ -360,6 +361,7 @@ function checkBody(m: WasmModule, defIndex: number, where: string, limits: VmLim
         const t1 = pop(UNKNOWN);
         const t2 = pop(t1);
         push(t1 === UNKNOWN ? t2 : t1);
+        valueOps++;
         break;
       }
       case OP_LOCAL_GET:
@@ -378,7 +380,10 @@ function checkBody(m: WasmModule, defIndex: number, where: string, limits: VmLim
       case OP_GLOBAL_SET: {
         const g = m.globals[ir.a];
         if (g === undefined) throw fail(`global ${ir.a} does not exist`);
-        if (op === OP_GLOBAL_GET) push(g.type);
+        if (op === OP_GLOBAL_GET) {
+          push(g.type);
+          valueOps++;
+        }
         else {
           if (!g.mutable) throw fail(`global.set of immutable global ${ir.a}`);
           pop(g.type);
@@ -399,6 +404,7 @@ function checkBody(m: WasmModule, defIndex: number, where: string, limits: VmLim
         }
         popAll(info.pops!);
         pushAll(info.pushes!);
+        if (info.pushes!.length > 0 && info.imm !== Imm.I32Const && info.imm !== Imm.I64Const && info.imm !== Imm.F32Const && info.imm !== Imm.F64Const) valueOps++;
         if (info.canon === F32) canonF32++;
         else if (info.canon === F64) canonF64++;
       }
