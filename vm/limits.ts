@@ -78,8 +78,9 @@ export function resolveLimits(overrides?: Partial<VmLimits>): VmLimits {
   if (merged.maxMemoryPages > 65_536) {
     throw new VmError("bad_config", `VmLimits.maxMemoryPages ${merged.maxMemoryPages} exceeds the 32-bit Wasm maximum 65536`);
   }
-  if (merged.maxStackUnits > 0x3fff_ffff || merged.maxFrameUnits > merged.maxStackUnits) {
-    throw new VmError("bad_config", "VmLimits.maxFrameUnits must be <= maxStackUnits <= 2^30-1");
+  // the i32 stack counter adds a frame to a value <= maxStackUnits: keep both far from overflow
+  if (merged.maxStackUnits > 0x3fff_ffff || merged.maxFrameUnits > 0x3fff_ffff) {
+    throw new VmError("bad_config", "VmLimits.maxStackUnits and maxFrameUnits must be <= 2^30-1");
   }
   return Object.freeze(merged);
 }
