@@ -7,9 +7,9 @@ import { decode, encode } from "../node/codec/codec.ts";
 import { fromUtf8, toHex, utf8 } from "../node/codec/hex.ts";
 import { DeployPayload, SourceFile, list } from "../node/codec/index.ts";
 import { k12 } from "../node/crypto/hash.ts";
-import { EXEC_GAS, RealContractVm, intrinsicGas } from "../node/exec/index.ts";
+import { EXEC_GAS, RealContractVm, intrinsicGas, replay, stateKeys } from "../node/exec/index.ts";
 import type { CompileOutcome, ContractSourcesInput } from "../node/exec/vm-adapter.ts";
-import { deploy, signer, testGenesis } from "./fixtures/exec/chain.ts";
+import { childBlock, deploy, sign, signer, testGenesis } from "./fixtures/exec/chain.ts";
 import { TestChain } from "./fixtures/exec/harness.ts";
 
 const alice = signer(1);
@@ -124,5 +124,132 @@ describe("exec: deploy", () => {
     expect(contract!.versions.map((v) => v.version)).toEqual([1, 2]);
     expect(toHex(contract!.versions[1]!.codeHash)).not.toBe(toHex(contract!.versions[0]!.codeHash));
     expect(contract!.versions[1]!.owner).toEqual(alice.publicKey);
+  });
+});
+
+const u64le = (n: bigint) => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, n, true);
+  return b;
+};
+const call = (key: ReturnType<typeof signer>, contract: string, method: string, nonce: bigint, extra: Partial<Parameters<typeof sign>[1]> = {}) =>
+  sign(key, { contract, method, nonce, gasLimit: 2_000_000n, ...extra });
+
+describe("exec: contract calls", () => {
+  it("runs methods against the name's storage, shared by all versions, with sorted reads and writes in the receipt", async () => {
+    const receipts = await chain.run(
+      [call(bob, "counter", "increment", bobNonce++), call(bob, "counter", "increment", bobNonce++), call(bob, "counter", "increment", bobNonce++, { version: 2 })],
+      proposer.publicKey,
+    );
+    expect(receipts.map((r) => r.status)).toEqual(["ok", "ok", "ok"]);
+    expect(receipts.map((r) => fromUtf8(r.output))).toEqual(["1", "2", "4"]);
+    expect(receipts[2]!.reads).toEqual([utf8("count")]);
+    expect(receipts[2]!.writes).toEqual([{ key: utf8("count"), value: u64le(4n) }]);
+    expect(receipts[0]!.gasUsed).toBeGreaterThan(intrinsicGas(0));
+    expect(receipts[0]!.fee).toBe(receipts[0]!.gasUsed);
+    expect(await chain.ex.getState("counter", utf8("count"))).toEqual(u64le(4n));
+    expect(await chain.store.getState(stateKeys.storage(stateKeys.storagePrefix("counter"), utf8("count")))).toEqual(u64le(4n));
+  });
+
+  it("reverted, out_of_gas and trap pay for their gas, bump the nonce and write nothing; unknown code is invalid", async () => {
+    const before = await chain.ex.getAccount(bob.publicKey);
+    const proposerBefore = await chain.ex.getAccount(proposer.publicKey);
+    const receipts = await chain.run(
+      [
+        call(bob, "counter", "incrementThenRevert", bobNonce++, { gasPrice: 3n }),
+        call(bob, "counter", "incrementThenSpin", bobNonce++, { gasPrice: 3n, gasLimit: 300_000n }),
+        call(bob, "counter", "incrementThenTrap", bobNonce++, { gasPrice: 3n }),
+        call(bob, "counter", "noSuchMethod", bobNonce++, { gasPrice: 3n }),
+        call(bob, "counter", "increment", bobNonce++, { gasPrice: 3n, version: 9 }),
+      ],
+      proposer.publicKey,
+    );
+    expect(receipts.map((r) => r.status)).toEqual(["reverted", "out_of_gas", "trap", "invalid", "invalid"]);
+    expect(receipts[0]!.error).toBe("changed my mind");
+    expect(receipts[1]!.gasUsed).toBe(300_000n);
+    expect(receipts[2]!.error).toMatch(/unreachable/);
+    expect(receipts[3]!.error).toMatch(/no such method/);
+    expect(receipts[4]!.gasUsed).toBe(EXEC_GAS.invalid);
+    expect(receipts[4]!.error).toMatch(/unknown contract counter version 9/);
+    let fees = 0n;
+    for (const r of receipts) {
+      expect(r.gasUsed).toBeGreaterThan(0n);
+      expect(r.fee).toBe(r.gasUsed * 3n);
+      expect(r.writes).toEqual([]);
+      fees += r.fee;
+    }
+    expect(await chain.ex.getAccount(bob.publicKey)).toEqual({ balance: before.balance - fees, nonce: before.nonce + 5n });
+    expect(await chain.ex.getAccount(proposer.publicKey)).toEqual({ balance: proposerBefore.balance + fees, nonce: 0n });
+    expect(await chain.ex.getState("counter", utf8("count"))).toEqual(u64le(4n));
+    expect(await chain.ex.getState("counter", utf8("spin"))).toBeNull();
+  });
+
+  it("keeps each contract's storage private to its name", async () => {
+    // Same code under another name: its own "count", untouched by counter's.
+    const [d] = await chain.run([deploy(bob, "other", 1, COUNTER, bobNonce++)], proposer.publicKey);
+    expect(d!.status).toBe("ok");
+    const receipts = await chain.run([call(alice, "other", "increment", aliceNonce++), call(alice, "other", "get", aliceNonce++), call(alice, "counter", "get", aliceNonce++)]);
+    expect(receipts.map((r) => fromUtf8(r.output))).toEqual(["1", "1", "4"]);
+    expect(await chain.ex.getState("other", utf8("count"))).toEqual(u64le(1n));
+    expect(await chain.ex.getState("counter", utf8("count"))).toEqual(u64le(4n));
+    expect((await chain.ex.getContract("other"))!.owner).toEqual(bob.publicKey);
+  });
+
+  it("gives contracts the block's proposer and answers read-only queries without writing", async () => {
+    const [r] = await chain.run([call(alice, "counter", "proposer", aliceNonce++)], proposer.publicKey);
+    expect(fromUtf8(r!.output)).toBe(toHex(proposer.publicKey));
+    const q = await chain.ex.query({ contract: "counter", version: 1, method: "increment", input: new Uint8Array(0) });
+    expect(q).toMatchObject({ status: "ok", error: null });
+    expect(fromUtf8(q.output)).toBe("5");
+    expect(await chain.ex.getState("counter", utf8("count"))).toEqual(u64le(4n));
+    const capped = await chain.ex.query({ contract: "counter", version: 1, method: "incrementThenSpin", input: new Uint8Array(0), gasLimit: 50_000n });
+    expect(capped).toMatchObject({ status: "out_of_gas", gasUsed: 50_000n });
+    expect((await chain.ex.query({ contract: "nope", version: 1, method: "get", input: new Uint8Array(0) })).status).toBe("invalid");
+    expect((await chain.ex.query({ contract: "bank", version: 1, method: "transfer", input: new Uint8Array(0) })).status).toBe("invalid");
+  });
+
+  it("does not let a deploy on a losing fork leak into the committed state", async () => {
+    const parent = chain.head;
+    const root = chain.ex.head().stateRoot;
+    const ghost = childBlock(parent, root, [deploy(alice, "ghost", 1, COUNTER, aliceNonce)], { view: parent.header.view + 1n });
+    const winner = childBlock(parent, root, [call(alice, "counter", "get", aliceNonce)], { view: parent.header.view + 2n });
+    const rg = await chain.ex.executeBlock(ghost);
+    expect(rg.receipts[0]!.status).toBe("ok");
+    const ghostCall = childBlock(ghost, rg.stateRoot, [call(alice, "ghost", "increment", aliceNonce + 1n)]);
+    expect((await chain.ex.executeBlock(ghostCall)).receipts[0]!.status).toBe("ok");
+    const rw = await chain.ex.executeBlock(winner);
+    await chain.ex.commitBlock(rw.hash);
+    chain.head = winner;
+    aliceNonce++;
+    const [r] = await chain.run([call(alice, "ghost", "increment", aliceNonce++)]);
+    expect(r!.status).toBe("invalid");
+    expect(await chain.ex.getContract("ghost")).toBeNull();
+  });
+
+  it("re-runs an invocation after each missing key (cold cache) and reaches the same receipt and root", async () => {
+    const [filled] = await chain.run([call(alice, "counter", "fill", aliceNonce++, { input: utf8("40") })]);
+    expect(filled!.status).toBe("ok");
+    expect(filled!.writes).toHaveLength(40);
+    const block = chain.next([call(alice, "counter", "sum", aliceNonce, { input: utf8("40") })], proposer.publicKey);
+    const warm = await chain.ex.executeBlock(block);
+    expect(fromUtf8(warm.receipts[0]!.output)).toBe(String((39 * 40) / 2));
+    // Reopen with no cache at all: every storage read misses, throws the vm's missing-state signal, is loaded
+    // from RocksDB, and the invocation is re-run from scratch.
+    await chain.reopen({ preloadState: false, stateCacheBytes: 0 });
+    const before = chain.ex.stats.stateRetries;
+    const cold = await chain.ex.executeBlock(block);
+    expect(chain.ex.stats.stateRetries - before).toBe(40);
+    expect(cold.receipts).toEqual(warm.receipts);
+    expect(cold.stateRoot).toEqual(warm.stateRoot);
+    await chain.ex.commitBlock(cold.hash);
+    chain.head = block;
+    aliceNonce++;
+  });
+
+  it("replay from genesis (recompiling every deploy) reproduces the live root", async () => {
+    const report = await replay(chain.store, GENESIS, { vm });
+    expect(report.mismatch).toBeNull();
+    expect(report.height).toBe(chain.ex.head().height);
+    expect(report.stateRoot).toEqual(chain.ex.head().stateRoot);
   });
 });

@@ -54,6 +54,8 @@ export interface ExecutorOptions {
   readonly verifyOnOpen?: boolean;
   /** Called after each committed-but-unapplied block re-executed on open. */
   readonly onReexecuted?: (height: bigint, stateRoot: Uint8Array) => void;
+  /** Default for executeBlock's `verified` (e.g. `{ has: (id) => mempool.isVerified(id) }`). */
+  readonly verifiedIds?: VerifiedIds;
 }
 
 /** Ids (hex) whose signatures were already checked (the mempool's cache), so blocks do not verify twice. */
@@ -208,6 +210,7 @@ export class Executor {
   private readonly codeCache = new Map<string, Uint8Array>();
   private readonly maxRetries: number;
   private readonly queryGasCap: bigint;
+  private readonly verifiedIds: VerifiedIds | undefined;
   private base: CommittedHead;
   /** Bumped by every commit: a read of committed state that spans a change is retried. */
   private epoch = 0;
@@ -227,6 +230,7 @@ export class Executor {
     this.cache = new CommittedStateCache(options.stateCacheBytes ?? DEFAULT_CACHE_BYTES);
     this.maxRetries = options.maxStateRetries ?? 100_000;
     this.queryGasCap = options.queryGasCap ?? DEFAULT_QUERY_GAS;
+    this.verifiedIds = options.verifiedIds;
     this.base = base;
   }
 
@@ -359,7 +363,7 @@ export class Executor {
    * `verified` lists invocation ids whose signatures the mempool already checked.
    */
   executeBlock(block: Block, verified?: VerifiedIds): Promise<ExecutedBlock> {
-    return this.lock.run(() => this.executeLocked(block, verified));
+    return this.lock.run(() => this.executeLocked(block, verified ?? this.verifiedIds));
   }
 
   private async executeLocked(block: Block, verified?: VerifiedIds): Promise<ExecutedBlock> {

@@ -16,7 +16,6 @@ export { stateKeys, STATE_TAG, ContractRecord } from "./state-keys.ts";
 export { nextStateRoot, deltaHash } from "./overlay.ts";
 export {
   RealContractVm,
-  MissingStateSignal,
   type ContractVm,
   type RealVmOptions,
   type VmCallRequest,

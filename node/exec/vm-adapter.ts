@@ -5,11 +5,19 @@
 // must fail the block's execution (ExecError 'unavailable') instead of producing a receipt.
 
 import type { ReceiptStatus } from "../codec/types.ts";
-import { CompileError, compileContract, formatDiagnostic } from "../../vm/compile.ts";
-import { checkSources, sourcesHash } from "../../vm/compile-sources.ts";
-import { isVmError } from "../../vm/errors.ts";
-import { supportedToolchains } from "../../vm/toolchain.ts";
-import { validateModule } from "../../vm/validate.ts";
+import {
+  CompileError,
+  MissingState,
+  checkSources,
+  compileContract,
+  formatDiagnostic,
+  isVmError,
+  loadContract,
+  runContract,
+  sourcesHash,
+  supportedToolchains,
+  type LoadedContract,
+} from "../../vm/index.ts";
 
 /** Synchronous state of one contract (user keys). Throws the vm's missing-state signal when a key is not loaded. */
 export interface VmStateView {
@@ -73,7 +81,6 @@ export interface ContractVm {
 
 // ---- the real vm ---------------------------------------------------------------------------------------------
 
-
 export interface RealVmOptions {
   /** On-disk cache of compiled modules (by toolchain fingerprint and sources), e.g. <dataDir>/compiled. */
   readonly compileCacheDir?: string;
@@ -82,18 +89,21 @@ export interface RealVmOptions {
 }
 
 const COMPILE_OUTCOMES_KEPT = 64;
+const LOADED_KEPT = 256;
+/** The runtime takes gas limits below 2^63; a larger limit is simply capped (deterministically). */
+const MAX_VM_GAS = (1n << 63n) - 1n;
+const EMPTY = new Uint8Array(0);
 
-/** The signal our state views throw; the runtime lets exceptions of host functions propagate out of a run. */
-export class MissingStateSignal extends Error {
-  override readonly name = "MissingStateSignal";
-  constructor(readonly key: Uint8Array) {
-    super("state key not loaded");
-  }
+function hexOf(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 }
 
+/** ContractVm over vm/index.ts: compileContract in its worker, loadContract (cached by code hash), runContract. */
 export class RealContractVm implements ContractVm {
   /** Outcomes by sources hash, deterministic failures included (the vm's own cache forgets failures). */
   private readonly outcomes = new Map<string, Promise<CompileOutcome>>();
+  /** Loaded modules by code hash, or the deterministic reason the module cannot be loaded. */
+  private readonly loaded = new Map<string, LoadedContract | string>();
 
   constructor(private readonly options: RealVmOptions = {}) {}
 
@@ -139,29 +149,69 @@ export class RealContractVm implements ContractVm {
     }
   }
 
-  validate(wasm: Uint8Array): string | null {
+  /** Loads (validates, instruments, engine-compiles) once per code hash; 'invalid_wasm' becomes a reason. */
+  private load(codeHash: Uint8Array, wasm: Uint8Array | null): LoadedContract | string {
+    const hex = hexOf(codeHash);
+    const hit = this.loaded.get(hex);
+    if (hit !== undefined) return hit;
+    if (wasm === null) throw new Error(`vm adapter: code ${hex} is not loaded and no bytes were given`);
+    let entry: LoadedContract | string;
     try {
-      validateModule(wasm);
-      return null;
+      entry = loadContract(wasm);
+    } catch (e) {
+      if (isVmError(e) && e.code === "invalid_wasm") entry = e.message;
+      else throw e;
+    }
+    this.loaded.set(hex, entry);
+    while (this.loaded.size > LOADED_KEPT) this.loaded.delete(this.loaded.keys().next().value!);
+    return entry;
+  }
+
+  validate(wasm: Uint8Array): string | null {
+    let entry: LoadedContract | string;
+    try {
+      entry = loadContract(wasm);
     } catch (e) {
       if (isVmError(e) && e.code === "invalid_wasm") return e.message;
       throw e;
     }
+    this.loaded.set(entry.codeHashHex, entry);
+    return null;
   }
 
-  hasCode(_codeHash: Uint8Array): boolean {
-    return false;
+  hasCode(codeHash: Uint8Array): boolean {
+    return this.loaded.has(hexOf(codeHash));
   }
 
-  call(_request: VmCallRequest): VmCallResult {
-    throw new Error("vm runtime (vm/index.ts) is not available yet");
+  call(request: VmCallRequest): VmCallResult {
+    const contract = this.load(request.codeHash, request.wasm);
+    if (typeof contract === "string") {
+      return { status: "invalid", gasUsed: 0n, output: EMPTY, error: `contract code cannot be loaded: ${contract}`, reads: [], writes: [] };
+    }
+    const r = runContract(contract, {
+      method: request.method,
+      input: request.input,
+      invoker: request.invoker,
+      proposer: request.proposer,
+      gasLimit: request.gasLimit > MAX_VM_GAS ? MAX_VM_GAS : request.gasLimit,
+      state: request.state,
+    });
+    if (r.status === "missing_state") throw new MissingState(r.missingKey ?? EMPTY);
+    return {
+      status: r.status,
+      gasUsed: r.gasUsed,
+      output: r.output,
+      error: r.error,
+      reads: r.reads.map((x) => x.key),
+      writes: r.writes,
+    };
   }
 
   missingState(key: Uint8Array): unknown {
-    return new MissingStateSignal(key);
+    return new MissingState(key);
   }
 
   missingKey(error: unknown): Uint8Array | null {
-    return error instanceof MissingStateSignal ? error.key : null;
+    return error instanceof MissingState ? error.key : null;
   }
 }
