@@ -135,7 +135,7 @@ describe("validator node end to end (1 validator, real process)", () => {
     // 400 malformed JSON and schema violations
     let r = await post("/v1/invocations", "{not json");
     expect(r.status).toBe(400);
-    expect((await r.json()).error.code).toBeTypeOf("string");
+    expect((await r.json() as any).error.code).toBeTypeOf("string");
     r = await post("/v1/invocations", JSON.stringify({ hello: "world" }));
     expect(r.status).toBe(400);
     // 400 bad signature
@@ -144,7 +144,7 @@ describe("validator node end to end (1 validator, real process)", () => {
     const forged = { ...good, signature: new Uint8Array(64).fill(7) };
     r = await post("/v1/invocations", JSON.stringify(toJson(SignedInvocation, forged)));
     expect(r.status).toBe(400);
-    expect((await r.json()).error.code).toBe("bad_signature");
+    expect((await r.json() as any).error.code).toBe("bad_signature");
     // 400 wrong chain
     const other = signInvocation(funded, { ...good, chainId: "another-chain" });
     r = await post("/v1/invocations", JSON.stringify(toJson(SignedInvocation, other)));
@@ -162,7 +162,7 @@ describe("validator node end to end (1 validator, real process)", () => {
     const ahead = mk(nonce + 10n);
     r = await post("/v1/invocations", JSON.stringify(toJson(SignedInvocation, ahead)));
     expect(r.status).toBe(202);
-    expect((await (await fetch(url + "/v1/invocations/" + (await r.json()).id)).json()).status).toBe("pending");
+    expect(((await (await fetch(url + "/v1/invocations/" + (await r.json() as any).id)).json()) as any).status).toBe("pending");
     r = await post("/v1/invocations", JSON.stringify(toJson(SignedInvocation, ahead)));
     expect(r.status).toBe(409);
     // 503 mempool full: fill it with invocations that cannot run yet (nonce gaps), from several accounts
@@ -176,7 +176,7 @@ describe("validator node end to end (1 validator, real process)", () => {
       for (let i = 5n; i < 20n && full === 0; i++) {
         const res = await post("/v1/invocations", JSON.stringify(toJson(SignedInvocation, mk(i, k))));
         if (res.status === 503) {
-          expect((await res.json()).error.code).toBe("mempool_full");
+          expect((await res.json() as any).error.code).toBe("mempool_full");
           full++;
         } else expect(res.status).toBe(202);
       }

@@ -33,12 +33,24 @@ export function invocationRoutes(services: NodeServices, opts: InvocationRouteOp
       },
     );
 
-    app.post(
+    app.post<{ Querystring: { wait?: string; timeoutMs?: string } }>(
       "/v1/invocations/batch",
       { schema: schemas.submitBatch(opts.maxBatch), bodyLimit: opts.batchBodyLimit },
       async (req) => {
         const items = (req.body as unknown[]).map((j, i) => fromJson(SignedInvocation, j, `body[${i}]`));
-        return { results: await services.submitBatch(items) };
+        const results = await services.submitBatch(items);
+        if (!(req.query.wait === "true" || req.query.wait === "1")) return { results };
+        // With wait, each admitted item also carries its receipt once committed (or "pending" at the timeout),
+        // which lets a client pipeline whole batches and still learn every outcome in one round trip.
+        const timeoutMs = Math.min(MAX_WAIT_MS, req.query.timeoutMs === undefined ? DEFAULT_WAIT_MS : Number(req.query.timeoutMs));
+        const waited = await Promise.all(
+          results.map(async (r) => {
+            if (!("id" in r)) return r;
+            const receipt = await services.waitForReceipt(fromHex(r.id), timeoutMs);
+            return receipt === null ? { ...r, status: "pending" } : { ...r, receipt: toJson(Receipt, receipt) };
+          }),
+        );
+        return { results: waited };
       },
     );
 

@@ -50,6 +50,15 @@ const blockResponse: JsonSchema = (() => {
   return { ...s, required: ["hash", ...s.required], properties: { hash: hex32, ...s.properties } };
 })();
 
+const waitQuery = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    wait: { type: "string", enum: ["true", "false", "1", "0"] },
+    timeoutMs: { type: "string", pattern: "^[0-9]{1,9}$" },
+  },
+};
+
 export const submitInvocation = {
   summary: "Submit a signed invocation",
   description:
@@ -57,14 +66,7 @@ export const submitInvocation = {
     "(default 30 000, at most 120 000) for it to commit and answers 200 with the receipt, or 202 with " +
     '{"id","status":"pending"} when it has not committed by then.',
   body: signedInvocation,
-  querystring: {
-    type: "object",
-    additionalProperties: false,
-    properties: {
-      wait: { type: "string", enum: ["true", "false", "1", "0"] },
-      timeoutMs: { type: "string", pattern: "^[0-9]{1,9}$" },
-    },
-  },
+  querystring: waitQuery,
   response: withErrors(
     {
       200: receipt,
@@ -76,7 +78,10 @@ export const submitInvocation = {
 
 export const submitBatch = (maxItems: number) => ({
   summary: "Submit many signed invocations",
-  description: "Each item is admitted independently; the answer lists, in order, its id or its error.",
+  description:
+    "Each item is admitted independently; the answer lists, in order, its id or its error. With ?wait=true " +
+    '(optional timeoutMs) each admitted item also carries its receipt, or status "pending" if not committed in time.',
+  querystring: waitQuery,
   body: { type: "array", minItems: 1, maxItems, items: signedInvocation },
   response: withErrors(
     {
@@ -86,7 +91,12 @@ export const submitBatch = (maxItems: number) => ({
         properties: {
           results: {
             type: "array",
-            items: { anyOf: [{ type: "object", required: ["id"], properties: { id: hex32 } }, errorResponse] },
+            items: {
+              anyOf: [
+                { type: "object", required: ["id"], properties: { id: hex32, status: { type: "string" }, receipt: { type: "object" } } },
+                errorResponse,
+              ],
+            },
           },
         },
       },
