@@ -470,6 +470,16 @@ export class Executor {
     return this.base;
   }
 
+  /**
+   * Executes (if needed) and commits a committed block in one call: for blocks learned through sync or on
+   * restart, whose commit is already decided.
+   */
+  async applyCommitted(block: Block, qc: QuorumCertificate | null = null): Promise<ExecutedBlock> {
+    const result = await this.executeBlock(block);
+    await this.commitBlock(result.hash, qc);
+    return result;
+  }
+
   // ---- one invocation ----------------------------------------------------------------------------------
 
   private async runInvocation(blockView: StateView, blockOverlay: Overlay, block: Block, index: number, verified?: VerifiedIds): Promise<Receipt> {
@@ -758,6 +768,7 @@ export class Executor {
       return { status: "invalid", gasUsed: 0n, output: EMPTY, error: `built-in ${q.contract} cannot be queried` };
     }
     if (!validName(q.contract)) return { status: "invalid", gasUsed: 0n, output: EMPTY, error: `unknown contract ${q.contract} version ${q.version}` };
+    if (q.invoker !== undefined && q.invoker.length !== 32) return { status: "invalid", gasUsed: 0n, output: EMPTY, error: "invoker must be 32 bytes" };
     const gasLimit = q.gasLimit === undefined || q.gasLimit > this.queryGasCap ? this.queryGasCap : q.gasLimit;
     for (let restart = 0; ; restart++) {
       const epoch = this.epoch;
