@@ -246,6 +246,25 @@ describe("exec: contract calls", () => {
     aliceNonce++;
   });
 
+  it("runs the example token end to end (mint, transfer, a revert that lands nothing)", async () => {
+    const token = { "token.ts": readFileSync(new URL("../contracts/examples/token.ts", import.meta.url), "utf8") };
+    const text = (s: string) => utf8(s);
+    const receipts = await chain.run([
+      deploy(alice, "token", 1, token, aliceNonce++),
+      call(alice, "token", "mint", aliceNonce++, { input: text(`${toHex(alice.publicKey)} 1000`) }),
+      call(alice, "token", "transfer", aliceNonce++, { input: text(`${toHex(bob.publicKey)} 300`) }),
+      call(bob, "token", "transfer", bobNonce++, { input: text(`${toHex(alice.publicKey)} 301`) }),
+      call(bob, "token", "mint", bobNonce++, { input: text(`${toHex(bob.publicKey)} 5`) }),
+    ]);
+    expect(receipts.map((r) => r.status)).toEqual(["ok", "ok", "ok", "reverted", "reverted"]);
+    expect(receipts[3]!.error).toMatch(/insufficient balance/);
+    const balance = async (who: Uint8Array) =>
+      fromUtf8((await chain.ex.query({ contract: "token", version: 1, method: "balanceOf", input: text(toHex(who)) })).output);
+    expect(await balance(alice.publicKey)).toBe("700");
+    expect(await balance(bob.publicKey)).toBe("300");
+    expect(fromUtf8((await chain.ex.query({ contract: "token", version: 1, method: "totalSupply", input: new Uint8Array(0) })).output)).toBe("1000");
+  });
+
   it("replay from genesis (recompiling every deploy) reproduces the live root", async () => {
     const report = await replay(chain.store, GENESIS, { vm });
     expect(report.mismatch).toBeNull();
