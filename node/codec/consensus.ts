@@ -33,7 +33,10 @@ export const Proposal = struct({
 });
 export type Proposal = Infer<typeof Proposal>;
 
-/** Signed over consensusDigest("cairn.vote", chain, view, blockHash); sent to the leader of view + 1. */
+/**
+ * Signed over consensusDigest("cairn.vote", chain, view, blockHash). Sent to every validator, so each forms
+ * the QC itself and a crashed leader of view + 1 cannot withhold the certificate that completes a 3-chain.
+ */
 export const Vote = struct({ view: u64, blockHash: bytes32, signer: u16, signature: bytes64 });
 export type Vote = Infer<typeof Vote>;
 

@@ -13,9 +13,10 @@
 // - on a QC for b2 (child of b1, child of b0): lock on b2.justify (the 2-chain b1 <- b2);
 //   commit b0 when b0, b1, b2 have consecutive views (the 3-chain);
 // - pacemaker: a view timer with exponential backoff; timeouts carry the sender's highest QC; n - f
-//   timeouts form a TC; any valid QC or TC for view >= current moves a validator to the next view.
+//   timeouts form a TC; any valid QC or TC for view >= current moves a validator to the next view;
+// - votes are broadcast (not only sent to the next leader): every validator forms each QC itself.
 
-import { encode } from "../codec/codec.ts";
+import { decode, encode } from "../codec/codec.ts";
 import { bytesEqual, toHex } from "../codec/hex.ts";
 import { BLOCK_FORMAT_VERSION, Block, type Block as BlockT, type QuorumCertificate as QcT, type SignedInvocation } from "../codec/types.ts";
 import {
@@ -27,7 +28,6 @@ import {
   type TimeoutSignature,
   type Vote,
 } from "../codec/consensus.ts";
-import { decode } from "../codec/codec.ts";
 import { blockHash, consensusDigest, invocationsRoot } from "../crypto/digests.ts";
 import { BlockTree, type TreeNode } from "./block-tree.ts";
 import { EquivocationDetector } from "./evidence.ts";
@@ -330,7 +330,10 @@ export class ConsensusCore {
 
   private onVote(v: Vote): void {
     if (!Number.isInteger(v.signer) || v.signer < 0 || v.signer >= this.n) throw new Reject("malformed", `vote signer ${v.signer}`);
-    if (this.self === null || leaderIndex(v.view + 1n, this.n) !== this.self) return;
+    // Votes go to every validator, not only the next leader: each forms the QC itself, so a crashed next
+    // leader cannot withhold the certificate that completes a 3-chain. (With round-robin leaders and one of
+    // four validators down, sending votes only to the next leader would never let a 3-chain of consecutive
+    // views be certified: the leader after every third honest one is the dead one.)
     if (v.view < 1n || v.view <= this.highQc.view || v.view > this.curView + BigInt(this.limits.viewWindow)) return;
     const digest = consensusDigest("cairn.vote", this.cfg.chainId, v.view, v.blockHash);
     if (!this.crypto.verify(v.signature, digest, this.cfg.validators[v.signer]!)) throw new Reject("bad_signature", `vote of ${v.signer} for view ${v.view}`);
@@ -742,9 +745,8 @@ export class ConsensusCore {
       signer: self,
       signature: this.crypto.sign(consensusDigest("cairn.vote", this.cfg.chainId, node.view, node.hash)),
     };
-    const to = leaderIndex(node.view + 1n, this.n);
-    if (to === self) this.countVote(vote);
-    else this.out.push({ type: "send", to, message: { type: "vote", value: vote } });
+    this.countVote(vote);
+    this.out.push({ type: "send", to: "all", message: { type: "vote", value: vote } });
   }
 
   private tryPropose(): void {

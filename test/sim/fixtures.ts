@@ -200,10 +200,12 @@ export function ofType<T extends ConsensusAction["type"]>(actions: ConsensusActi
   return actions.filter((a): a is Extract<ConsensusAction, { type: T }> => a.type === type);
 }
 
-export function sentOfType<T extends ConsensusMessage["type"]>(actions: ConsensusAction[], type: T): Array<{ to: number | "all"; value: Extract<ConsensusMessage, { type: T }>["value"] }> {
-  return ofType(actions, "send")
-    .filter((s) => s.message.type === type)
-    .map((s) => ({ to: s.to, value: s.message.value as Extract<ConsensusMessage, { type: T }>["value"] }));
+type MessageOf<T extends ConsensusMessage["type"]> = Extract<ConsensusMessage, { type: T }>["value"];
+
+export function sentOfType<T extends ConsensusMessage["type"]>(actions: ConsensusAction[], type: T): Array<{ to: number | "all"; value: MessageOf<T> }> {
+  const out: Array<{ to: number | "all"; value: MessageOf<T> }> = [];
+  for (const a of actions) if (a.type === "send" && a.message.type === type) out.push({ to: a.to, value: a.message.value as MessageOf<T> });
+  return out;
 }
 
 export interface ClusterNode {
