@@ -58,6 +58,7 @@ export class Validator implements NodeServices {
   private timer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
   private payloadTimer: NodeJS.Timeout | null = null;
+  private proposeNow: (() => void) | null = null;
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly executedResults = new Map<string, ExecutedBlock>();
   private readonly fetching = new Set<string>();
@@ -173,7 +174,10 @@ export class Validator implements NodeServices {
     });
     this.net.onMessage((from, msg) => this.onNetMessage(from, msg));
     this.net.onPeerConnected((peer) => this.sendStatus(peer));
-    this.mempool.onAdmitted((entries) => this.queueGossip(entries));
+    this.mempool.onAdmitted((entries) => {
+      this.queueGossip(entries);
+      this.onWork();
+    });
     await this.net.start();
 
     this.api = await createApiServer(this, {});
@@ -326,21 +330,28 @@ export class Validator implements NodeServices {
 
   private buildPayload(view: bigint, parentHash: Uint8Array, ancestors: Block[]): void {
     if (this.payloadTimer) clearTimeout(this.payloadTimer);
-    const { maxBlockInvocations, maxBlockBytes, maxBlockWaitMs } = this.loaded.config.consensus;
+    const { maxBlockInvocations, maxBlockBytes } = this.loaded.config.consensus;
     const ahead: SignedInvocation[] = [];
     for (const b of ancestors) for (const inv of b.invocations) ahead.push(inv);
     const exclude = new Set(ahead.map((inv) => toHex(invocationId(inv))));
-    const pendingWork = ahead.length > 0;
     const propose = (): void => {
+      if (this.payloadTimer) clearTimeout(this.payloadTimer);
       this.payloadTimer = null;
+      this.proposeNow = null;
       const entries = this.mempool.select({ maxCount: maxBlockInvocations, maxBytes: maxBlockBytes - 64 * 1024, exclude, ahead });
       this.enqueue({ type: "payload", view, parentHash, invocations: entries.map((e) => e.inv) });
     };
-    // Batch a little when there is traffic; when idle, pace empty blocks instead of spinning through views.
-    const ready = this.mempool.size > 0;
-    const delay = ready || pendingWork ? (ready ? maxBlockWaitMs : 0) : IDLE_PROPOSAL_DELAY_MS;
-    if (delay === 0) propose();
-    else this.payloadTimer = setTimeout(propose, delay);
+    // With work in the pool, or invocations in uncommitted ancestors that need the next links of their
+    // 3-chain, propose at once. Idle, pace empty blocks instead of spinning through views, but propose as
+    // soon as an invocation arrives.
+    if (this.mempool.size > 0 || ahead.length > 0) return propose();
+    this.proposeNow = propose;
+    this.payloadTimer = setTimeout(propose, IDLE_PROPOSAL_DELAY_MS);
+  }
+
+  /** Called when invocations arrive: a leader idling before an empty block proposes them now. */
+  private onWork(): void {
+    if (this.proposeNow) setImmediate(() => this.proposeNow?.());
   }
 
   private commit(blocks: CommittedBlock[]): void {
@@ -424,7 +435,10 @@ export class Validator implements NodeServices {
         break;
       case "invocations":
         void this.mempool.admitFromPeer(msg.value).then(
-          () => this.executor.prefetch(msg.value),
+          () => {
+            this.executor.prefetch(msg.value);
+            this.onWork();
+          },
           (e) => this.log.warn("gossip admission failed", { peer: from, error: String(e) }),
         );
         break;

@@ -31,9 +31,13 @@ function postRaw(url: string, body: string): Promise<{ status: number; body: str
     let sentBody = false;
     const done = (): void => {
       if (!sentBody && got.startsWith("HTTP/1.1 100")) {
+        // The server says "continue" and judges the declared length right after: like curl, give its final
+        // answer a moment to arrive before pushing megabytes that it would reset the connection over.
         sentBody = true;
         got = got.slice(got.indexOf("\r\n\r\n") + 4);
-        sock.write(body);
+        setTimeout(() => {
+          if (!sock.destroyed) sock.write(body);
+        }, 500);
       }
       const headerEnd = got.indexOf("\r\n\r\n");
       if (headerEnd < 0) return;
