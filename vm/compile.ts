@@ -27,6 +27,12 @@ export interface CompileOptions {
   readonly cacheDir?: string;
   /** Kill the compiler after this long (default 120 s); the compile then fails with 'compile_failed'. */
   readonly timeoutMs?: number;
+  /**
+   * Compiler arguments appended after the toolchain's (e.g. `--disable bulk-memory` for the benchmark's MVP
+   * build). For tools and benchmarks only: the output is then NOT what the toolchain id names. Part of the
+   * cache key.
+   */
+  readonly extraCompilerArgs?: readonly string[];
 }
 
 export interface CompiledContract {
@@ -209,7 +215,8 @@ function compiled(wasm: Uint8Array, toolchain: Toolchain, key: string, diagnosti
 export async function compileContract(sources: ContractSources, options: CompileOptions = {}): Promise<CompiledContract> {
   const toolchain = resolveToolchain(options.toolchain);
   checkSources(sources);
-  const key = sourcesHash(sources, `${toolchain.id}/${toolchain.fingerprint}`);
+  const extra = options.extraCompilerArgs ?? [];
+  const key = sourcesHash(sources, `${toolchain.id}/${toolchain.fingerprint}${extra.length ? `/${JSON.stringify(extra)}` : ""}`);
   const hit = memoryCache.get(key);
   if (hit) {
     remember(key, hit);
@@ -220,7 +227,7 @@ export async function compileContract(sources: ContractSources, options: Compile
       const wasm = readDiskCache(options.cacheDir, key);
       if (wasm) return compiled(wasm, toolchain, key, []);
     }
-    const job: AscJob = { args: [...toolchain.compilerArgs], sdkFiles: [...toolchain.sdkFiles], sources };
+    const job: AscJob = { args: [...toolchain.compilerArgs, ...extra], sdkFiles: [...toolchain.sdkFiles], sources };
     const outcome = await runInWorker(job, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     if (!outcome.ok) {
       const errors = outcome.diagnostics.filter((d) => d.severity === "error");
