@@ -13,6 +13,8 @@ import { SignedInvocation, TransferPayload, type SignedInvocation as SignedInvoc
 import { CAIRN_BIN } from "../node/devnet.ts";
 import { TestCluster } from "./helpers/cluster.ts";
 
+const EXAMPLES = join(import.meta.dirname, "..", "contracts", "examples");
+
 function cli(args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CAIRN_BIN, ...args], { encoding: "utf8", timeout: 120_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
@@ -116,6 +118,58 @@ describe("validator node end to end (1 validator, real process)", () => {
     expect((err as ClientError).status).toBe(409);
     expect((err as ClientError).code).toBe("nonce_used");
   });
+
+  it("deploys the token example, mints, transfers, queries; out of gas pays and writes nothing", async () => {
+    const alice = Keypair.generate();
+    await client.transfer({ key: funded, to: alice.publicKey, amount: 50_000_000n, wait: true });
+    const source = readFileSync(join(EXAMPLES, "token.ts"), "utf8");
+    const dep = await client.deploy({ key: funded, name: "token", sources: { "token.ts": source }, entry: "token.ts", wait: true, timeoutMs: 120_000 });
+    expect(dep.receipt.status).toBe("ok");
+    expect(dep.version).toBe(1);
+    const info = await client.contractVersion("token", 1);
+    expect(info!.info.owner).toEqual(funded.publicKey);
+    expect(info!.sources[0]!.content).toBe(source);
+
+    const mint = await client.invoke({ key: funded, contract: "token", version: 1, method: "mint", inputString: `${funded.publicKeyHex} 1000`, wait: true });
+    expect(mint.status).toBe("ok");
+    const tx = await client.invoke({ key: funded, contract: "token", version: 1, method: "transfer", inputString: `${alice.publicKeyHex} 300`, wait: true });
+    expect(tx.status).toBe("ok");
+    const balanceOf = async (who: Keypair) =>
+      (await client.query({ contract: "token", version: 1, method: "balanceOf", inputString: who.publicKeyHex })).outputString;
+    expect(await balanceOf(alice)).toBe("300");
+    expect(await balanceOf(funded)).toBe("700");
+
+    // Not enough tokens: reverted, fee paid, nonce bumped, balances unchanged.
+    const before = await client.account(alice.publicKey);
+    const over = await client.invoke({ key: alice, contract: "token", version: 1, method: "transfer", inputString: `${funded.publicKeyHex} 301`, wait: true });
+    expect(over.status).toBe("reverted");
+    expect(over.error).toMatch(/insufficient balance/);
+    expect(over.writes).toEqual([]);
+    const after = await client.account(alice.publicKey);
+    expect(before.balance - after.balance).toBe(over.fee);
+    expect(over.fee).toBeGreaterThan(0n);
+    expect(after.nonce).toBe(before.nonce + 1n);
+    expect(await balanceOf(alice)).toBe("300");
+
+    // Out of gas: pays exactly gasLimit x gasPrice, and none of its writes land.
+    const starved = await client.invoke({
+      key: alice, contract: "token", version: 1, method: "transfer", inputString: `${funded.publicKeyHex} 100`,
+      gasLimit: 2_500n, gasPrice: 2n, wait: true,
+    });
+    expect(starved.status).toBe("out_of_gas");
+    expect(starved.gasUsed).toBe(2_500n);
+    expect(starved.fee).toBe(5_000n);
+    expect(starved.writes).toEqual([]);
+    expect((await client.account(alice.publicKey)).balance).toBe(after.balance - 5_000n);
+    expect(await balanceOf(alice)).toBe("300");
+    expect(await balanceOf(funded)).toBe("700");
+
+    // The state route serves the contract's own key space.
+    const key = new Uint8Array([...new TextEncoder().encode("bal:"), ...alice.publicKey]);
+    const raw = await client.state("token", key);
+    expect(raw).not.toBeNull();
+    expect(new DataView(raw!.buffer, raw!.byteOffset).getBigUint64(0, true)).toBe(300n);
+  }, 180_000);
 
   it("answers each error status to a real bad request, and keeps serving", async () => {
     const url = cluster.info.rest[0]!;
