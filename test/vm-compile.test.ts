@@ -84,7 +84,7 @@ describe("compiling", () => {
     mkdirSync(join(dir, "lib"));
     writeFileSync(
       join(dir, "main.ts"),
-      `import { context } from "cairn";\nimport { double } from "./lib/math";\nimport { greet } from "./greet";\n` +
+      `import { context } from "cairn";\nimport { double } from "./lib/math";\nimport { greet } from "./greet.ts";\n` +
         `export function hello(): void { context.outputString(greet(context.inputString()) + double(21).toString()); }\n`,
     );
     writeFileSync(join(dir, "lib", "math.ts"), `export function double(x: i32): i32 { return x * 2; }\n`);

@@ -9,6 +9,7 @@ import {
   DEFAULT_GAS_SCHEDULE,
   MissingState,
   VmError,
+  cachedContract,
   execute,
   loadContract,
   runContract,
@@ -115,6 +116,13 @@ beforeAll(async () => {
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
 describe("SDK surface", () => {
+  it("is cached by code hash", () => {
+    expect(loadContract(wasm)).toBe(probe);
+    expect(cachedContract(probe.codeHash)).toBe(probe);
+    expect(cachedContract(probe.codeHashHex)).toBe(probe);
+    expect(cachedContract(new Uint8Array(32))).toBeNull();
+  });
+
   it("lists exactly the () => void exports as methods", () => {
     expect(probe.methods).toContain("echo");
     expect(probe.methods).not.toContain("notAMethod");

@@ -131,7 +131,9 @@ export function loadContractSources(entryFile: string): LoadedSources {
     for (const spec of relativeImports(text)) {
       const base = resolve(dirname(file), spec);
       // A specifier that resolves to nothing is left for the compiler to report with its position.
-      for (const candidate of [`${base}.ts`, join(base, "index.ts")]) {
+      const candidates = [`${base}.ts`, join(base, "index.ts")];
+      if (base.endsWith(".ts")) candidates.unshift(base);
+      for (const candidate of candidates) {
         if (isFile(candidate)) {
           queue.push(candidate);
           break;

@@ -51,6 +51,7 @@ export { codeHash, codeHashHex } from "./runtime-codehash.ts";
 export { MissingState, type StateView, type ReadRecord, type WriteRecord } from "./runtime-host.ts";
 export {
   loadContract,
+  cachedContract,
   runContract,
   execute,
   type LoadedContract,

@@ -135,6 +135,15 @@ export function loadContract(bytes: Uint8Array, opts: LoadOptions = {}): LoadedC
   return loaded;
 }
 
+/**
+ * The contract loaded (with default options) for `codeHash`, if it is still in the cache: lets a caller that
+ * knows the code hash skip fetching and re-hashing the module bytes on every invocation.
+ */
+export function cachedContract(codeHash: Uint8Array | string): LoadedContract | null {
+  const key = typeof codeHash === "string" ? codeHash.toLowerCase() : Buffer.from(codeHash).toString("hex");
+  return moduleCache.get(key) ?? null;
+}
+
 // ---- running -----------------------------------------------------------------------------------------------
 
 function result(
