@@ -10,6 +10,19 @@
  *    fingerprint that must equal `SDK_FINGERPRINT`. Editing the SDK or the options without bumping
  *    `SDK_VERSION` and recording the new fingerprint makes every compile fail loudly (and the self-check test),
  *    instead of silently changing what an existing id means.
+ *
+ * Compiler options (asconfig.json, release target) and why:
+ *  - optimizeLevel 3, shrinkLevel 0: gas is charged per instruction executed, so faster code is cheaper code.
+ *  - noAssert false: `assert` is one of the ways a contract reverts.
+ *  - runtime "incremental": with a fresh instance per invocation the "stub" runtime (bump allocator, never
+ *    frees) is tempting, but then any loop that allocates temporaries (string building, toString in a loop)
+ *    exhausts the 16 MiB memory cap after a few MB of garbage. The incremental collector is ordinary Wasm,
+ *    metered like the contract's own code, so its work is deterministic and paid for in gas.
+ *  - no exportStart: AssemblyScript emits a start function only when top-level code needs one, and the
+ *    instrumenter turns any start function into the metered export `__cairn_start` the runtime calls first.
+ *  - no memory options: the instrumenter caps memory at VmLimits.maxMemoryPages for every module.
+ *  - default Wasm features (bulk memory, sign extension, mutable globals, non-trapping float-to-int); floats
+ *    are allowed, the instrumenter canonicalizes NaNs.
  */
 
 import { readFileSync, readdirSync } from "node:fs";
