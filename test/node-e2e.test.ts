@@ -226,7 +226,7 @@ describe("validator node end to end (1 validator, real process)", () => {
     // 503 mempool full: fill it with invocations that cannot run yet (nonce gaps), from several accounts
     const keys = Array.from({ length: 4 }, () => Keypair.generate());
     for (const k of keys) {
-      const rr = await client.transfer({ key: funded, to: k.publicKey, amount: 1_000_000n, wait: true, timeoutMs: 10_000 });
+      const rr = await client.transfer({ key: funded, to: k.publicKey, amount: 1_000_000n, wait: true, timeoutMs: 30_000 });
       expect(rr.status).toBe("ok");
     }
     let full = 0;
@@ -262,11 +262,14 @@ describe("validator node end to end (1 validator, real process)", () => {
         }
       }
     })();
-    // Let some commit, record which have receipts, then kill without warning.
-    await new Promise((r) => setTimeout(r, 1500));
-    for (const id of ids) {
-      const rc = await client.receipt(id).catch(() => null);
-      if (rc && "id" in rc) receipted.add(id);
+    // Let some commit (however loaded the machine), record which have receipts, then kill without warning.
+    for (let waited = 0; receipted.size < 5 && waited < 30_000; waited += 250) {
+      await new Promise((r) => setTimeout(r, 250));
+      for (const id of ids.slice()) {
+        if (receipted.has(id)) continue;
+        const rc = await client.receipt(id).catch(() => null);
+        if (rc && "id" in rc) receipted.add(id);
+      }
     }
     killed = true;
     await cluster.kill(0, "SIGKILL");
