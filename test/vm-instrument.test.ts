@@ -69,6 +69,18 @@ describe("AssemblyScript output keeps its behaviour", () => {
     }
   });
 
+  it("every call succeeds with exactly the gas it uses and runs out with one less", () => {
+    for (const { name, wasm } of builds) {
+      const inst = instantiate(prepareModule(wasm));
+      inst.start(BIG);
+      for (const [fn, args] of calls) {
+        const need = inst.call(fn, BIG, ...args).gasUsed;
+        expect(inst.call(fn, need, ...args), `${name} ${fn}`).toMatchObject({ status: "ok", gasUsed: need });
+        expect(inst.call(fn, need - 1n, ...args), `${name} ${fn}`).toMatchObject({ status: "out_of_gas", gasUsed: need - 1n });
+      }
+    }
+  });
+
   it("host calls charge the shared gas counter", () => {
     const inst = instantiate(prepareModule(builds[0]!.wasm));
     inst.start(BIG);
@@ -84,7 +96,11 @@ describe("gas counts", () => {
   const m = instantiate(
     prepareModule(
       wat(`(module
+        (import "cairn" "get" (func $get (param i32 i32 i32 i32) (result i32)))
         (memory (export "memory") 1)
+        (func (export "hostThenIf") (param i32) (result i32)
+          (drop (call $get (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))
+          (if (result i32) (local.get 0) (then (i32.div_s (i32.div_s (i32.const 100) (local.get 0)) (local.get 0))) (else (i32.const 7))))
         (func (export "straight") (result i32)
           (i32.add (i32.mul (i32.const 3) (i32.const 4)) (i32.load (i32.const 0))))
         (func (export "branchy") (param i32) (result i32)
@@ -133,6 +149,14 @@ describe("gas counts", () => {
     const guardYes = guardNo + 4 * C.simple - C.simple + C.intMul; // get, const, mul, set
     expect(m.call("guard", BIG, 0)).toMatchObject({ value: 0, gasUsed: BigInt(guardNo) });
     expect(m.call("guard", BIG, 2)).toMatchObject({ value: 6, gasUsed: BigInt(guardYes) });
+  });
+
+  it("a host call sees only gas for code that will run (no charge hoisted across it)", () => {
+    for (const arg of [0, 3]) {
+      const need = m.call("hostThenIf", BIG, arg).gasUsed;
+      expect(m.call("hostThenIf", need, arg)).toMatchObject({ status: "ok", gasUsed: need });
+      expect(m.call("hostThenIf", need - 1n, arg)).toMatchObject({ status: "out_of_gas", gasUsed: need - 1n });
+    }
   });
 
   it("loops charge exactly per iteration", () => {

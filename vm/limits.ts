@@ -14,8 +14,13 @@ export interface VmLimits {
   /** Memory cap in 64 KiB pages: initial memory above it is rejected, memory.grow past it returns -1. */
   readonly maxMemoryPages: number;
   /**
-   * Deterministic call-stack budget in "stack units" (see vm/instrument/stack.ts for what a unit costs).
-   * Every function entry adds its static frame cost; exceeding this traps with `__cairn_trap` = 2.
+   * Deterministic call-stack budget in "stack units" (see vm/instrument/frame.ts for what a unit costs).
+   * Every entry of a function that calls anything adds its static frame cost; exceeding this traps with
+   * `__cairn_trap` = 2. Sizing: a unit is at most 8 bytes of real stack in every V8 tier we measured, so
+   * 64k units is <= 512 KiB, plus one frame of at most maxFrameUnits (128 KiB) that is allocated before its
+   * entry check runs (or an uncounted leaf function). That leaves ~340 KiB of node's default 984 KiB stack for
+   * the JS frames below the call into Wasm and inside host functions. Nodes must run with the default
+   * --stack-size or larger (worker threads have 4 MiB).
    */
   readonly maxStackUnits: number;
   /** Largest static frame cost of one function; bigger functions are rejected at validation. */

@@ -92,6 +92,7 @@ export function instrumentBody(
   const runLive: boolean[] = [];
   const runLoopHead: boolean[] = [];
   const runEndsInLoopBr: boolean[] = [];
+  const runHasCall: boolean[] = [];
   const ctrlKind: number[] = [];
   const ctrlTargeted: boolean[] = [];
   const ctrlIf: Array<IfShape | undefined> = [];
@@ -101,6 +102,7 @@ export function instrumentBody(
   let cost = 0;
   let live = true;
   let loopHead = false;
+  let hasCall = false;
   for (let i = 0; ; i++) {
     ir.next();
     const op = ir.op;
@@ -111,6 +113,7 @@ export function instrumentBody(
     runLive.push(false);
     runLoopHead.push(false);
     runEndsInLoopBr.push(false);
+    runHasCall.push(false);
     cost += costs[op]!;
     let split = false;
     let nextLive = true;
@@ -161,6 +164,14 @@ export function instrumentBody(
         split = true;
         nextLive = false;
         break;
+      case OP_CALL:
+      case OP_CALL_INDIRECT:
+      case OP_MEMORY_GROW:
+      case OP_MEMORY_COPY:
+      case OP_MEMORY_FILL:
+      case OP_MEMORY_INIT:
+        hasCall = true; // something that reads the gas global (a callee, the host or a charge helper)
+        break;
     }
     const last = ir.atEnd();
     if (split || last) {
@@ -169,6 +180,8 @@ export function instrumentBody(
       runLive[runStart] = live;
       runLoopHead[runStart] = loopHead;
       runEndsInLoopBr[runStart] = loopBr;
+      runHasCall[runStart] = hasCall;
+      hasCall = false;
       runStart = i + 1;
       cost = 0;
       live = nextLive;
@@ -183,8 +196,9 @@ export function instrumentBody(
   // For `if`, charge the first run of the then-arm together with the run holding the `if` and compensate in the
   // else-arm (synthesizing `else` for a one-armed if): the taken path loses one subtraction, the other path keeps
   // one. When both arms are single runs falling through to `end`, the run after `end` is folded into both arms as
-  // well and disappears. No checkpoint lies between a charge and its compensation, so every checkpoint still sees
-  // the exact cost of what ran. Innermost (later) ifs first, so their hoisted costs are already in place.
+  // well and disappears. Nothing reads the balance between a charge and its compensation (runs holding a call or
+  // a dynamic charge are not used as hosts), so every check still sees at most the cost of what will run before
+  // the next check. Innermost (later) ifs first, so their hoisted costs are already in place.
   const ifRun = new Int32Array(n).fill(-1); // run start containing instruction i
   for (let s = 0; s < n; s++) {
     if (runLast[s]! >= 0) for (let k = s; k <= runLast[s]!; k++) ifRun[k] = s;
@@ -199,6 +213,7 @@ export function instrumentBody(
     const elseRun = elseIdx >= 0 ? elseIdx + 1 : -1;
     const elseFlows = elseIdx < 0 || runLast[elseRun] === endIdx;
     const joinRun = endIdx + 1;
+    if (runHasCall[host]) continue;
     if (elseIdx < 0 && !thenFlows && !runEndsInLoopBr[thenRun]) continue; // cold guard: leave as is
     let pre = runCost[thenRun]!;
     let comp = -pre;
