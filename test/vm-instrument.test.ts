@@ -121,6 +121,9 @@ describe("gas counts", () => {
         (func $callee (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
         (func (export "caller") (result i32) (call $callee (i32.const 1)))
         (func (export "spin") (loop $l (br $l)))
+        (table 1 1 funcref)
+        (func (export "badIndirect") (result i32)
+          (i32.add (i32.mul (i32.const 3) (i32.const 3)) (call_indirect (result i32) (i32.const 5))))
         (func $rec (export "rec") (param i32) (result i32) (call $rec (i32.add (local.get 0) (i32.const 1)))))`),
     ),
   );
@@ -193,6 +196,21 @@ describe("gas counts", () => {
   it("infinite recursion with little gas runs out of gas before the stack limit", () => {
     expect(m.call("rec", 5000n, 0)).toMatchObject({ status: "out_of_gas", gasUsed: 5000n });
     expect(m.call("rec", BIG, 0).status).toBe("stack_overflow");
+  });
+
+  it("no trap ever reports more gas used than the limit", () => {
+    const toStackLimit = m.call("rec", BIG, 0).gasUsed;
+    for (let limit = toStackLimit - 12n; limit <= toStackLimit + 3n; limit++) {
+      const r = m.call("rec", limit, 0);
+      expect(["out_of_gas", "stack_overflow"]).toContain(r.status);
+      expect(r.gasUsed <= limit).toBe(true);
+      if (r.status === "out_of_gas") expect(r.gasUsed).toBe(limit);
+    }
+    // call_indirect traps (bad index) before any callee could check the balance: the caller checks first
+    expect(m.call("badIndirect", BIG).status).toBe("trap");
+    const need = BigInt(4 * C.simple + C.intMul + C.callIndirect); // 3 consts, mul, call_indirect, add
+    expect(m.call("badIndirect", need).status).toBe("trap");
+    expect(m.call("badIndirect", need - 1n)).toMatchObject({ status: "out_of_gas", gasUsed: need - 1n });
   });
 
   it("uses the schedule it is given", () => {

@@ -7,24 +7,27 @@
  * GAS. The body is cut into metered runs (maximal straight-line sequences). A run ends after loop, if, else,
  * br_if, after the end of an if/else or of a block that some branch targets, and after br, br_table, return and
  * unreachable. The end of a loop or of an untargeted block is no join point, so a run continues through it. Each
- * run subtracts its total static cost from `g`, a local i64 that caches the exported global `__cairn_gas`, when
- * it is entered. Runs following an unconditional branch are dead until the next join point and are not charged.
+ * run subtracts its total static cost from `g`, a local i64 caching the exported global `__cairn_gas`, when it is
+ * entered. Runs following an unconditional branch are dead until the next join point and are not charged.
  *
- * Checkpoints store `g` into the global and trap if it is negative (global = 0, trap = 1, unreachable): on
- * function entry (after loading `g` from the global), at every loop head (so every iteration passes one), before
- * every return or fall-off of the function, and before memory.grow / bulk-memory instructions, whose dynamic cost
- * is charged by helper functions on the global. Before each call `g` is stored (the callee or the host charges the
- * global, host functions treat a negative balance as out of gas) and reloaded after it. So gas is exact whenever
- * control leaves the function and at every loop iteration; between checkpoints only forward (acyclic) code of one
- * function can run on a negative balance before the trap, which changes no observable result: the trap discards
- * the execution and sets the balance to 0, i.e. gasUsed == limit. After another kind of trap (unreachable, out of
- * bounds, ...) the global holds the balance of the last checkpoint: deterministic, and at most one function's
- * acyclic code below the exact count.
+ * Checks (`if (g < 0) { global = 0; trap = 1; unreachable }`, inlined) run at function entry (right after
+ * loading `g`, before the stack-limit check), at every loop head (store, check, then charge the head run: every
+ * iteration passes one) and in the epilogue (store, check) before every return or fall-off. Before a call `g` is
+ * stored and reloaded after it: the callee checks on entry, host functions refuse a negative balance, and the
+ * memory.grow / bulk-memory charge helpers charge the global and check it themselves. call_indirect also checks
+ * before calling, since it can trap before any callee runs. Consequences:
+ * - a call that returns normally never leaves a negative balance; a run out of gas always ends with the global
+ *   at 0 (gasUsed == limit) and `__cairn_trap` = 1;
+ * - every check sees only charges for code that has run or surely runs before the next check, so an execution
+ *   succeeds if and only if its exact total cost fits the limit;
+ * - between checks only forward (acyclic) code of one function runs on a negative balance before the trap;
+ * - after any other trap the global holds a non-negative balance from the last store (loop head, call, entry),
+ *   i.e. at most one function's acyclic code below the exact count.
  *
  * Why this shape: a per-run check through the global costs a load/store round trip and a compare on every run,
  * which made tight loops 2-3x slower; keeping `g` in a register and checking once per loop iteration keeps the
- * overhead low (measured with bench/instrument-micro.ts). The trap code is inlined (no call) so V8 does not treat
- * every check as a call that may clobber memory and globals.
+ * overhead low (measured with bench/instrument-micro.ts). Trap code is inlined (no call) so V8 does not treat every
+ * check as a call that may clobber memory and globals.
  *
  * STACK. Functions that call anything add their frame cost to the `__cairn_stack` counter on entry and trap with
  * `__cairn_trap` = 2 over the limit. Every body is wrapped in a block with the function's result type, so branches
@@ -265,6 +268,10 @@ export function instrumentBody(
     check();
   };
 
+  // entry checkpoint first: a caller may arrive with a negative balance (it stores before calling without a
+  // check); checking before the stack limit also means a stack trap never leaves a negative balance behind
+  load();
+  check();
   if (countStack) {
     // stack += frame; if (stack > limit) { trap = 2; unreachable }
     w.u8(0x23).u32(S).u8(0x41).s32(info.frameUnits).u8(0x6a).u8(0x24).u32(S);
@@ -272,9 +279,6 @@ export function instrumentBody(
     w.u8(0x04).u8(0x40).u8(0x41).u8(2).u8(0x24).u32(ctx.trapGlobal).u8(0x00).u8(0x0b);
   }
   w.u8(0x02).u8(type.results.length === 0 ? 0x40 : type.results[0]!); // wrapper block
-  // entry checkpoint: catches a caller (e.g. a recursion) that arrived with a negative balance
-  load();
-  check();
 
   for (let i = 0; i < n; i++) {
     const op = ops[i]!;
@@ -307,8 +311,13 @@ export function instrumentBody(
         }
         break;
       case OP_CALL:
-      case OP_CALL_INDIRECT:
         store();
+        break;
+      case OP_CALL_INDIRECT:
+        // call_indirect can trap before any callee runs (bad index or signature): check here so that no trap
+        // ever leaves a negative balance in the global
+        store();
+        check();
         break;
       case OP_RETURN:
         epilogue();
