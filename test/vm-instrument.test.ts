@@ -218,6 +218,9 @@ describe("gas counts", () => {
     const d = instantiate(prepareModule(wat(`(module (func (export "f") (result i32) (i32.add (i32.const 1) (i32.const 2))))`), { schedule: doubled }));
     expect(d.call("f", BIG).gasUsed).toBe(BigInt(3 * 2 * C.simple));
     expect(() => prepareModule(wat(`(module)`), { schedule: { ...S, instr: { ...C, branch: 0 } } })).toThrow(/branch must be >= 1/);
+    const { load: _dropped, ...partial } = C;
+    expect(() => prepareModule(wat(`(module)`), { schedule: { ...S, instr: partial as typeof C } })).toThrow(/instr\.load = undefined/);
+    expect(() => prepareModule(wat(`(module)`), { schedule: { ...S, hostPerByte: 1.5 } })).toThrow(/hostPerByte = 1\.5/);
   });
 });
 

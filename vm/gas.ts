@@ -31,6 +31,11 @@ export type GasClass =
   | "memoryGrow" // base cost; plus memoryGrowPerPage * requested pages
   | "bulkMemory"; // memory.copy / memory.fill / memory.init / data.drop base; plus bulkMemoryPerByte * length
 
+export const GAS_CLASSES: readonly GasClass[] = [
+  "free", "simple", "intMul", "intDiv", "floatSimple", "floatArith", "floatDiv", "load", "store", "branch", "call",
+  "callIndirect", "memorySize", "memoryGrow", "bulkMemory",
+];
+
 export interface GasSchedule {
   /** Static cost per instruction class (non-negative integers). */
   readonly instr: Readonly<Record<GasClass, number>>;
@@ -77,7 +82,9 @@ const MAX_CLASS_COST = 1_000_000;
  */
 export function checkGasSchedule(s: GasSchedule): GasSchedule {
   const bad = (what: string) => new VmError("bad_config", `gas schedule: ${what}`);
-  for (const [cls, cost] of Object.entries(s.instr)) {
+  if (typeof s !== "object" || s === null || typeof s.instr !== "object" || s.instr === null) throw bad("not a GasSchedule");
+  for (const cls of GAS_CLASSES) {
+    const cost = s.instr[cls];
     if (!Number.isSafeInteger(cost) || cost < 0 || cost > MAX_CLASS_COST) throw bad(`instr.${cls} = ${String(cost)}`);
   }
   const perUnit: Array<[string, number]> = [

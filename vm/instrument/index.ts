@@ -4,6 +4,9 @@
  * Conventions of the output (the contract with the runtime, see notes/vm-contract.md):
  * - exported mutable i64 global `__cairn_gas`: gas remaining. The host sets it before each call and reads it
  *   after; out of gas sets it to 0 (so gasUsed == limit), sets `__cairn_trap` = 1 and executes `unreachable`.
+ *   Host functions charge it themselves and must treat a balance below their charge, including a negative one
+ *   (the module stores its cached balance before calls without checking it), as out of gas. It is never left
+ *   negative by the module itself (see inject.ts for exactly when it is up to date).
  * - exported mutable i32 global `__cairn_trap`: 0 normally; 1 = out of gas, 2 = stack-depth limit exceeded.
  * - exported mutable i32 global `__cairn_stack`: stack units in use (0 between calls). After a trap it keeps the
  *   value it had; a host that reuses an instance after a trap must reset it (and `__cairn_trap`) to 0.
@@ -28,7 +31,7 @@
 import { VmError } from "../errors.ts";
 import { DEFAULT_GAS_SCHEDULE, checkGasSchedule, type GasSchedule } from "../gas.ts";
 import { resolveLimits, type VmLimits } from "../limits.ts";
-import { analyzeModule, describeFunc, type ValidatedModule } from "../validate.ts";
+import { analyzeModule, describeFunc, type ModuleSummary, type ValidatedModule } from "../validate.ts";
 import { ByteWriter } from "../wasm/bytes.ts";
 import {
   WASM_HEADER, encodeExports, encodeGlobals, encodeLimits, encodeTypes, encodeU32Vector, writeSection,
@@ -60,6 +63,11 @@ export interface PrepareOptions {
  * The output is checked with WebAssembly.validate as a last safety net.
  */
 export function prepareModule(wasm: Uint8Array, opts: PrepareOptions = {}): Uint8Array {
+  return prepareContract(wasm, opts).wasm;
+}
+
+/** prepareModule plus the validation summary, for callers that need both without validating twice. */
+export function prepareContract(wasm: Uint8Array, opts: PrepareOptions = {}): { wasm: Uint8Array; summary: ModuleSummary } {
   const schedule = checkGasSchedule(opts.schedule ?? DEFAULT_GAS_SCHEDULE);
   const limits = resolveLimits(opts.limits);
   const validated = analyzeModule(wasm, limits);
@@ -73,7 +81,7 @@ export function prepareModule(wasm: Uint8Array, opts: PrepareOptions = {}): Uint
   if (!engine.validate(out)) {
     throw new VmError("invalid_wasm", "module was refused by the engine after instrumentation");
   }
-  return out;
+  return { wasm: out, summary: validated.summary };
 }
 
 const I32_TO_I32: FuncType = { params: [I32], results: [I32] };
@@ -181,4 +189,4 @@ function instrumentModule(v: ValidatedModule, schedule: GasSchedule): Uint8Array
   return out.finish();
 }
 
-export { validateModule, analyzeModule, HOST_IMPORTS, type ModuleSummary } from "../validate.ts";
+export { validateModule, analyzeModule, HOST_IMPORTS, RESERVED_EXPORTS, type ModuleSummary } from "../validate.ts";
