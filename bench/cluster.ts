@@ -1,0 +1,189 @@
+// npm run bench:cluster — 4 validator processes on loopback under closed-loop load through the REST API.
+//
+// Measures, in one run: the machine's strict single-core signature verification rate (libsodium, what
+// validators use), then committed invocations per second and submission-to-commit latency for a mix of
+// native `bank` transfers and token-contract transfers, submitted in batches with ?wait=true by closed-loop
+// clients. Prints a table and, last, `cluster-bench: tps=T p50_ms=L limit_tps=M ratio=R` where
+// M = cores x verify rate / 4 (every invocation is verified by all four validators) and R = T / M.
+//
+// Knobs (environment): BENCH_SECONDS (30), BENCH_WARMUP (5), BENCH_BATCH (invocations per request, 200),
+// BENCH_LOOPS (closed-loop clients, 8), BENCH_ACCOUNTS (64), BENCH_TOKEN_SHARE (0.5), BENCH_SYNC (fsync, 1).
+
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { Client, Keypair } from "../node/client/index.ts";
+import { encode, toJson } from "../node/codec/codec.ts";
+import { utf8 } from "../node/codec/hex.ts";
+import { SignedInvocation, TransferPayload, type Invocation } from "../node/codec/types.ts";
+import { invocationSigningDigest } from "../node/crypto/digests.ts";
+import { SodiumSigner, verifyStrict } from "../node/crypto/sodium.ts";
+import { initDevnet, spawnValidator } from "../node/devnet.ts";
+import { freePortBase } from "../test/helpers/cluster.ts";
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
+const BATCH = Number(process.env.BENCH_BATCH ?? 200);
+const LOOPS = Number(process.env.BENCH_LOOPS ?? 8);
+const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 64);
+const TOKEN_SHARE = Number(process.env.BENCH_TOKEN_SHARE ?? 0.5);
+const SYNC = (process.env.BENCH_SYNC ?? "1") !== "0";
+
+function verifyRate(): number {
+  const signer = new SodiumSigner(new Uint8Array(32).fill(5));
+  const msgs = Array.from({ length: 256 }, (_, i) => new Uint8Array(32).fill(i));
+  const sigs = msgs.map((m) => signer.sign(m));
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 2000) {
+    for (let i = 0; i < 256; i++) if (!verifyStrict(sigs[i]!, msgs[i]!, signer.publicKey)) throw new Error("verify failed");
+    n += 256;
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(url + "/v1/status")).ok) return;
+    } catch {
+      // starting
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} never became ready`);
+}
+
+async function main(): Promise<void> {
+  const cores = availableParallelism();
+  process.stderr.write(`measuring single-core strict verification rate...\n`);
+  const rate = verifyRate();
+  const limit = (cores * rate) / 4;
+
+  const dir = mkdtempSync(join(tmpdir(), "cairn-bench-"));
+  const basePort = await freePortBase(4);
+  const { info } = initDevnet(dir, { validators: 4, basePort, syncWrites: SYNC, consensus: { baseTimeoutMs: 1000, maxBlockInvocations: 4000 } });
+  const procs = [0, 1, 2, 3].map((i) => spawnValidator(dir, i));
+  const stop = async (): Promise<void> => {
+    for (const p of procs) if (p.exitCode === null) p.kill("SIGTERM");
+    await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once("exit", r)))));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(info.rest.map(waitReady));
+    const client = new Client(info.rest[0]!);
+    const funded = Keypair.fromSecretHex(info.funded.secretKey);
+    const chainId = info.chainId;
+
+    process.stderr.write(`deploying the token contract and funding ${ACCOUNTS} accounts...\n`);
+    const source = readFileSync(new URL("../contracts/examples/token.ts", import.meta.url), "utf8");
+    const dep = await client.deploy({ key: funded, name: "token", sources: { "token.ts": source }, entry: "token.ts", wait: true, timeoutMs: 180_000 });
+    if (dep.receipt.status !== "ok") throw new Error(`deploy failed: ${dep.receipt.error}`);
+    const accounts = Array.from({ length: ACCOUNTS }, () => Keypair.generate());
+    const setup: Promise<unknown>[] = [];
+    for (const a of accounts) {
+      setup.push(client.transfer({ key: funded, to: a.publicKey, amount: 10n ** 12n }));
+      setup.push(client.invoke({ key: funded, contract: "token", version: 1, method: "mint", inputString: `${a.publicKeyHex} 1000000000` }));
+    }
+    await Promise.all(setup);
+    // The last one committing means all did (one invoker, consecutive nonces).
+    const last = await client.invoke({ key: funded, contract: "token", version: 1, method: "totalSupply", wait: true, timeoutMs: 120_000 });
+    if (last.status !== "ok") throw new Error("setup did not commit");
+
+    // Pre-sign every invocation the run can use, so the load generator spends no CPU on signing.
+    const perAccount = Math.ceil((((SECONDS + WARMUP + 10) * limit * 1.2) / ACCOUNTS));
+    process.stderr.write(`pre-signing ${perAccount * ACCOUNTS} invocations...\n`);
+    const signers = accounts.map((a) => new SodiumSigner(a.secretKey));
+    const queues: string[][] = accounts.map(() => []);
+    const kinds: ("bank" | "token")[][] = accounts.map(() => []);
+    accounts.forEach((a, ai) => {
+      const to = accounts[(ai + 1) % ACCOUNTS]!;
+      for (let n = 0; n < perAccount; n++) {
+        const token = (n * 7919 + ai) % 1000 < TOKEN_SHARE * 1000;
+        const inv: Invocation = token
+          ? { chainId, contract: "token", version: 1, method: "transfer", input: utf8(`${to.publicKeyHex} 1`), invoker: a.publicKey, nonce: BigInt(n), gasLimit: 200_000n, gasPrice: 1n }
+          : { chainId, contract: "bank", version: 0, method: "transfer", input: encode(TransferPayload, { to: to.publicKey, amount: 1n }), invoker: a.publicKey, nonce: BigInt(n), gasLimit: 10_000n, gasPrice: 1n };
+        const signature = signers[ai]!.sign(invocationSigningDigest(inv));
+        queues[ai]!.push(JSON.stringify(toJson(SignedInvocation, { ...inv, signature })));
+        kinds[ai]!.push(token ? "token" : "bank");
+      }
+    });
+
+    // Closed-loop clients: each owns a slice of the accounts and sends one batch at a time, round robin over
+    // its accounts (consecutive nonces per account), to validator (loop mod 4), waiting for the commit.
+    const start = performance.now();
+    const warmEnd = start + WARMUP * 1000;
+    const end = warmEnd + SECONDS * 1000;
+    const latencies: number[] = [];
+    const counts = { ok: 0, failed: 0, bank: 0, token: 0, refused: 0, pending: 0 };
+    const cursor = accounts.map(() => 0);
+    const loop = async (li: number): Promise<void> => {
+      const url = info.rest[li % 4]! + "/v1/invocations/batch?wait=true&timeoutMs=20000";
+      const mine = accounts.map((_, i) => i).filter((i) => i % LOOPS === li);
+      const perAcct = Math.max(1, Math.floor(BATCH / mine.length));
+      while (performance.now() < end) {
+        const items: string[] = [];
+        const itemKinds: string[] = [];
+        for (const ai of mine) {
+          for (let k = 0; k < perAcct && cursor[ai]! < queues[ai]!.length; k++) {
+            itemKinds.push(kinds[ai]![cursor[ai]!]!);
+            items.push(queues[ai]![cursor[ai]!++]!);
+          }
+        }
+        if (items.length === 0) break;
+        const t0 = performance.now();
+        const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: "[" + items.join(",") + "]" });
+        const body = (await res.json()) as { results?: Array<{ receipt?: { status: string }; status?: string; error?: unknown }> };
+        const t1 = performance.now();
+        if (!body.results) throw new Error(`batch refused: ${JSON.stringify(body).slice(0, 300)}`);
+        if (t0 < warmEnd || t1 > end) continue;
+        body.results.forEach((r, i) => {
+          if (r.receipt) {
+            if (r.receipt.status === "ok") {
+              counts.ok++;
+              counts[itemKinds[i] as "bank" | "token"]++;
+              latencies.push(t1 - t0);
+            } else counts.failed++;
+          } else if (r.error) counts.refused++;
+          else counts.pending++;
+        });
+      }
+    };
+    process.stderr.write(`load: ${LOOPS} closed-loop clients, batches of ${BATCH}, ${WARMUP} s warm-up, ${SECONDS} s measured\n`);
+    await Promise.all(Array.from({ length: LOOPS }, (_, i) => loop(i)));
+    const tps = counts.ok / SECONDS;
+    latencies.sort((a, b) => a - b);
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    const heights = await Promise.all(info.rest.map(async (u) => ((await (await fetch(u + "/v1/status")).json()) as { height: string }).height));
+
+    const rows: [string, string][] = [
+      ["cores", String(cores)],
+      ["strict verify rate, one core", `${rate.toFixed(0)}/s`],
+      ["limit M = cores x rate / 4", `${limit.toFixed(0)} invocations/s`],
+      ["batch size / clients", `${BATCH} / ${LOOPS}`],
+      ["fsync per commit", SYNC ? "yes" : "no"],
+      ["committed ok (measured window)", `${counts.ok} (bank ${counts.bank}, token ${counts.token})`],
+      ["failed / refused / still pending", `${counts.failed} / ${counts.refused} / ${counts.pending}`],
+      ["throughput", `${tps.toFixed(0)} invocations/s`],
+      ["latency p50 / p99", `${p50.toFixed(1)} ms / ${p99.toFixed(1)} ms`],
+      ["final heights", heights.join(", ")],
+    ];
+    for (const [k, v] of rows) console.log(`${k.padEnd(36)} ${v}`);
+    writeFileSync(join(tmpdir(), "cairn-bench-last.json"), JSON.stringify({ tps, p50, p99, rate, limit, counts }, null, 2));
+    console.log(`cluster-bench: tps=${tps.toFixed(0)} p50_ms=${p50.toFixed(1)} limit_tps=${limit.toFixed(0)} ratio=${(tps / limit).toFixed(2)}`);
+  } finally {
+    await stop();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
+
