@@ -65,6 +65,36 @@ describe("validateModule accepts the Cairn profile", () => {
     (inst.exports.__cairn_gas as { value: bigint }).value = 100n;
     expect((inst.exports.f as () => number)()).toBe(2);
   });
+
+  it("instruments if and loop blocks that take parameters (multi-value), keeping behaviour and exact gas", () => {
+    // type 0: (i32) -> (i32) for the functions and the blocks
+    const ifWithParam = body([], [0x41, 5, 0x20, 0, 0x04, 0x00, 0x41, 1, 0x6a, 0x0b]); // 5; if (type 0) (+1) end
+    const loopWithParam = body([[1, I32]], [
+      0x20, 0, 0x03, 0x00, 0x41, 1, 0x6a, 0x22, 1, 0x20, 1, 0x41, 20, 0x48, 0x0d, 0, 0x0b, // loop (type 0) ... br_if 0
+    ]);
+    const m = simpleModule({
+      types: [funcType([I32], [I32])],
+      funcs: [{ type: 0, body: ifWithParam }, { type: 0, body: loopWithParam }],
+      exports: [["ifp", 0], ["loopp", 1]],
+    });
+    expect(engine.validate(m)).toBe(true);
+    const inst = new engine.Instance(new engine.Module(prepareModule(m)), {});
+    const gas = inst.exports.__cairn_gas as { value: bigint };
+    const run = (fn: string, arg: number, limit: bigint): number | "oog" => {
+      gas.value = limit;
+      try {
+        return (inst.exports[fn] as (x: number) => number)(arg);
+      } catch {
+        return "oog";
+      }
+    };
+    for (const [fn, arg, want] of [["ifp", 0, 5], ["ifp", 1, 6], ["loopp", 3, 20], ["loopp", 30, 31]] as const) {
+      expect(run(fn, arg, 1000n)).toBe(want);
+      const need = 1000n - gas.value;
+      expect(run(fn, arg, need)).toBe(want);
+      expect(run(fn, arg, need - 1n)).toBe("oog");
+    }
+  });
 });
 
 describe("validateModule rejects, naming what and where", () => {
