@@ -208,6 +208,8 @@ describe("validateModule rejects, naming what and where", () => {
     // bytes after the final end
     const trailing = moduleBytes(section(1, vec([funcType([], [])])), section(3, vec([[0]])), section(10, vec([[4, 0x00, 0x0b, 0x01, 0x0b]])));
     expectInvalid(trailing, /bytes after the function's final end/);
+    // a value-type block type written as a two-byte s33 (valid LEB128, but not a valtype byte)
+    expectInvalid(f([0x02, 0xff, 0x7f, 0x41, 1, 0x0b, 0x1a]), /block type: a value type must be a single byte/);
     // misaligned access
     const mem = simpleModule({ types: [funcType([], [])], funcs: [{ type: 0, body: body([], [0x41, 0x00, 0x28, 0x03, 0x00, 0x1a]) }], memoryPages: 1 });
     expectInvalid(mem, /i32\.load alignment 2\^3 exceeds the natural alignment 2\^2/);

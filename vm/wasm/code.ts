@@ -63,9 +63,13 @@ export class InstrReader {
     switch (info.imm) {
       case Imm.None:
         return;
-      case Imm.BlockType:
+      case Imm.BlockType: {
+        const at = r.pos;
         this.a = r.s33();
+        // a value type (negative) is one byte; only type indices (>= 0) use the longer s33 encoding
+        if (this.a < 0 && r.pos - at !== 1) throw this.fail("block type: a value type must be a single byte");
         return;
+      }
       case Imm.Label:
       case Imm.Func:
       case Imm.Local:
