@@ -8,7 +8,8 @@ import { VmError } from "./errors.ts";
 import { DEFAULT_GAS_SCHEDULE, type GasSchedule } from "./gas.ts";
 import { resolveLimits, type VmLimits } from "./limits.ts";
 import {
-  prepareModule, validateModule, GAS_EXPORT, TRAP_EXPORT, START_EXPORT, TRAP_OUT_OF_GAS, TRAP_STACK,
+  prepareContract, validateModule, GAS_EXPORT, TRAP_EXPORT, START_EXPORT, TRAP_OUT_OF_GAS, TRAP_STACK,
+  type ModuleSummary,
 } from "./instrument/index.ts";
 import { codeHash } from "./runtime-codehash.ts";
 import { resolveRuntimeLimits, type RuntimeLimits } from "./runtime-limits.ts";
@@ -90,10 +91,12 @@ const moduleCache = new Map<string, LoadedContract>();
 
 function loadUncached(bytes: Uint8Array, key: string, hash: Uint8Array, opts: LoadOptions): LoadedContract {
   const limits = resolveLimits(opts.limits);
-  const summary = validateModule(bytes, limits);
-  const methods = [...summary.methods].sort();
   const metered = opts.metered !== false;
-  const runnable = metered ? prepareModule(bytes, { schedule: opts.schedule, limits }) : bytes;
+  let runnable: Uint8Array;
+  let summary: ModuleSummary;
+  if (metered) ({ wasm: runnable, summary } = prepareContract(bytes, { schedule: opts.schedule, limits }));
+  else [runnable, summary] = [bytes, validateModule(bytes, limits)];
+  const methods = [...summary.methods].sort();
   let module: WasmModule;
   try {
     module = new wasm.Module(runnable);
