@@ -4,6 +4,7 @@ import { prepareModule } from "../vm/instrument/index.ts";
 import type { VmLimits } from "../vm/limits.ts";
 import { validateModule } from "../vm/validate.ts";
 import { engine } from "../vm/wasm/engine.ts";
+import { FC_BASE, Imm, OPCODE_SPACE, OPS } from "../vm/wasm/opcodes.ts";
 import { body, funcType, moduleBytes, section, simpleModule, str, u32, vec, wat } from "./vm-instrument-fixtures/wasm-build.ts";
 
 const I32 = 0x7f;
@@ -94,6 +95,66 @@ describe("validateModule accepts the Cairn profile", () => {
       expect(run(fn, arg, need)).toBe(want);
       expect(run(fn, arg, need - 1n)).toBe("oog");
     }
+  });
+});
+
+describe("the opcode table agrees with V8", () => {
+  it("every fixed-signature instruction validates, instruments and runs exactly as the engine says", () => {
+    const zero: Record<number, number[]> = { [I32]: [0x41, 0], [I64]: [0x42, 0], [0x7d]: [0x43, 0, 0, 0, 0], [0x7c]: [0x44, 0, 0, 0, 0, 0, 0, 0, 0] };
+    let checked = 0;
+    for (let op = 0; op < OPCODE_SPACE; op++) {
+      const info = OPS[op];
+      if (!info || info.banned || !info.pops || !info.pushes) continue;
+      const enc = op >= FC_BASE ? [0xfc, ...u32(op - FC_BASE)] : [op];
+      const imm = info.imm === Imm.MemArg ? [info.align!, 0] : info.imm === Imm.MemZero ? [0] : info.imm === Imm.MemCopy ? [0, 0]
+        : info.imm === Imm.MemInit || info.imm === Imm.Data ? [0, ...(info.imm === Imm.MemInit ? [0] : [])] : [];
+      const consts = info.imm === Imm.I32Const || info.imm === Imm.I64Const || info.imm === Imm.F32Const || info.imm === Imm.F64Const;
+      const code = [
+        ...info.pops.flatMap((t) => zero[t]!),
+        ...(consts ? zero[info.pushes[0]!]! : [...enc, ...imm]),
+        ...info.pushes.map(() => 0x1a),
+      ];
+      const m = moduleBytes(
+        section(1, vec([funcType([], [])])),
+        section(3, vec([[0]])),
+        section(5, vec([[0x00, 1]])),
+        section(7, vec([[...str("f"), 0, 0]])),
+        section(12, u32(1)),
+        section(10, vec([body([], code)])),
+        section(11, vec([[0x01, ...u32(1), 0x2a]])),
+      );
+      expect(engine.validate(m), info.name).toBe(true);
+      const out = prepareModule(m);
+      // the instrumented instruction behaves as the original (both trap or both return)
+      const run = (bytes: Uint8Array) => {
+        const ex = new engine.Instance(new engine.Module(bytes), {}).exports;
+        if (ex.__cairn_gas) (ex.__cairn_gas as { value: bigint }).value = 1n << 40n;
+        try {
+          (ex.f as () => void)();
+          return "ok";
+        } catch (e) {
+          return String(e);
+        }
+      };
+      expect(run(out), info.name).toBe(run(m));
+      checked++;
+    }
+    expect(checked).toBeGreaterThanOrEqual(169);
+    // structural ones without fixed signatures, in one body: nop, block, loop, if/else, br, br_if, br_table, drop, select
+    const ctl = simpleModule({
+      types: [funcType([], [I32])],
+      funcs: [{ type: 0, body: body([[1, I32]], [
+        0x01, 0x02, 0x40, 0x03, 0x40, 0x41, 0, 0x0d, 1, 0x0b, 0x0b, 0x41, 1, 0x04, 0x7f, 0x41, 2, 0x05, 0x41, 3, 0x0b,
+        0x41, 4, 0x41, 0, 0x1b, 0x22, 0, 0x1a, 0x02, 0x40, 0x41, 0, 0x0e, 1, 0, 0, 0x0b, 0x20, 0,
+      ]) }],
+      exports: [["f", 0]],
+    });
+    expect(engine.validate(ctl)).toBe(true);
+    const ex = new engine.Instance(new engine.Module(prepareModule(ctl)), {}).exports;
+    (ex.__cairn_gas as { value: bigint }).value = 1000n;
+    const plain = new engine.Instance(new engine.Module(ctl), {}).exports;
+    expect((ex.f as () => number)()).toBe((plain.f as () => number)());
+    expect((plain.f as () => number)()).toBe(4); // select(2, 4, 0) picks 4
   });
 });
 

@@ -18,7 +18,7 @@ import { InstrReader } from "./wasm/code.ts";
 import {
   FC_BASE, Imm, OPS, OP_BLOCK, OP_BR, OP_BR_IF, OP_BR_TABLE, OP_CALL, OP_CALL_INDIRECT, OP_DATA_DROP, OP_DROP,
   OP_ELSE, OP_END, OP_GLOBAL_GET, OP_GLOBAL_SET, OP_IF, OP_LOCAL_GET, OP_LOCAL_SET, OP_LOCAL_TEE, OP_LOOP,
-  OP_MEMORY_INIT, OP_RETURN, OP_SELECT, OP_UNREACHABLE,
+  OP_MEMORY_INIT, OP_NOP, OP_RETURN, OP_SELECT, OP_UNREACHABLE,
 } from "./wasm/opcodes.ts";
 import {
   EXTERN_FUNC, F32, F64, I32, I64, type FuncType, type ValType, type WasmModule,
@@ -267,6 +267,8 @@ function checkBody(m: WasmModule, defIndex: number, where: string, limits: VmLim
     switch (op) {
       case OP_UNREACHABLE:
         setUnreachable();
+        break;
+      case OP_NOP:
         break;
       case OP_BLOCK:
       case OP_LOOP:

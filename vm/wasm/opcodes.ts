@@ -237,6 +237,7 @@ banned(FC_BASE + 16, "table.size", "table instructions (reference types)");
 banned(FC_BASE + 17, "table.fill", "table instructions (reference types)");
 
 export const OP_UNREACHABLE = 0x00;
+export const OP_NOP = 0x01;
 export const OP_BLOCK = 0x02;
 export const OP_LOOP = 0x03;
 export const OP_IF = 0x04;
