@@ -596,6 +596,12 @@ describe("restart", () => {
     again.start();
     const [sent2] = sentOfType(again.step({ type: "timer", view: 1n }), "timeout");
     expect(bytesEqual(sent1!.value.signature, sent2!.value.signature)).toBe(true);
+    // The re-sent timeout still counts toward the TC: with two more, that is n - f.
+    const g = genesisBlockQc(c.genesis.hash);
+    again.message(2, { type: "timeout", value: c.timeout(2, 1n, g) });
+    expect(again.core.view).toBe(1n);
+    again.message(3, { type: "timeout", value: c.timeout(3, 1n, g) });
+    expect(again.core.view).toBe(2n);
   });
 
   it("a restarted leader never proposes twice in one view", () => {

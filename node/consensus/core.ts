@@ -673,21 +673,24 @@ export class ConsensusCore {
     const self = this.self;
     if (self === null) return;
     const v = this.curView;
-    if (this.lastTimeout !== null && this.lastTimeout.view === v) {
-      this.out.push({ type: "send", to: "all", message: { type: "timeout", value: this.lastTimeout } });
-      return;
+    let t = this.lastTimeout;
+    if (t !== null && t.view > v) return; // restored state is ahead; never sign for a lower view
+    if (t !== null && t.view === v) {
+      this.out.push({ type: "send", to: "all", message: { type: "timeout", value: t } });
+    } else {
+      t = {
+        view: v,
+        highQc: this.highQc,
+        highTc: this.highTc !== null && this.highTc.view >= this.highQc.view ? this.highTc : null,
+        signer: self,
+        signature: this.crypto.sign(consensusDigest("cairn.timeout", this.cfg.chainId, v, this.highQc.blockHash)),
+      };
+      this.lastTimeout = t;
+      this.persistSafety();
+      this.out.push({ type: "send", to: "all", message: { type: "timeout", value: t } });
     }
-    if (this.lastTimeout !== null && this.lastTimeout.view > v) return; // restored state is ahead; never sign for a lower view
-    const t: Timeout = {
-      view: v,
-      highQc: this.highQc,
-      highTc: this.highTc !== null && this.highTc.view >= this.highQc.view ? this.highTc : null,
-      signer: self,
-      signature: this.crypto.sign(consensusDigest("cairn.timeout", this.cfg.chainId, v, this.highQc.blockHash)),
-    };
-    this.lastTimeout = t;
-    this.persistSafety();
-    this.out.push({ type: "send", to: "all", message: { type: "timeout", value: t } });
+    // Count our own timeout here too: after a restart the re-sent one is the only copy we hold, and with
+    // exactly n - f validators up, a TC needs every one of them.
     let m = this.timeouts.get(v);
     if (!m) this.timeouts.set(v, (m = new Map()));
     m.set(self, { signer: self, highQcHash: t.highQc.blockHash, signature: t.signature });

@@ -309,6 +309,11 @@ export class Simulation {
       if (this.stats.events > this.s.maxEvents) throw new SimFailure(`no recovery within ${this.s.maxEvents} events`);
       this.handle(e.item);
       if (this.afterGst && this.recovered()) break;
+      // Stuck views (no view changes at all) never trip the view bound: bound simulated time too. Every
+      // view lasts at most maxTimeoutMs once timers have backed off, so this is generous.
+      if (this.afterGst && this.now > this.s.gstMs + 2 * this.s.viewBoundAfterGst * this.s.maxTimeoutMs) {
+        throw new SimFailure(`liveness: no recovery ${this.now - this.s.gstMs} ms after GST (views stuck near ${this.stats.maxView})`);
+      }
     }
     this.stats.simTimeMs = this.now;
     return this.stats;
@@ -836,7 +841,7 @@ export function scenarioFromSeed(seed: number): Scenario {
     // couple of views; then a commit needs three consecutive honest leaders plus the next QC, which one
     // rotation (n views) always contains with f faulty leaders; twice that plus slack is the bound.
     viewBoundAfterGst: 2 * n + 8,
-    maxEvents: 2_000_000,
+    maxEvents: 1_000_000,
   };
 }
 
