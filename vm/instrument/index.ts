@@ -96,7 +96,6 @@ function instrumentModule(v: ValidatedModule, schedule: GasSchedule): Uint8Array
   let usesBulk = false;
   for (let i = 0; i < m.codes.length; i++) {
     const c = m.codes[i]!;
-    // cheap byte scan is not reliable (immediates); ask the reader
     const ir = new InstrReader(m.bytes, c.codeStart, c.end, "", limits.maxBrTableTargets);
     while (!ir.atEnd()) {
       ir.next();
@@ -121,10 +120,6 @@ function instrumentModule(v: ValidatedModule, schedule: GasSchedule): Uint8Array
     return numFuncs + extraBodies.length - 1;
   };
 
-  const baseCtx = {
-    gasGlobal, stackGlobal, trapGlobal, chargeGrowFunc: -1, chargeBytesFunc: -1,
-    maxStackUnits: limits.maxStackUnits, costs: opcodeCosts(schedule), maxBrTableTargets: limits.maxBrTableTargets,
-  } satisfies InjectContext;
   // charge_n(x: i32) -> i32: gas -= x * perUnit; if (gas < 0) { gas = 0; trap = 1; unreachable } return x
   const chargeHelper = (perUnit: number): number => {
     const h = new ByteWriter(48);
@@ -136,9 +131,14 @@ function instrumentModule(v: ValidatedModule, schedule: GasSchedule): Uint8Array
     return addFunc(i32Type, h);
   };
   const ctx: InjectContext = {
-    ...baseCtx,
+    gasGlobal,
+    trapGlobal,
+    stackGlobal,
     chargeGrowFunc: usesGrow && schedule.memoryGrowPerPage > 0 ? chargeHelper(schedule.memoryGrowPerPage) : -1,
     chargeBytesFunc: usesBulk && schedule.bulkMemoryPerByte > 0 ? chargeHelper(schedule.bulkMemoryPerByte) : -1,
+    maxStackUnits: limits.maxStackUnits,
+    costs: opcodeCosts(schedule),
+    maxBrTableTargets: limits.maxBrTableTargets,
   };
 
   const exportNames = new Map<number, string>();
