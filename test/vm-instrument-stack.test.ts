@@ -6,6 +6,16 @@
  * same depth and with the same gas, in all configurations below. Each configuration runs in its own child
  * process (test/vm-instrument-fixtures/stack-child.ts), for frame shapes from tiny to hundreds of locals/params,
  * entered from a deep JS stack with a host call (running JS) in every frame.
+ *
+ * Measured on Node 20.20 x64 with the default limits (64,000 units), depth where we trap / depth where V8's own
+ * stack overflows without instrumentation, per configuration (--liftoff --no-wasm-tier-up, --no-liftoff, plain,
+ * strict Liftoff):
+ *   small        2665 / 13242, 19863, 13242, 13242
+ *   locals300      68 /   392,   392,   392,   388
+ *   params200      61 /   302,   302,   302,   200
+ *   operands100   197 /  1132,  1132,  1132,  1101
+ *   gvn200         76 /   582,   582,   582, 13342
+ * The smallest margin (params200 in strict Liftoff) is 3.3x; the test requires more than 2x.
  */
 
 import { execFile } from "node:child_process";

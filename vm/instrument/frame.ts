@@ -12,8 +12,9 @@
  * frame = FRAME_OVERHEAD_UNITS + 2 * params + locals + maxOperandStack + valueOps
  *
  * The overhead also covers the instrumentation's own locals (gas cache, NaN temporaries) and operand values.
- * In every shape we measured the real frame was at most 8 bytes per counted unit (see the report in
- * test/vm-instrument-stack.test.ts); VmLimits.maxStackUnits and maxFrameUnits are sized from that.
+ * In every shape we measured the real frame was at most 8 bytes per counted unit (usually far less);
+ * VmLimits.maxStackUnits and maxFrameUnits are sized from that, and test/vm-instrument-stack.test.ts checks
+ * the margin under four V8 flag sets (figures in its header).
  */
 
 export const FRAME_OVERHEAD_UNITS = 12;
