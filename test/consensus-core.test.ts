@@ -300,6 +300,36 @@ describe("voting rules", () => {
   });
 });
 
+describe("observers and limits", () => {
+  it("an observer (no validator index) follows, executes and commits, but never signs", () => {
+    const c = new ChainBuilder(4);
+    const d = new Driver(c.core(null), c);
+    d.start();
+    const a = c.child(c.genesis, 1n);
+    const b = c.child(a, 2n);
+    const cc = c.child(b, 3n);
+    const dd = c.child(cc, 4n);
+    const out: ConsensusAction[] = [];
+    for (const [from, blk] of [[1, a], [2, b], [3, cc], [0, dd]] as const) out.push(...d.message(from, c.proposalMsg(blk)));
+    out.push(...d.step({ type: "timer", view: d.core.view }));
+    expect(ofType(out, "send")).toHaveLength(0);
+    expect(ofType(out, "persistSafety")).toHaveLength(0);
+    expect(ofType(out, "commit").flatMap((x) => x.blocks.map((y) => y.block.header.height))).toEqual([1n]);
+  });
+
+  it("a leader whose payload would exceed maxBlockBytes proposes an empty block instead", () => {
+    const c = new ChainBuilder(4);
+    const d = new Driver(c.core(1, { maxBlockBytes: 1200 }), c);
+    const boot = d.start();
+    expect(ofType(boot, "needPayload")).toHaveLength(1);
+    const big = { ...c.invocation(), input: new Uint8Array(2000) };
+    const out = d.step({ type: "payload", view: 1n, parentHash: c.genesis.hash, invocations: [big] });
+    const [p] = sentOfType(out, "proposal");
+    expect(p!.value.block.invocations).toHaveLength(0);
+    expect(ofType(out, "log").map((l) => l.code)).toContain("payload_too_large");
+  });
+});
+
 describe("commit rule", () => {
   it("commits only on a 3-chain of consecutive views, then everything below it at once", () => {
     const c = new ChainBuilder(4);

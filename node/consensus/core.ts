@@ -306,7 +306,7 @@ export class ConsensusCore {
     const leader = leaderIndex(h.view, this.n);
     if (!bytesEqual(h.proposer, this.cfg.validators[leader]!)) throw new Reject("wrong_proposer", `proposer of view ${h.view} is not its leader ${leader}`);
     const hash = blockHash(h);
-    if (!this.crypto.verify(p.signature, consensusDigest("cairn.proposal", this.cfg.chainId, h.view, hash), h.proposer)) {
+    if (!this.certs.signature("cairn.proposal", h.view, hash, leader, p.signature)) {
       throw new Reject("bad_signature", `proposal signature for view ${h.view}`);
     }
     if (this.inWindow(h.view)) {
@@ -335,8 +335,7 @@ export class ConsensusCore {
     // four validators down, sending votes only to the next leader would never let a 3-chain of consecutive
     // views be certified: the leader after every third honest one is the dead one.)
     if (v.view < 1n || v.view <= this.highQc.view || v.view > this.curView + BigInt(this.limits.viewWindow)) return;
-    const digest = consensusDigest("cairn.vote", this.cfg.chainId, v.view, v.blockHash);
-    if (!this.crypto.verify(v.signature, digest, this.cfg.validators[v.signer]!)) throw new Reject("bad_signature", `vote of ${v.signer} for view ${v.view}`);
+    if (!this.certs.signature("cairn.vote", v.view, v.blockHash, v.signer, v.signature)) throw new Reject("bad_signature", `vote of ${v.signer} for view ${v.view}`);
     this.countVote(v);
   }
 
@@ -362,8 +361,7 @@ export class ConsensusCore {
     if (t.view < 1n || t.highQc.view >= t.view || (t.highTc !== null && t.highTc.view >= t.view)) {
       throw new Reject("malformed", `timeout for view ${t.view} with certificates not below it`);
     }
-    const digest = consensusDigest("cairn.timeout", this.cfg.chainId, t.view, t.highQc.blockHash);
-    if (!this.crypto.verify(t.signature, digest, this.cfg.validators[t.signer]!)) throw new Reject("bad_signature", `timeout of ${t.signer} for view ${t.view}`);
+    if (!this.certs.signature("cairn.timeout", t.view, t.highQc.blockHash, t.signer, t.signature)) throw new Reject("bad_signature", `timeout of ${t.signer} for view ${t.view}`);
     this.requireQc(t.highQc);
     if (t.highTc) this.requireTc(t.highTc);
     if (t.highTc) this.processTc(t.highTc);
@@ -746,7 +744,7 @@ export class ConsensusCore {
       view: node.view,
       blockHash: node.hash,
       signer: self,
-      signature: this.crypto.sign(consensusDigest("cairn.vote", this.cfg.chainId, node.view, node.hash)),
+      signature: this.crypto.sign(this.certs.digest("cairn.vote", node.view, node.hash)),
     };
     this.countVote(vote);
     this.out.push({ type: "send", to: "all", message: { type: "vote", value: vote } });

@@ -1,9 +1,8 @@
 // Quorum arithmetic, leader rotation and certificate checks. Pure functions of the validator set.
 
-import { encode } from "../codec/codec.ts";
 import { bytesEqual, toHex } from "../codec/hex.ts";
-import { QuorumCertificate, type QuorumCertificate as QcT } from "../codec/types.ts";
-import { TimeoutCertificate, type TimeoutCertificate as TcT } from "../codec/consensus.ts";
+import type { QuorumCertificate as QcT } from "../codec/types.ts";
+import type { TimeoutCertificate as TcT } from "../codec/consensus.ts";
 import { consensusDigest } from "../crypto/digests.ts";
 import type { ConsensusCrypto } from "./types.ts";
 
@@ -96,12 +95,17 @@ export function verifyTc(tc: TcT, set: ValidatorSet, crypto: ConsensusCrypto): C
   return OK;
 }
 
+type SigningDomain = "cairn.vote" | "cairn.timeout" | "cairn.proposal";
+
 /**
- * Remembers certificates already verified, keyed by their exact encoding (a certificate with the same view
- * and hash but other signatures is checked again). Bounded, oldest evicted first.
+ * Verification with memory: remembers each (role, view, block hash, signer) signature it has checked, so a
+ * QC seen again (in a proposal, a timeout, a synced block) or assembled from votes already checked costs no
+ * signature verification, and memoizes the signing digests. A signature is skipped only when it is byte-for-
+ * byte one already verified for the same signer and message. Bounded: oldest entries evicted first.
  */
 export class CertVerifier {
-  private readonly seen = new Map<string, true>();
+  private readonly verified = new Map<string, Map<number, Uint8Array>>();
+  private readonly digests = new Map<string, Uint8Array>();
 
   constructor(
     private readonly set: ValidatorSet,
@@ -109,22 +113,59 @@ export class CertVerifier {
     private readonly capacity: number,
   ) {}
 
+  digest(domain: SigningDomain, view: bigint, hash: Uint8Array): Uint8Array {
+    const key = `${domain}|${view}|${toHex(hash)}`;
+    let d = this.digests.get(key);
+    if (d === undefined) {
+      d = consensusDigest(domain, this.set.chainId, view, hash);
+      if (this.digests.size >= this.capacity) this.digests.delete(this.digests.keys().next().value!);
+      this.digests.set(key, d);
+    }
+    return d;
+  }
+
+  /** True when `signature` is validator `signer`'s over (domain, chain, view, hash). */
+  signature(domain: SigningDomain, view: bigint, hash: Uint8Array, signer: number, signature: Uint8Array): boolean {
+    const pk = this.set.validators[signer];
+    if (pk === undefined) return false;
+    const key = `${domain}|${view}|${toHex(hash)}`;
+    const known = this.verified.get(key)?.get(signer);
+    if (known !== undefined && bytesEqual(known, signature)) return true;
+    if (!this.crypto.verify(signature, this.digest(domain, view, hash), pk)) return false;
+    let m = this.verified.get(key);
+    if (m === undefined) {
+      if (this.verified.size >= this.capacity) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(key, (m = new Map()));
+    }
+    m.set(signer, signature);
+    return true;
+  }
+
   qc(qc: QcT): CertCheck {
     if (qc.view === 0n) return verifyQc(qc, this.set, this.crypto);
-    return this.cached("q" + toHex(encode(QuorumCertificate, qc)), () => verifyQc(qc, this.set, this.crypto));
+    const signers = checkSigners(
+      qc.signatures.map((s) => s.signer),
+      this.set.validators.length,
+      "QC",
+    );
+    if (!signers.ok) return signers;
+    for (const s of qc.signatures) {
+      if (!this.signature("cairn.vote", qc.view, qc.blockHash, s.signer, s.signature)) return fail(`QC signature of validator ${s.signer} is invalid`);
+    }
+    return OK;
   }
 
   tc(tc: TcT): CertCheck {
-    return this.cached("t" + toHex(encode(TimeoutCertificate, tc)), () => verifyTc(tc, this.set, this.crypto));
-  }
-
-  private cached(key: string, check: () => CertCheck): CertCheck {
-    if (this.seen.has(key)) return OK;
-    const r = check();
-    if (r.ok) {
-      if (this.seen.size >= this.capacity) this.seen.delete(this.seen.keys().next().value!);
-      this.seen.set(key, true);
+    if (tc.view === 0n) return fail("timeout certificate for view 0");
+    const signers = checkSigners(
+      tc.signatures.map((s) => s.signer),
+      this.set.validators.length,
+      "TC",
+    );
+    if (!signers.ok) return signers;
+    for (const s of tc.signatures) {
+      if (!this.signature("cairn.timeout", tc.view, s.highQcHash, s.signer, s.signature)) return fail(`TC signature of validator ${s.signer} is invalid`);
     }
-    return r;
+    return OK;
   }
 }
