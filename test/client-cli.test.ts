@@ -168,7 +168,7 @@ describe("cairn client commands", () => {
     }
     const missingFile = await cairn("deploy", join(dir, "nope.ts"), "--name", "x", "--url", url, "--key", alice.secretKeyHex);
     expect(missingFile.code).toBe(1);
-    expect(missingFile.err).toMatch(/nope\.ts: ENOENT/);
+    expect(missingFile.err).toMatch(/nope\.ts: .*does not exist/);
     const down = await cairn("account", alice.publicKeyHex, "--url", "http://127.0.0.1:1", "--json");
     expect(down.code).toBe(1);
     expect(down.json.error.code).toBe("unavailable");

@@ -1,8 +1,9 @@
 // The client-side commands: keygen, deploy, invoke, query, account, block, transfer. Each takes --json
 // for one JSON object on stdout and exits non-zero with a clear message on failure (see client-common.ts).
 
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { resolve } from "node:path";
+import { loadContractSources, type LoadedSources } from "../../../vm/compile-sources.ts";
+import { isVmError } from "../../../vm/errors.ts";
 import { toHex, toJson } from "../../codec/index.ts";
 import { Block, type SourceFile } from "../../codec/types.ts";
 import { Client, Keypair, type QueryResultView } from "../../client/index.ts";
@@ -74,20 +75,20 @@ export const runKeygen: Command = (argv, io = processIo) =>
 
 const DEPLOY = "cairn deploy FILE.ts --name NAME [--version V] --url URL --key K [--wait] [--gas N] [--gas-price P] [--json]";
 
-/** The entry file and its sibling .ts files (same folder, not recursive), by name. */
+/**
+ * The entry file and, transitively, the files it imports by relative path: the same collection the contract
+ * build uses (vm's loader), so what `cairn contract build` compiles is exactly what `cairn deploy` deploys.
+ */
 export function readSources(file: string): { entry: string; sources: SourceFile[] } {
-  const path = resolve(file);
-  if (!path.endsWith(".ts")) throw usage(`${file}: the entry must be a .ts file`);
+  if (!resolve(file).endsWith(".ts")) throw usage(`${file}: the entry must be a .ts file`);
+  let loaded: LoadedSources;
   try {
-    if (!statSync(path).isFile()) throw new Error("not a file");
+    loaded = loadContractSources(file);
   } catch (e) {
-    throw new CliError("not_found", `${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new CliError(isVmError(e) && /does not exist/.test(e.message) ? "not_found" : "malformed", `${file}: ${(e as Error).message}`);
   }
-  const dir = dirname(path);
-  const names = readdirSync(dir)
-    .filter((n) => n.endsWith(".ts") && !n.endsWith(".d.ts") && statSync(resolve(dir, n)).isFile())
-    .sort();
-  return { entry: basename(path), sources: names.map((n) => ({ path: n, content: readFileSync(resolve(dir, n), "utf8") })) };
+  const { entry, files } = loaded.sources;
+  return { entry, sources: Object.keys(files).sort().map((path) => ({ path, content: files[path]! })) };
 }
 
 export const runDeploy: Command = (argv, io = processIo) =>
