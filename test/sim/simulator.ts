@@ -50,6 +50,8 @@ export interface Scenario {
    * certified ancestor 2..4 blocks below its highest QC (what the locking rule exists to refuse).
    */
   forkRate: number;
+  /** Chance that a Byzantine validator also sends a bit-flipped copy of a message (hostile input). */
+  garbageRate: number;
   /** After GST every message arrives within this many ms (and none is lost). */
   postMaxDelay: number;
   execDelay: [number, number];
@@ -677,6 +679,15 @@ export class Simulation {
   }
 
   private send(from: Instance, to: number | "all", bytes: Uint8Array): void {
+    if (!from.honest && this.netRng.chance(this.s.garbageRate)) {
+      const bad = bytes.slice();
+      for (let k = this.netRng.int(1, 3); k > 0; k--) bad[this.netRng.int(0, bad.length - 1)]! ^= 1 << this.netRng.int(0, 7);
+      this.deliverAll(from, to, bad);
+    }
+    this.deliverAll(from, to, bytes);
+  }
+
+  private deliverAll(from: Instance, to: number | "all", bytes: Uint8Array): void {
     for (const target of this.instances) {
       if (target === from) continue;
       if (to === "all" ? false : target.index !== to) continue;
@@ -839,6 +850,7 @@ export function scenarioFromSeed(seed: number): Scenario {
       midStepCrash: r.chance(0.5) ? 0.01 : 0,
     },
     forkRate: r.chance(0.5) ? 0.5 : 0,
+    garbageRate: r.chance(0.5) ? 0.1 : 0,
     postMaxDelay: 40,
     execDelay: [0, r.int(0, 60)],
     baseTimeoutMs: 300,
