@@ -72,7 +72,8 @@ async function main(): Promise<void> {
   const stop = async (): Promise<void> => {
     for (const p of procs) if (p.exitCode === null) p.kill("SIGTERM");
     await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once("exit", r)))));
-    rmSync(dir, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP === "1") process.stderr.write(`kept ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
   };
   try {
     await Promise.all(info.rest.map(waitReady));

@@ -88,7 +88,9 @@ export function initDevnet(dirArg: string, opts: DevnetOptions): { info: DevnetI
 /** Starts one validator process from its config, logging to DIR/node<i>.log. */
 export function spawnValidator(dir: string, index: number, extraArgs: string[] = []): ChildProcess {
   const log = createWriteStream(join(dir, `node${index}.log`), { flags: "a" });
-  const child = spawn(process.execPath, [CAIRN_BIN, "start", "--config", join(dir, `node${index}.json`), ...extraArgs], {
+  // CAIRN_NODE_ARGS passes flags to the validators' node (e.g. --cpu-prof for profiling a devnet).
+  const nodeArgs = (process.env.CAIRN_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+  const child = spawn(process.execPath, [...nodeArgs, CAIRN_BIN, "start", "--config", join(dir, `node${index}.json`), ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout?.pipe(log, { end: false });

@@ -316,9 +316,11 @@ export class Validator implements NodeServices {
   }
 
   private execute(block: Block, hash: Uint8Array): void {
+    const t0 = performance.now();
     this.executor
       .executeBlock(block, { has: (idHex) => this.mempool.isVerified(idHex) })
       .then((r) => {
+        if (DEBUG) this.log.info("executed", { height: block.header.height.toString(), n: block.invocations.length, ms: +(performance.now() - t0).toFixed(1) });
         this.executedResults.set(toHex(hash), r);
         this.enqueue({ type: "executed", blockHash: hash, stateRoot: r.stateRoot });
       })
@@ -623,7 +625,8 @@ export class Validator implements NodeServices {
 
 function consoleLogger(name: string): Logger {
   const line = (level: string, msg: string, fields?: Record<string, unknown>): void => {
-    process.stderr.write(`${level} [${name}] ${msg}${fields ? " " + JSON.stringify(fields) : ""}\n`);
+    const t = DEBUG ? `${performance.now().toFixed(1)} ` : "";
+    process.stderr.write(`${t}${level} [${name}] ${msg}${fields ? " " + JSON.stringify(fields) : ""}\n`);
   };
   return {
     info: (m, f) => line("info", m, f),

@@ -1,0 +1,71 @@
+// npm run bench:exec — the execution layer alone: blocks of bank transfers and token-contract transfers
+// executed and committed on one RocksDB, no consensus or network. Prints microseconds per invocation, so the
+// cluster benchmark's per-validator execution cost can be read apart from consensus and transport.
+
+import { readFileSync } from "node:fs";
+import { encode } from "../node/codec/codec.ts";
+import { utf8, toHex } from "../node/codec/hex.ts";
+import { DeployPayload } from "../node/codec/types.ts";
+import { RealContractVm } from "../node/exec/vm-adapter.ts";
+import { TestChain } from "../test/fixtures/exec/harness.ts";
+import { sign, signer, testGenesis, transfer } from "../test/fixtures/exec/chain.ts";
+
+const BLOCK = Number(process.env.BENCH_BLOCK ?? 1000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ACCOUNTS = 64;
+
+async function main(): Promise<void> {
+  const owner = signer(1);
+  const keys = Array.from({ length: ACCOUNTS }, (_, i) => signer(10 + i));
+  const chain = await TestChain.open(
+    testGenesis([owner, ...keys].map((k) => ({ account: k.publicKey, balance: 10n ** 15n }))),
+    new RealContractVm(),
+  );
+  const nonces = new Map<string, bigint>();
+  const next = (k: { publicKey: Uint8Array }): bigint => {
+    const h = toHex(k.publicKey);
+    const n = nonces.get(h) ?? 0n;
+    nonces.set(h, n + 1n);
+    return n;
+  };
+  const source = readFileSync(new URL("../contracts/examples/token.ts", import.meta.url), "utf8");
+  const deploy = sign(owner, {
+    contract: "deploy",
+    method: "deploy",
+    nonce: next(owner),
+    gasLimit: 100_000_000n,
+    input: encode(DeployPayload, { name: "token", version: 1, toolchain: "asc-0.28.20+sdk-1", entry: "token.ts", sources: [{ path: "token.ts", content: source }] }),
+  });
+  const [d] = await chain.run([deploy]);
+  if (d!.status !== "ok") throw new Error(`deploy: ${d!.error}`);
+  await chain.run(keys.map((k) => sign(owner, { contract: "token", method: "mint", nonce: next(owner), input: utf8(`${toHex(k.publicKey)} 1000000000`) })));
+
+  const kinds = ["bank", "token"] as const;
+  for (const kind of kinds) {
+    const times: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const invs = Array.from({ length: BLOCK }, (_, i) => {
+        const from = keys[i % ACCOUNTS]!;
+        const to = keys[(i + 1) % ACCOUNTS]!.publicKey;
+        return kind === "bank"
+          ? transfer(from, to, 1n, next(from), { gasLimit: 10_000n })
+          : sign(from, { contract: "token", method: "transfer", nonce: next(from), gasLimit: 200_000n, input: utf8(`${toHex(to)} 1`) });
+      });
+      const t0 = performance.now();
+      const receipts = await chain.run(invs);
+      times.push(performance.now() - t0);
+      const bad = receipts.filter((x) => x.status !== "ok");
+      if (bad.length > 0) throw new Error(`${kind}: ${bad.length} not ok, e.g. ${bad[0]!.status} ${bad[0]!.error}`);
+    }
+    times.sort((a, b) => a - b);
+    const median = times[Math.floor(times.length / 2)]!;
+    console.log(`${kind.padEnd(6)} block of ${BLOCK}: median ${median.toFixed(1)} ms = ${((median * 1000) / BLOCK).toFixed(1)} us/invocation (execute + commit, signatures checked)`);
+  }
+  await chain.close();
+  process.exit(0);
+}
+
+main().catch((e) => {
+  process.stderr.write(`exec-bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
