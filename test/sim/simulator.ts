@@ -95,7 +95,7 @@ type QueueItem =
   | { k: "timer"; to: number; epoch: number; gen: number; view: bigint }
   | { k: "executed"; to: number; epoch: number; hash: Uint8Array; root: Uint8Array }
   | { k: "payload"; to: number; epoch: number; view: bigint; parentHash: Uint8Array; invocations: SignedInvocation[] }
-  | { k: "sync"; to: number; epoch: number; from: number; bytes: Uint8Array }
+  | { k: "sync"; to: number; epoch: number; from: number; bytes: Uint8Array; qc: QcT | null }
   | { k: "crash"; to: number }
   | { k: "restart"; to: number }
   | { k: "partition" }
@@ -449,7 +449,7 @@ export class Simulation {
         ev = { type: "payload", view: item.view, parentHash: item.parentHash, invocations: item.invocations };
         break;
       case "sync":
-        ev = { type: "blockFromSync", block: decode(Block, item.bytes), from: item.from };
+        ev = { type: "blockFromSync", block: decode(Block, item.bytes), qc: item.qc, from: item.from };
         break;
     }
     const actions = inst.core.step(ev);
@@ -763,6 +763,11 @@ export class Simulation {
     }
   }
 
+  /**
+   * Sync as a node would do it: the provider answers with the block asked for and, below it, the ancestors the
+   * requester lacks (down to its committed height, at most 64), oldest first, each with the QC certifying it
+   * (its child's justify), so a validator far behind catches up in one round trip.
+   */
   private fetch(inst: Instance, hash: Uint8Array, hint: number[]): void {
     const key = toHex(hash);
     const providers = this.instances.filter((p) => p !== inst && p.core !== null && p.blocks.has(key) && this.connected(inst, p));
@@ -770,7 +775,23 @@ export class Simulation {
     const hinted = providers.filter((p) => hint.includes(p.index));
     const p = this.netRng.pick(hinted.length > 0 ? hinted : providers);
     if (!this.afterGst && this.netRng.chance(this.s.pre.drop)) return;
-    this.queue.push(this.now + this.delay() * 2, { k: "sync", to: inst.id, epoch: inst.epoch, from: p.index, bytes: p.blocks.get(key)! });
+    const floor = this.committedHeightOf(inst);
+    const chain: Array<{ bytes: Uint8Array; block: BlockT }> = [];
+    let cur: string | null = key;
+    while (cur !== null && chain.length < 64) {
+      const bytes = p.blocks.get(cur);
+      if (bytes === undefined) break;
+      const block = decode(Block, bytes);
+      if (block.header.height <= floor) break;
+      chain.push({ bytes, block });
+      cur = toHex(block.header.parentHash);
+    }
+    chain.reverse();
+    const at = this.now + this.delay() * 2;
+    chain.forEach((c, i) => {
+      const qc = i + 1 < chain.length ? chain[i + 1]!.block.header.justify : null;
+      this.queue.push(at, { k: "sync", to: inst.id, epoch: inst.epoch, from: p.index, bytes: c.bytes, qc });
+    });
   }
 }
 
