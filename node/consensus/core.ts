@@ -330,10 +330,9 @@ export class ConsensusCore {
 
   private onVote(v: Vote): void {
     if (!Number.isInteger(v.signer) || v.signer < 0 || v.signer >= this.n) throw new Reject("malformed", `vote signer ${v.signer}`);
-    // Votes go to every validator, not only the next leader: each forms the QC itself, so a crashed next
-    // leader cannot withhold the certificate that completes a 3-chain. (With round-robin leaders and one of
-    // four validators down, sending votes only to the next leader would never let a 3-chain of consecutive
-    // views be certified: the leader after every third honest one is the dead one.)
+    // Votes are broadcast and every validator forms the QC itself: were they sent only to the next leader,
+    // one dead validator among four would stop all commits (with round-robin leaders, the QC completing any
+    // 3-chain of consecutive honest views would be formed by the dead one). Only QCs newer than ours matter.
     if (v.view < 1n || v.view <= this.highQc.view || v.view > this.curView + BigInt(this.limits.viewWindow)) return;
     if (!this.certs.signature("cairn.vote", v.view, v.blockHash, v.signer, v.signature)) throw new Reject("bad_signature", `vote of ${v.signer} for view ${v.view}`);
     this.countVote(v);
