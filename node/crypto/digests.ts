@@ -21,8 +21,24 @@ export function invocationSigningDigest(inv: InvocationT): Uint8Array {
   return k12("cairn.invocation.sig", encode(Invocation, inv));
 }
 
+// Ids and block hashes are asked for many times per object on a validator's hot path (mempool, proposal
+// checks, payload exclusion, execution, receipts). Decoded values are never mutated once built, so each
+// object's hash is memoized by identity; a changed copy is a new object with its own hash.
+const idMemo = new WeakMap<object, Uint8Array>();
+const blockHashMemo = new WeakMap<object, Uint8Array>();
+
 export function invocationId(signed: SignedInvocationT): Uint8Array {
-  return invocationIdOfEncoding(encode(SignedInvocation, signed));
+  let id = idMemo.get(signed);
+  if (id === undefined) {
+    id = invocationIdOfEncoding(encode(SignedInvocation, signed));
+    idMemo.set(signed, id);
+  }
+  return id;
+}
+
+/** Records an id computed from this object's encoding elsewhere (the mempool hashes the bytes it received). */
+export function rememberInvocationId(signed: SignedInvocationT, id: Uint8Array): void {
+  idMemo.set(signed, id);
 }
 
 /** The id from the canonical signed encoding, for callers that already hold it (the mempool). */
@@ -39,7 +55,12 @@ export function invocationSigningDigestOfEncoding(signedEncoding: Uint8Array): U
 }
 
 export function blockHash(header: BlockHeaderT): Uint8Array {
-  return k12("cairn.block", encode(BlockHeader, header));
+  let h = blockHashMemo.get(header);
+  if (h === undefined) {
+    h = k12("cairn.block", encode(BlockHeader, header));
+    blockHashMemo.set(header, h);
+  }
+  return h;
 }
 
 export function invocationsRoot(invocations: readonly SignedInvocationT[]): Uint8Array {

@@ -13,7 +13,7 @@
 //   starve the others, and the same pool always yields the same selection.
 
 import { SignedInvocation, encode, toHex, LIMITS, CodecError } from "../codec/index.ts";
-import { invocationId, invocationIdOfEncoding } from "../crypto/digests.ts";
+import { invocationId, invocationIdOfEncoding, rememberInvocationId } from "../crypto/digests.ts";
 import { CairnError } from "../errors.ts";
 import { InvokerQueue } from "./invoker-queue.ts";
 import { createVerifier } from "./verify-pool.ts";
@@ -220,6 +220,7 @@ export class Mempool {
     const maxFee = inv.gasLimit * inv.gasPrice;
     if (maxFee > U64_MAX) throw new CairnError("invalid_invocation", "gasLimit x gasPrice does not fit in 64 bits");
     const id = invocationIdOfEncoding(encoded);
+    rememberInvocationId(inv, id);
     const idHex = toHex(id);
     if (this.byId.has(idHex)) throw new CairnError("duplicate", `invocation ${idHex} is already pending`);
     return { index, inv, encoded, id, idHex, invokerHex: toHex(inv.invoker), maxFee };
