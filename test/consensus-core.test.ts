@@ -9,6 +9,7 @@ import type { Block, QuorumCertificate } from "../node/codec/types.ts";
 import { blockHash } from "../node/crypto/index.ts";
 import { SodiumSigner, verifyStrict } from "../node/crypto/sodium.ts";
 import {
+  ConsensusConfigError,
   ConsensusCore,
   ConsensusInvariantError,
   genesisBlockQc,
@@ -632,6 +633,16 @@ describe("restart", () => {
     expect(again.core.view).toBe(1n);
     again.message(3, { type: "timeout", value: c.timeout(3, 1n, g) });
     expect(again.core.view).toBe(2n);
+  });
+
+  it("starts above genesis without a safety state from the committed head's QC, and refuses without it", () => {
+    const c = new ChainBuilder(4);
+    const a = c.child(c.genesis, 1n);
+    const core = new ConsensusCore(c.config(0), { committed: { block: a.block, stateRoot: a.root, qc: c.qcFor(a) }, safety: null, blocks: [] }, fakeCrypto(0));
+    core.start();
+    expect(core.view).toBe(2n);
+    expect(core.committedHeight).toBe(1n);
+    expect(() => new ConsensusCore(c.config(0), { committed: { block: a.block, stateRoot: a.root }, safety: null, blocks: [] }, fakeCrypto(0))).toThrow(ConsensusConfigError);
   });
 
   it("a restarted leader never proposes twice in one view", () => {

@@ -162,6 +162,8 @@ interface CommittedEntry {
   key: string;
   root: Uint8Array;
   block: BlockT;
+  /** The QC certifying it (the node keeps it with the committed block: store.qcAt). */
+  qc: QcT | null;
 }
 
 interface Instance {
@@ -271,7 +273,7 @@ export class Simulation {
       group: 0,
       safety: null,
       blocks: new Map(),
-      committed: [{ height: 0n, hash: this.genesis.hash, key: toHex(this.genesis.hash), root: this.genesis.root, block: this.genesis.block }],
+      committed: [{ height: 0n, hash: this.genesis.hash, key: toHex(this.genesis.hash), root: this.genesis.root, block: this.genesis.block, qc: null }],
       roots: new Map(),
     };
   }
@@ -298,7 +300,7 @@ export class Simulation {
     inst.core = new ConsensusCore(
       this.config(inst.index),
       {
-        committed: { block: head.block, stateRoot: head.root },
+        committed: { block: head.block, stateRoot: head.root, qc: head.qc },
         safety: inst.safety === null ? null : decode(SafetyState, inst.safety),
         blocks,
       },
@@ -758,7 +760,7 @@ export class Simulation {
         else if (!bytesEqual(prior.root, cb.stateRoot)) throw new SimFailure(`SAFETY: state roots differ at height ${hdr.height}`);
         if (hdr.height > this.stats.committedHeight) this.stats.committedHeight = hdr.height;
       }
-      inst.committed.push({ height: hdr.height, hash: cb.hash, key, root: cb.stateRoot, block: cb.block });
+      inst.committed.push({ height: hdr.height, hash: cb.hash, key, root: cb.stateRoot, block: cb.block, qc: cb.qc });
       this.trace(`#${inst.id} COMMIT h${hdr.height} v${hdr.view} ${key.slice(0, 8)}`);
     }
   }
