@@ -63,6 +63,8 @@ export class Validator implements NodeServices {
   private readonly executedResults = new Map<string, ExecutedBlock>();
   private readonly fetching = new Set<string>();
   private readonly pendingHeights = new Map<string, bigint>();
+  /** Blocks the core committed whose invocations the mempool has not dropped yet (insertion = height order). */
+  private readonly committing = new Set<Block>();
   private readonly evidenceLog: Evidence[] = [];
   private gossipQueue: SignedInvocation[] = [];
   private gossipScheduled = false;
@@ -334,7 +336,7 @@ export class Validator implements NodeServices {
     if (this.payloadTimer) clearTimeout(this.payloadTimer);
     const { maxBlockInvocations, maxBlockBytes } = this.loaded.config.consensus;
     const ahead: SignedInvocation[] = [];
-    for (const b of ancestors) for (const inv of b.invocations) ahead.push(inv);
+    for (const b of [...this.committing, ...ancestors]) for (const inv of b.invocations) ahead.push(inv);
     const exclude = new Set(ahead.map((inv) => toHex(invocationId(inv))));
     const propose = (): void => {
       if (this.payloadTimer) clearTimeout(this.payloadTimer);
@@ -357,6 +359,9 @@ export class Validator implements NodeServices {
   }
 
   private commit(blocks: CommittedBlock[]): void {
+    // The core no longer lists these blocks as pending ancestors, but their invocations stay in the mempool
+    // until the commit below has run: until then, payloads must still leave them out.
+    for (const cb of blocks) this.committing.add(cb.block);
     this.commitChain = this.commitChain.then(async () => {
       for (const cb of blocks) {
         if (this.stopped) return;
@@ -378,6 +383,7 @@ export class Validator implements NodeServices {
         await this.mempool
           .onCommitted(cb.block.invocations.map((inv, i) => ({ inv, id: receipts[i]?.id ?? invocationId(inv) })))
           .catch((e) => this.log.warn("mempool cleanup failed", { error: String(e) }));
+        this.committing.delete(cb.block);
       }
     });
   }
