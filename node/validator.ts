@@ -65,7 +65,6 @@ export class Validator implements NodeServices {
   private readonly pendingHeights = new Map<string, bigint>();
   /** Blocks the core committed whose invocations the mempool has not dropped yet (insertion = height order). */
   private readonly committing = new Set<Block>();
-  private readonly evidenceLog: Evidence[] = [];
   private gossipQueue: SignedInvocation[] = [];
   private gossipScheduled = false;
   private commitChain: Promise<void> = Promise.resolve();
@@ -293,8 +292,6 @@ export class Validator implements NodeServices {
             this.fetch(a.hash, a.hint);
             break;
           case "evidence":
-            this.evidenceLog.push(a.evidence);
-            if (this.evidenceLog.length > 1000) this.evidenceLog.shift();
             await this.clog.putEvidence(a.evidence);
             this.log.warn("equivocation evidence", { kind: a.evidence.kind, validator: a.evidence.validator, view: a.evidence.view.toString() });
             break;
