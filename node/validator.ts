@@ -19,7 +19,6 @@ import {
   type CommittedBlock,
   type ConsensusAction,
   type ConsensusEvent,
-  type Evidence,
 } from "./consensus/index.ts";
 import { Evidence as EvidenceCodec } from "./codec/consensus.ts";
 import { toJson } from "./codec/codec.ts";
