@@ -438,17 +438,26 @@ export class Validator implements NodeServices {
         this.enqueue({ type: "message", from, message: msg.value });
         break;
       case "invocations":
-        void this.mempool.admitFromPeer(msg.value).then(
-          () => {
-            this.executor.prefetch(msg.value);
-            this.onWork();
-          },
-          (e) => this.log.warn("gossip admission failed", { peer: from, error: String(e) }),
-        );
+        void this.admitGossip(from, msg.value);
         break;
       case "status":
         if (msg.value.committedHeight > this.executor.head().height + 2n) void this.catchUp(from);
         break;
+    }
+  }
+
+  /** Gossip from a peer: the same admission as clients get, minus deploys this validator cannot compile. */
+  private async admitGossip(from: number, invs: SignedInvocation[]): Promise<void> {
+    try {
+      const refusals = invs.some((i) => i.contract === "deploy")
+        ? await Promise.all(invs.map((inv) => this.executor.deployAdmissionError(inv)))
+        : null;
+      const admissible = refusals ? invs.filter((_, i) => refusals[i] === null) : invs;
+      await this.mempool.admitFromPeer(admissible);
+      this.executor.prefetch(admissible);
+      this.onWork();
+    } catch (e) {
+      this.log.warn("gossip admission failed", { peer: from, error: String(e) });
     }
   }
 
@@ -517,6 +526,8 @@ export class Validator implements NodeServices {
 
   async submit(inv: SignedInvocation): Promise<Uint8Array> {
     this.checkUp();
+    const refusal = await this.executor.deployAdmissionError(inv);
+    if (refusal !== null) throw new CairnError("unavailable", refusal);
     const id = await this.mempool.admit(inv);
     this.executor.prefetch([inv]);
     return id;
@@ -524,9 +535,16 @@ export class Validator implements NodeServices {
 
   async submitBatch(invs: SignedInvocation[]): Promise<SubmitResult[]> {
     this.checkUp();
-    const outcomes = await this.mempool.admitBatch(invs);
-    this.executor.prefetch(invs);
-    return outcomes.map((o) => (o.ok ? { id: o.idHex } : { error: { code: o.error.code, message: o.error.message } }));
+    const refusals = await Promise.all(invs.map((inv) => this.executor.deployAdmissionError(inv)));
+    const admissible = invs.filter((_, i) => refusals[i] === null);
+    const outcomes = await this.mempool.admitBatch(admissible);
+    this.executor.prefetch(admissible);
+    let next = 0;
+    return refusals.map((refusal) => {
+      if (refusal !== null) return { error: { code: "unavailable", message: refusal } };
+      const o = outcomes[next++]!;
+      return o.ok ? { id: o.idHex } : { error: { code: o.error.code, message: o.error.message } };
+    });
   }
 
   async waitForReceipt(id: Uint8Array, timeoutMs: number): Promise<Receipt | null> {

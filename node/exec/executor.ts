@@ -335,6 +335,31 @@ export class Executor {
     void this.warm(accountKeys).catch(() => undefined);
   }
 
+  /**
+   * For admission: compiles a deploy's sources now (cached, in the worker) and says why this validator cannot
+   * accept it when the compile fails for environmental reasons (a compiler crash or timeout). Such a deploy
+   * could not be executed as a receipt, and admitting it would let it reach a block that no validator can
+   * execute. Deterministic outcomes (success, or diagnostics that become a reverted receipt) return null, as
+   * does anything that is not a deploy or is malformed (execution reports those).
+   */
+  async deployAdmissionError(inv: SignedInvocation): Promise<string | null> {
+    if (inv.contract !== BUILTIN_DEPLOY) return null;
+    let payload: DeployPayloadT;
+    try {
+      payload = decode(DeployPayload, inv.input, "deploy payload");
+    } catch {
+      return null;
+    }
+    const sources = toContractSources(payload);
+    if (typeof sources === "string" || !this.vm.supportedToolchains().includes(payload.toolchain)) return null;
+    try {
+      await this.vm.compile(payload.toolchain, sources);
+      return null;
+    } catch (e) {
+      return `the sources could not be compiled on this validator (${(e as Error).message}); not admitted`;
+    }
+  }
+
   private async warm(stateKeysToLoad: Uint8Array[]): Promise<void> {
     const wanted = stateKeysToLoad.filter((k) => !this.cache.has(toHex(k)));
     if (wanted.length === 0 || this.closed) return;
