@@ -91,7 +91,8 @@ export class ConsensusCore {
   private highTc: TcT | null = null;
 
   // Pacemaker.
-  private failures = 0;
+  /** Timer expiries in the current view (each re-send of our timeout waits twice as long). */
+  private retries = 0;
 
   // Commit bookkeeping: decided may run ahead of committed (= emitted) while execution catches up.
   private decidedKey: string;
@@ -107,7 +108,7 @@ export class ConsensusCore {
 
   // Certificates for blocks above the committed head, by block key (one per block suffices).
   private readonly qcByBlock = new Map<string, QcT>();
-  private readonly wanted = new Map<string, { hash: Uint8Array; hints: number[] }>();
+  private readonly wanted = new Map<string, { hash: Uint8Array; hints: number[]; view: bigint }>();
   private readonly buffered = new Map<string, Buffered>();
   private payloadRequest: { view: bigint; parentKey: string } | null = null;
 
@@ -472,16 +473,29 @@ export class ConsensusCore {
     this.buffered.set(item.key, item);
   }
 
+  /**
+   * Asks the node for a certified block we lack. A block already buffered waits for its own ancestors, so the
+   * request goes to the oldest missing one. A hash still missing is asked for again at most once per view:
+   * when views advance on QCs alone the timer never fires, and a request lost in a partition must not be final.
+   */
   private want(hash: Uint8Array, hints: number[]): void {
-    const key = toHex(hash);
-    if (this.tree.has(key) || this.buffered.has(key)) return;
+    let key = toHex(hash);
+    for (let i = 0, b = this.buffered.get(key); b !== undefined && i <= this.buffered.size; i++, b = this.buffered.get(key)) {
+      key = b.parentKey;
+      hash = b.block.header.parentHash;
+    }
+    if (this.tree.has(key)) return;
     const w = this.wanted.get(key);
     if (w) {
       for (const h of hints) if (!w.hints.includes(h)) w.hints.push(h);
+      if (w.view < this.curView) {
+        w.view = this.curView;
+        this.out.push({ type: "fetch", hash: w.hash, hint: [...w.hints] });
+      }
       return;
     }
     if (this.wanted.size >= this.limits.maxWanted) this.wanted.delete(this.wanted.keys().next().value!);
-    this.wanted.set(key, { hash, hints: [...hints] });
+    this.wanted.set(key, { hash, hints: [...hints], view: this.curView });
     this.out.push({ type: "fetch", hash, hint: [...hints] });
   }
 
@@ -546,14 +560,14 @@ export class ConsensusCore {
     this.noteQc(qc);
     const node = this.tree.get(toHex(qc.blockHash));
     if (node) this.updateChain(node, qc);
-    else if (qc.view > this.tree.root.view) this.want(qc.blockHash, from >= 0 ? [from] : []);
-    if (qc.view >= this.curView) this.enterView(qc.view + 1n, true);
+    if (qc.view >= this.curView) this.enterView(qc.view + 1n);
     else if (this.highQc === qc) this.tryPropose();
+    if (!node && qc.view > this.tree.root.view) this.want(qc.blockHash, from >= 0 ? [from] : []);
   }
 
   private processTc(tc: TcT): void {
     if (this.highTc === null || tc.view > this.highTc.view) this.highTc = tc;
-    if (tc.view >= this.curView) this.enterView(tc.view + 1n, false);
+    if (tc.view >= this.curView) this.enterView(tc.view + 1n);
   }
 
   /** `qc` certifies b2: lock on b2's justify (2-chain), commit b0 on a 3-chain of consecutive views. */
@@ -624,17 +638,23 @@ export class ConsensusCore {
   // ---- pacemaker ----------------------------------------------------------------------------------
 
   private timerMs(): number {
-    return Math.min(this.cfg.baseTimeoutMs * 2 ** Math.min(this.failures, 30), this.cfg.maxTimeoutMs);
+    // Back off on views without commit progress, not on views without a QC: were a QC enough to reset the
+    // timer, views that are too short for execution would alternate between a QC and a timeout and never
+    // form the three consecutive certified views a commit needs. In steady state the current view is three
+    // past the decided head's, so the exponent is 0.
+    const behind = this.curView - this.tree.get(this.decidedKey)!.view - 3n;
+    const exp = Math.min((behind > 0n ? Number(behind > 30n ? 30n : behind) : 0) + this.retries, 30);
+    return Math.min(this.cfg.baseTimeoutMs * 2 ** exp, this.cfg.maxTimeoutMs);
   }
 
   private setTimer(): void {
     this.out.push({ type: "setTimer", view: this.curView, ms: this.timerMs() });
   }
 
-  private enterView(view: bigint, byQc: boolean): void {
+  private enterView(view: bigint): void {
     if (view <= this.curView) return;
     this.curView = view;
-    if (byQc) this.failures = 0;
+    this.retries = 0;
     this.payloadRequest = null;
     this.setTimer();
     const low = view > BigInt(this.limits.viewWindow) ? view - BigInt(this.limits.viewWindow) : 0n;
@@ -655,7 +675,7 @@ export class ConsensusCore {
 
   private onTimer(view: bigint): void {
     if (view !== this.curView) return;
-    this.failures++;
+    this.retries++;
     if (this.self !== null) this.localTimeout();
     if (this.curView === view) this.setTimer();
     let n = 0;
