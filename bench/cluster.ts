@@ -7,7 +7,8 @@
 // M = cores x verify rate / 4 (every invocation is verified by all four validators) and R = T / M.
 //
 // Knobs (environment): BENCH_SECONDS (30), BENCH_WARMUP (5), BENCH_BATCH (invocations per request, 200),
-// BENCH_LOOPS (closed-loop clients, 8), BENCH_ACCOUNTS (64), BENCH_TOKEN_SHARE (0.5), BENCH_SYNC (fsync, 1).
+// BENCH_LOOPS (closed-loop clients, 8), BENCH_ACCOUNTS (64), BENCH_TOKEN_SHARE (0.5), BENCH_SYNC (fsync, 1),
+// BENCH_BLOCK_MAX (invocations per block, 4000), BENCH_KEEP=1 (keep the devnet folder and its logs).
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
@@ -28,6 +29,7 @@ const LOOPS = Number(process.env.BENCH_LOOPS ?? 8);
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 64);
 const TOKEN_SHARE = Number(process.env.BENCH_TOKEN_SHARE ?? 0.5);
 const SYNC = (process.env.BENCH_SYNC ?? "1") !== "0";
+const BLOCK_MAX = Number(process.env.BENCH_BLOCK_MAX ?? 4000);
 
 function verifyRate(): number {
   const signer = new SodiumSigner(new Uint8Array(32).fill(5));
@@ -67,7 +69,7 @@ async function main(): Promise<void> {
 
   const dir = mkdtempSync(join(tmpdir(), "cairn-bench-"));
   const basePort = await freePortBase(4);
-  const { info } = initDevnet(dir, { validators: 4, basePort, syncWrites: SYNC, consensus: { baseTimeoutMs: 1000, maxBlockInvocations: 4000 } });
+  const { info } = initDevnet(dir, { validators: 4, basePort, syncWrites: SYNC, consensus: { baseTimeoutMs: 1000, maxBlockInvocations: BLOCK_MAX } });
   const procs = [0, 1, 2, 3].map((i) => spawnValidator(dir, i));
   const stop = async (): Promise<void> => {
     for (const p of procs) if (p.exitCode === null) p.kill("SIGTERM");
@@ -168,6 +170,7 @@ async function main(): Promise<void> {
       ["strict verify rate, one core", `${rate.toFixed(0)}/s`],
       ["limit M = cores x rate / 4", `${limit.toFixed(0)} invocations/s`],
       ["batch size / clients", `${BATCH} / ${LOOPS}`],
+      ["max invocations per block", String(BLOCK_MAX)],
       ["fsync per commit", SYNC ? "yes" : "no"],
       ["committed ok (measured window)", `${counts.ok} (bank ${counts.bank}, token ${counts.token})`],
       ["failed / refused / still pending", `${counts.failed} / ${counts.refused} / ${counts.pending}`],
