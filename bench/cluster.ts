@@ -6,9 +6,9 @@
 // clients. Prints a table and, last, `cluster-bench: tps=T p50_ms=L limit_tps=M ratio=R` where
 // M = cores x verify rate / 4 (every invocation is verified by all four validators) and R = T / M.
 //
-// Knobs (environment): BENCH_SECONDS (30), BENCH_WARMUP (5), BENCH_BATCH (invocations per request, 200),
-// BENCH_LOOPS (closed-loop clients, 8), BENCH_ACCOUNTS (64), BENCH_TOKEN_SHARE (0.5), BENCH_SYNC (fsync, 1),
-// BENCH_BLOCK_MAX (invocations per block, 4000), BENCH_KEEP=1 (keep the devnet folder and its logs).
+// Knobs (environment): BENCH_SECONDS (30), BENCH_WARMUP (5), BENCH_BATCH (invocations per request, 25),
+// BENCH_LOOPS (closed-loop clients, 4), BENCH_ACCOUNTS (64), BENCH_TOKEN_SHARE (0.5), BENCH_SYNC (fsync, 1),
+// BENCH_BLOCK_MAX (invocations per block, 1000), BENCH_KEEP=1 (keep the devnet folder and its logs).
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
@@ -24,12 +24,12 @@ import { freePortBase } from "../test/helpers/cluster.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
-const BATCH = Number(process.env.BENCH_BATCH ?? 200);
-const LOOPS = Number(process.env.BENCH_LOOPS ?? 8);
+const BATCH = Number(process.env.BENCH_BATCH ?? 25);
+const LOOPS = Number(process.env.BENCH_LOOPS ?? 4);
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 64);
 const TOKEN_SHARE = Number(process.env.BENCH_TOKEN_SHARE ?? 0.5);
 const SYNC = (process.env.BENCH_SYNC ?? "1") !== "0";
-const BLOCK_MAX = Number(process.env.BENCH_BLOCK_MAX ?? 4000);
+const BLOCK_MAX = Number(process.env.BENCH_BLOCK_MAX ?? 1000);
 
 function verifyRate(): number {
   const signer = new SodiumSigner(new Uint8Array(32).fill(5));
