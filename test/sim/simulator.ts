@@ -26,6 +26,8 @@ import { fakeCrypto, simPublicKey } from "./fake-crypto.ts";
 import { Rng } from "./prng.ts";
 
 export const SIM_CHAIN = "sim-chain";
+/** Union tag of "vote" in ConsensusMessage (proposal 0, vote 1, timeout 2). */
+const VOTE_TAG = 1;
 
 export interface Scenario {
   seed: number;
@@ -52,6 +54,8 @@ export interface Scenario {
   forkRate: number;
   /** Chance that a Byzantine validator also sends a bit-flipped copy of a message (hostile input). */
   garbageRate: number;
+  /** Byzantine validators send each vote to a random half of the others. */
+  selectiveVotes: boolean;
   /** After GST every message arrives within this many ms (and none is lost). */
   postMaxDelay: number;
   execDelay: [number, number];
@@ -232,6 +236,8 @@ export class Simulation {
   private readonly blockInfo = new Map<string, { height: bigint; view: bigint; parentKey: string }>();
   private readonly certified = new Map<string, bigint>();
   private readonly signedOnce = new Map<string, Uint8Array>();
+  /** Per (Byzantine index, view): whether the first twin to propose forged (then the other stays silent). */
+  private readonly forgedViews = new Map<string, boolean>();
   /** Blocks committed directly (b0 of a 3-chain), by height: HotStuff's lemma is stated for these. */
   private readonly anchors = new Map<string, { key: string; height: bigint; view: bigint }>();
   private nonce = 0n;
@@ -525,8 +531,13 @@ export class Simulation {
         return;
       case "send": {
         if (inst.honest) this.checkSignedOnce(inst, a.message);
-        if (!inst.honest && a.message.type === "proposal" && this.rng.chance(this.s.forkRate)) {
-          const forged = this.forgeFork(inst, a.message.value.block);
+        if (!inst.honest && a.message.type === "proposal") {
+          // Twins act as one Byzantine node: once one of them forged this view's proposal, the other withholds its own.
+          const slot = `${inst.index}:${a.message.value.block.header.view}`;
+          const decided = this.forgedViews.get(slot);
+          if (decided === true) return;
+          const forged = decided === undefined && this.rng.chance(this.s.forkRate) ? this.forgeFork(inst, a.message.value.block) : null;
+          this.forgedViews.set(slot, forged !== null);
           if (forged !== null) {
             this.trace(`#${inst.id} forges a fork proposal at height ${forged.block.header.height} view ${forged.block.header.view}`);
             this.noteMessage({ type: "proposal", value: forged });
@@ -576,10 +587,11 @@ export class Simulation {
       const c = inst.committed.find((e) => e.key === key);
       return c ? c.block : null;
     };
-    // Either 2..4 blocks below the honest proposal's parent, or (the sharpest attack) right below the last
-    // block this key saw committed, so the fork conflicts with a commit. The QC for a block is its child's justify.
-    const last = inst.committed[inst.committed.length - 1]!;
-    const depth = this.rng.chance(0.5) && last.height >= 1n ? Number(honestBlock.header.height - last.height) : this.rng.int(2, 4);
+    // 2..4 blocks below the honest proposal's parent H (highest QC). Depth 2 makes a sibling of H's parent,
+    // which validators that formed the next QC (but whose peers did not) have just decided; depth 3 a sibling
+    // of H's grandparent, decided by the QC for H itself. Only the lock stops validators that have not yet
+    // committed those blocks from voting for the fork. The QC for a block is its child's justify.
+    const depth = this.rng.pick([2, 2, 3, 3, 4]);
     let child = honestBlock;
     let cur = load(toHex(honestBlock.header.parentHash));
     for (let i = 0; i < depth && cur !== null; i++) {
@@ -688,13 +700,16 @@ export class Simulation {
       for (let k = this.netRng.int(1, 3); k > 0; k--) bad[this.netRng.int(0, bad.length - 1)]! ^= 1 << this.netRng.int(0, 7);
       this.deliverAll(from, to, bad);
     }
-    this.deliverAll(from, to, bytes);
+    // Byzantine votes reach only some validators, so a QC can form at a few of them and not the rest: those
+    // then decide a block the others are merely locked on, the situation the locking rule exists for.
+    this.deliverAll(from, to, bytes, !from.honest && this.s.selectiveVotes && bytes[0] === VOTE_TAG);
   }
 
-  private deliverAll(from: Instance, to: number | "all", bytes: Uint8Array): void {
+  private deliverAll(from: Instance, to: number | "all", bytes: Uint8Array, selective = false): void {
     for (const target of this.instances) {
       if (target === from) continue;
       if (to === "all" ? false : target.index !== to) continue;
+      if (selective && this.netRng.chance(0.5)) continue;
       if (!this.connected(from, target)) continue;
       if (!this.afterGst && this.netRng.chance(this.s.pre.drop)) continue;
       const copies = !this.afterGst && this.netRng.chance(this.s.pre.dup) ? 2 : 1;
@@ -881,6 +896,7 @@ export function scenarioFromSeed(seed: number): Scenario {
     },
     forkRate: r.chance(0.5) ? 0.5 : 0,
     garbageRate: r.chance(0.5) ? 0.1 : 0,
+    selectiveVotes: r.chance(0.5),
     postMaxDelay: 40,
     // Sometimes execution is slow (big blocks): decided blocks then wait to be committed, which widens the
     // window in which a validator still accepts (and must refuse to vote for) a fork below its decision.
