@@ -19,7 +19,10 @@ export interface ConsensusConfig {
   self: number | null;
   /** Hash of the genesis block (height 0): the one block certified without signatures (see genesisBlockQc). */
   genesisBlockHash: Uint8Array;
-  /** First view timeout; doubles on each consecutive failed view (and each re-send within one) up to max. */
+  /**
+   * View timeout in steady state; doubles for each view without a new decided block (beyond the three a
+   * commit takes) and for each re-send of the timeout within a view, up to maxTimeoutMs.
+   */
   baseTimeoutMs: number;
   maxTimeoutMs: number;
   /** Largest encoded block accepted or proposed. */
