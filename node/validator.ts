@@ -362,7 +362,7 @@ export class Validator implements NodeServices {
       for (const cb of blocks) {
         if (this.stopped) return;
         try {
-          await this.store.appendCommitted(cb.block, cb.qc);
+          // One batch records the block as committed together with its execution results.
           await this.executor.commitBlock(cb.hash, cb.qc);
         } catch (e) {
           this.die(e as Error);

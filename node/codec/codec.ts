@@ -109,6 +109,11 @@ export class Reader {
     this.pos += 8;
     return v;
   }
+  /** The bytes between two offsets already read (a view, not a copy). */
+  consumed(start: number, end: number): Uint8Array {
+    return this.buf.subarray(start, end);
+  }
+
   /** A copy, so decoded values never alias (and pin) the frame they came from. */
   raw(n: number, what = "bytes"): Uint8Array {
     this.need(n, what);
@@ -477,4 +482,29 @@ export function union<V extends Variants>(variants: V): Codec<UnionOf<V>> {
       })),
     }),
   };
+}
+
+const rawMemo = new WeakMap<object, Uint8Array>();
+
+/**
+ * The same codec, remembering for each value it decodes the exact bytes it came from (a copy). Hashing or
+ * storing such a value later reuses those bytes instead of encoding it again: blocks and invocations arrive as
+ * bytes and are hashed and stored several times on a validator's hot path. Decoding is canonical, so the
+ * remembered bytes are exactly what encoding the value would give.
+ */
+export function rememberingEncoding<T extends object>(codec: Codec<T>): Codec<T> {
+  return {
+    ...codec,
+    read: (r, path) => {
+      const start = r.pos;
+      const v = codec.read(r, path);
+      rawMemo.set(v, r.consumed(start, r.pos).slice());
+      return v;
+    },
+  };
+}
+
+/** The canonical encoding of a value: the remembered bytes it was decoded from, else a fresh encoding. */
+export function encodingOf<T extends object>(codec: Codec<T>, value: T): Uint8Array {
+  return rawMemo.get(value) ?? encode(codec, value);
 }

@@ -7,6 +7,7 @@ import {
   fixedBytes,
   list,
   optionalField,
+  rememberingEncoding,
   struct,
   text,
   u16,
@@ -56,7 +57,7 @@ export const Invocation = struct(invocationFields);
 export type Invocation = Infer<typeof Invocation>;
 
 /** The signed form travels and is stored; its encoding is the unsigned encoding followed by the signature. */
-export const SignedInvocation = struct({ ...invocationFields, signature: bytes64 });
+export const SignedInvocation = rememberingEncoding(struct({ ...invocationFields, signature: bytes64 }));
 export type SignedInvocation = Infer<typeof SignedInvocation>;
 
 export const QcSignature = struct({ signer: u16, signature: bytes64 });
@@ -88,10 +89,12 @@ export const BlockHeader = struct({
 });
 export type BlockHeader = Infer<typeof BlockHeader>;
 
-export const Block = struct({
-  header: BlockHeader,
-  invocations: list(SignedInvocation, LIMITS.maxInvocationsPerBlock),
-});
+export const Block = rememberingEncoding(
+  struct({
+    header: BlockHeader,
+    invocations: list(SignedInvocation, LIMITS.maxInvocationsPerBlock),
+  }),
+);
 export type Block = Infer<typeof Block>;
 
 export const RECEIPT_STATUSES = ["ok", "reverted", "out_of_gas", "trap", "invalid", "rejected"] as const;

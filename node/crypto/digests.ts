@@ -1,7 +1,7 @@
 // The exact bytes each signature covers and each id names. Signatures are over a domain-separated K12
 // digest of the canonical encoding: short to sign, and never valid in another role.
 
-import { encode, struct, u64 } from "../codec/codec.ts";
+import { encode, encodingOf, struct, u64 } from "../codec/codec.ts";
 import {
   BlockHeader,
   Genesis,
@@ -30,7 +30,7 @@ const blockHashMemo = new WeakMap<object, Uint8Array>();
 export function invocationId(signed: SignedInvocationT): Uint8Array {
   let id = idMemo.get(signed);
   if (id === undefined) {
-    id = invocationIdOfEncoding(encode(SignedInvocation, signed));
+    id = invocationIdOfEncoding(encodingOf(SignedInvocation, signed));
     idMemo.set(signed, id);
   }
   return id;
@@ -41,9 +41,23 @@ export function rememberInvocationId(signed: SignedInvocationT, id: Uint8Array):
   idMemo.set(signed, id);
 }
 
+// The same invocation reaches a validator several times as separate objects (a client's submission, a
+// peer's gossip, each proposal carrying it): ids are remembered by encoding, a bounded first-in-first-out map
+// keyed by the bytes themselves (as a string: windows-1252 decoding is one-to-one), so each is hashed once.
+const ID_CACHE_SIZE = 65_536;
+const idByEncoding = new Map<string, Uint8Array>();
+const bytesKey = new TextDecoder("latin1");
+
 /** The id from the canonical signed encoding, for callers that already hold it (the mempool). */
 export function invocationIdOfEncoding(signedEncoding: Uint8Array): Uint8Array {
-  return k12("cairn.invocation.id", signedEncoding);
+  const key = bytesKey.decode(signedEncoding);
+  let id = idByEncoding.get(key);
+  if (id === undefined) {
+    id = k12("cairn.invocation.id", signedEncoding);
+    if (idByEncoding.size >= ID_CACHE_SIZE) idByEncoding.delete(idByEncoding.keys().next().value!);
+    idByEncoding.set(key, id);
+  }
+  return id;
 }
 
 /**

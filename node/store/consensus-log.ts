@@ -5,7 +5,7 @@
 //   'P' ++ u64be(height) ++ blockHash(32) -> (empty)          uncommitted block (its bytes live under 'B')
 //   'E' ++ u64be(view) ++ u16be(validator) ++ kind(1) -> encode(Evidence)
 
-import { decode, encode } from "../codec/codec.ts";
+import { decode, encode, encodingOf } from "../codec/codec.ts";
 import { Evidence, type Evidence as EvidenceT } from "../codec/consensus.ts";
 import { Block, type Block as BlockT } from "../codec/types.ts";
 import { blockHash } from "../crypto/digests.ts";
@@ -31,7 +31,7 @@ export class ConsensusLog {
     const hash = blockHash(block.header);
     await this.store.db.batch(
       [
-        { type: "put", key: keys.block(hash), value: encode(Block, block) },
+        { type: "put", key: keys.block(hash), value: encodingOf(Block, block) },
         { type: "put", key: pendingKey(block.header.height, hash), value: new Uint8Array(0) },
       ],
       false,

@@ -8,7 +8,7 @@
 //  - execution results are applied in height order, on top of exactly the previous applied height;
 //  - writes are serialized in this process, so a check-then-write (append-only, first receipt wins) is atomic.
 
-import { decode, encode } from "../codec/codec.ts";
+import { decode, encode, encodingOf } from "../codec/codec.ts";
 import { bytesEqual, toHex } from "../codec/hex.ts";
 import { Block, QuorumCertificate, Receipt, type Block as BlockT, type QuorumCertificate as QcT, type Receipt as ReceiptT } from "../codec/types.ts";
 import { blockHash } from "../crypto/digests.ts";
@@ -127,7 +127,7 @@ export class Store {
   /** Stores a block by its hash (certified or proposed blocks, before commit). Returns the hash. */
   async putBlock(block: BlockT): Promise<Uint8Array> {
     const hash = blockHash(block.header);
-    await this.db.put(keys.block(hash), encode(Block, block), this.syncBlocks);
+    await this.db.put(keys.block(hash), encodingOf(Block, block), this.syncBlocks);
     return hash;
   }
 
@@ -205,7 +205,7 @@ export class Store {
       throw new StoreError("chain_conflict", `the QC for height ${height} certifies ${toHex(qc.blockHash)}, not ${toHex(hash)}`, height);
     }
     const ops: BatchOp[] = [
-      { type: "put", key: keys.block(hash), value: encode(Block, block) },
+      { type: "put", key: keys.block(hash), value: encodingOf(Block, block) },
       { type: "put", key: keys.height(height), value: hash },
     ];
     if (qc !== null) ops.push({ type: "put", key: keys.qc(height), value: encode(QuorumCertificate, qc) });
