@@ -300,6 +300,9 @@ export class Validator implements NodeServices {
             break;
           case "log":
             if (a.level === "error" || a.level === "warn") this.log.warn(a.message, { code: a.code });
+            // This validator's execution disagrees with what a quorum certified: continuing would serve a
+            // state nobody else has. Stop, so the operator can replay and investigate.
+            if (a.code === "state_divergence") this.die(new Error(`state diverged from the quorum: ${a.message}`));
             break;
         }
       } catch (e) {
