@@ -73,11 +73,43 @@ function mapKey(bytes: Uint8Array): string {
 
 const utf16 = new TextDecoder("utf-16le");
 
+/**
+ * The imports of one instance, forwarding every host call to the invocation currently using the instance.
+ * An instance outlives an invocation when the runtime reuses it (vm/runtime-reuse.ts), so its imports cannot
+ * be bound to one InvocationHost; between invocations `current` is null and a call would be refused.
+ */
+export class HostBinding {
+  current: InvocationHost | null = null;
+
+  private host(): InvocationHost {
+    const h = this.current;
+    if (h === null) throw new Error("host function called while no invocation owns the instance");
+    return h;
+  }
+
+  /** The import object for an instance; `extra` adds modules (benchmarks wire wasm-metering's import here). */
+  imports(extra?: Imports): Imports {
+    return {
+      cairn: {
+        get: (keyPtr: number, keyLen: number, bufPtr: number, bufCap: number) => this.host().get(keyPtr, keyLen, bufPtr, bufCap),
+        set: (keyPtr: number, keyLen: number, valPtr: number, valLen: number) => this.host().set(keyPtr, keyLen, valPtr, valLen),
+        proposer_addr: (ptr: number) => this.host().proposerAddr(ptr),
+      },
+      env: {
+        abort: (msgPtr: number, filePtr: number, line: number, column: number) => this.host().abort(msgPtr, filePtr, line, column),
+      },
+      ...extra,
+    };
+  }
+}
+
 export class InvocationHost {
   memory: WasmMemory | null = null;
   meter: GasMeter | null = null;
   /** Set when a host function stopped the run (the thrown value may be wrapped or lost by the engine). */
   stop: HostStop | null = null;
+  /** Host functions entered so far (the runtime checks that `__cairn_start` called none before snapshotting). */
+  calls = 0;
 
   private readonly readLog = new Map<string, ReadRecord>();
   private readonly writeLog = new Map<string, WriteRecord>();
@@ -94,21 +126,6 @@ export class InvocationHost {
     this.perByte = BigInt(schedule.hostPerByte);
   }
 
-  /** The import object for an instance; `extra` adds modules (benchmarks wire wasm-metering's import here). */
-  imports(extra?: Imports): Imports {
-    return {
-      cairn: {
-        get: (keyPtr: number, keyLen: number, bufPtr: number, bufCap: number) => this.get(keyPtr, keyLen, bufPtr, bufCap),
-        set: (keyPtr: number, keyLen: number, valPtr: number, valLen: number) => this.set(keyPtr, keyLen, valPtr, valLen),
-        proposer_addr: (ptr: number) => this.proposerAddr(ptr),
-      },
-      env: {
-        abort: (msgPtr: number, filePtr: number, line: number, column: number) => this.abort(msgPtr, filePtr, line, column),
-      },
-      ...extra,
-    };
-  }
-
   /** Keys read from the state (not from this run's own writes), in first-read order. */
   reads(): ReadRecord[] {
     return [...this.readLog.values()];
@@ -121,7 +138,8 @@ export class InvocationHost {
 
   // ---- host functions ------------------------------------------------------------------------------------
 
-  private get(keyPtr: number, keyLen: number, bufPtr: number, bufCap: number): number {
+  get(keyPtr: number, keyLen: number, bufPtr: number, bufCap: number): number {
+    this.calls++;
     keyLen >>>= 0;
     this.charge(this.base + this.perByte * BigInt(keyLen));
     this.checkKey(keyLen);
@@ -135,7 +153,8 @@ export class InvocationHost {
     return value.length;
   }
 
-  private set(keyPtr: number, keyLen: number, valPtr: number, valLen: number): void {
+  set(keyPtr: number, keyLen: number, valPtr: number, valLen: number): void {
+    this.calls++;
     keyLen >>>= 0;
     valLen >>>= 0;
     this.charge(this.base + this.perByte * (BigInt(keyLen) + BigInt(valLen)));
@@ -152,12 +171,14 @@ export class InvocationHost {
     this.writeLog.set(k, { key, value });
   }
 
-  private proposerAddr(ptr: number): void {
+  proposerAddr(ptr: number): void {
+    this.calls++;
     this.charge(this.base + this.perByte * BigInt(PROPOSER_BYTES));
     this.view(ptr, PROPOSER_BYTES).set(this.proposer);
   }
 
-  private abort(msgPtr: number, filePtr: number, line: number, column: number): void {
+  abort(msgPtr: number, filePtr: number, line: number, column: number): void {
+    this.calls++;
     this.charge(this.base);
     const message = this.readString(msgPtr);
     let error: string;

@@ -1,7 +1,8 @@
 /**
- * Running one contract method: load (validate + instrument + compile, cached by code hash), then a fresh
- * instance per invocation, gas set, `__cairn_start`, input handed over, method called, output read, and the
- * outcome classified into a RunResult. Nothing survives in Wasm memory between invocations.
+ * Running one contract method: load (validate + instrument + compile, cached by code hash), then an instance in
+ * its post-start state (a fresh one: gas set, `__cairn_start` run; or a pooled one reset to the snapshot taken
+ * after start, see runtime-reuse.ts), input handed over, method called, output read, and the outcome classified
+ * into a RunResult. Nothing an invocation leaves in Wasm memory or globals is visible to the next one.
  */
 
 import { VmError } from "./errors.ts";
@@ -9,11 +10,12 @@ import { DEFAULT_GAS_SCHEDULE, type GasSchedule } from "./gas.ts";
 import { resolveLimits, type VmLimits } from "./limits.ts";
 import {
   prepareContract, validateModule, GAS_EXPORT, TRAP_EXPORT, START_EXPORT, TRAP_OUT_OF_GAS, TRAP_STACK,
-  type ModuleSummary,
+  type ModuleSummary, type SnapshotExports,
 } from "./instrument/index.ts";
 import { codeHash } from "./runtime-codehash.ts";
 import { resolveRuntimeLimits, type RuntimeLimits } from "./runtime-limits.ts";
-import { HostStop, InvocationHost, type ReadRecord, type StateView, type WriteRecord } from "./runtime-host.ts";
+import { HostBinding, HostStop, InvocationHost, type ReadRecord, type StateView, type WriteRecord } from "./runtime-host.ts";
+import { InstancePool, importsOnlyFunctions, instantiate, type PoolStats, type Slot } from "./runtime-reuse.ts";
 import { wasm, isGlobal, isMemory, type Imports, type WasmModule } from "./runtime-engine.ts";
 import { describeTrap } from "./runtime-traps.ts";
 
@@ -65,8 +67,14 @@ export interface LoadOptions {
 export interface RunOptions {
   readonly schedule?: GasSchedule;
   readonly runtimeLimits?: Partial<RuntimeLimits>;
-  /** Extra import modules (benchmarks wire wasm-metering's `metering.usegas` here). */
+  /** Extra import modules (benchmarks wire wasm-metering's `metering.usegas` here). Disables instance reuse. */
   readonly extraImports?: Imports;
+  /**
+   * Run in a pooled instance reset to the post-start snapshot when one is available (default true). Results
+   * are identical either way (runtime-reuse.ts argues why, test/vm-reuse.test.ts compares); false always
+   * instantiates and runs `__cairn_start`.
+   */
+  readonly reuseInstances?: boolean;
 }
 
 /** A contract module ready to run: validated, instrumented and compiled by the engine. */
@@ -88,13 +96,16 @@ const MAX_GAS = (1n << 63n) - 1n;
 
 const MODULE_CACHE_ENTRIES = 256;
 const moduleCache = new Map<string, LoadedContract>();
+/** Instance pools of loaded contracts whose instances can be reset to a snapshot (metered, reusable modules). */
+const pools = new WeakMap<LoadedContract, InstancePool>();
 
 function loadUncached(bytes: Uint8Array, key: string, hash: Uint8Array, opts: LoadOptions): LoadedContract {
   const limits = resolveLimits(opts.limits);
   const metered = opts.metered !== false;
   let runnable: Uint8Array;
   let summary: ModuleSummary;
-  if (metered) ({ wasm: runnable, summary } = prepareContract(bytes, { schedule: opts.schedule, limits }));
+  let snapshot: SnapshotExports | null = null;
+  if (metered) ({ wasm: runnable, summary, snapshot } = prepareContract(bytes, { schedule: opts.schedule, limits }));
   else [runnable, summary] = [bytes, validateModule(bytes, limits)];
   const methods = [...summary.methods].sort();
   let module: WasmModule;
@@ -103,7 +114,7 @@ function loadUncached(bytes: Uint8Array, key: string, hash: Uint8Array, opts: Lo
   } catch (e) {
     throw new VmError("invalid_wasm", `the engine refused the module: ${(e as Error).message}`);
   }
-  return Object.freeze({
+  const loaded: LoadedContract = Object.freeze({
     codeHash: hash,
     codeHashHex: key.slice(0, 64),
     methods: Object.freeze(methods),
@@ -111,6 +122,8 @@ function loadUncached(bytes: Uint8Array, key: string, hash: Uint8Array, opts: Lo
     module,
     maxMemoryPages: limits.maxMemoryPages,
   });
+  if (snapshot?.reusable && importsOnlyFunctions(module)) pools.set(loaded, new InstancePool(snapshot));
+  return loaded;
 }
 
 /**
@@ -136,6 +149,14 @@ export function loadContract(bytes: Uint8Array, opts: LoadOptions = {}): LoadedC
     while (moduleCache.size > MODULE_CACHE_ENTRIES) moduleCache.delete(moduleCache.keys().next().value!);
   }
   return loaded;
+}
+
+/**
+ * Instance-reuse counters of a loaded contract, or null when its instances are never reused (unmetered, or
+ * the module uses data.drop). For tests and diagnostics only.
+ */
+export function instancePoolStats(contract: LoadedContract): PoolStats | null {
+  return pools.get(contract)?.stats() ?? null;
 }
 
 /**
@@ -187,9 +208,9 @@ function exportedFunction(exports: Record<string, unknown>, name: string): Fn | 
 }
 
 /**
- * Runs `req.method` of a loaded contract in a fresh instance. Never throws for anything the contract does;
- * throws VmError 'bad_request' for a malformed request, and rethrows whatever the StateView throws other
- * than MissingState (a storage failure is not a contract outcome).
+ * Runs `req.method` of a loaded contract in a fresh instance (or a pooled one reset to exactly that state).
+ * Never throws for anything the contract does; throws VmError 'bad_request' for a malformed request, and
+ * rethrows whatever the StateView throws other than MissingState (a storage failure is not a contract outcome).
  */
 export function runContract(contract: LoadedContract, req: RunRequest, opts: RunOptions = {}): RunResult {
   checkRequest(req);
@@ -204,14 +225,40 @@ export function runContract(contract: LoadedContract, req: RunRequest, opts: Run
   }
 
   const host = new InvocationHost(req.state, Uint8Array.from(req.proposer), opts.schedule ?? DEFAULT_GAS_SCHEDULE, limits);
-  let instance;
-  try {
-    instance = new wasm.Instance(contract.module, host.imports(opts.extraImports));
-  } catch (e) {
-    if (e instanceof wasm.LinkError) return result("invalid", 0n, `cannot link the module: ${e.message}`, null);
-    throw e;
+  const pool = opts.reuseInstances !== false && opts.extraImports === undefined ? (pools.get(contract) ?? null) : null;
+  let slot = pool?.usable ? pool.take(req.gasLimit) : null;
+  const restored = slot !== null;
+  if (slot === null) {
+    try {
+      slot = instantiate(contract.module, new HostBinding(), opts.extraImports);
+    } catch (e) {
+      if (e instanceof wasm.LinkError) return result("invalid", 0n, `cannot link the module: ${e.message}`, null);
+      throw e;
+    }
   }
-  const exports = instance.exports;
+  slot.binding.current = host;
+  // An exception escaping runInSlot (storage failure, internal error) skips release: the instance is dropped.
+  const r = runInSlot(contract, req, input, limits, host, slot, restored ? pool!.startGas : null, pool);
+  if (pool) pool.release(slot);
+  else slot.binding.current = null;
+  return r;
+}
+
+/**
+ * The invocation proper. `startGas` null: a fresh instance, run `__cairn_start` (and let the pool snapshot it);
+ * otherwise an instance already in its post-start state, charged the start's recorded cost.
+ */
+function runInSlot(
+  contract: LoadedContract,
+  req: RunRequest,
+  input: Uint8Array,
+  limits: RuntimeLimits,
+  host: InvocationHost,
+  slot: Slot,
+  startGas: bigint | null,
+  pool: InstancePool | null,
+): RunResult {
+  const exports = slot.exports;
   const memory = exports.memory;
   host.memory = isMemory(memory) ? memory : null;
   const gas = exports[GAS_EXPORT];
@@ -219,13 +266,16 @@ export function runContract(contract: LoadedContract, req: RunRequest, opts: Run
   if (contract.metered) {
     if (!isGlobal(gas) || !isGlobal(trap)) throw new VmError("internal", "instrumented module lacks its gas globals");
     host.meter = { gas, trap };
-    gas.value = req.gasLimit;
+    gas.value = startGas === null ? req.gasLimit : req.gasLimit - startGas;
   }
   const gasUsed = (): bigint => (host.meter ? req.gasLimit - (host.meter.gas.value as bigint) : 0n);
 
   let output: Uint8Array;
   try {
-    exportedFunction(exports, START_EXPORT)?.();
+    if (startGas === null) {
+      exportedFunction(exports, START_EXPORT)?.();
+      if (pool && host.meter) pool.afterStart(slot, host, req.gasLimit, host.meter.gas);
+    }
     const prepare = exportedFunction(exports, "__cairn_prepare");
     if (prepare) host.writeCall(Number(prepare(INVOKER_BYTES + input.length)), req.invoker, input);
     exportedFunction(exports, req.method)!();

@@ -40,6 +40,7 @@ import { OP_MEMORY_COPY, OP_MEMORY_FILL, OP_MEMORY_GROW, OP_MEMORY_INIT } from "
 import { EXTERN_FUNC, EXTERN_GLOBAL, I32, I64, type Export, type FuncType, type Global } from "../wasm/types.ts";
 import { opcodeCosts } from "./costs.ts";
 import { instrumentBody, type InjectContext } from "./inject.ts";
+import { buildSnapshotSupport, noteInstruction, type SnapshotExports, type SnapshotScan } from "./snapshot.ts";
 import { InstrReader } from "../wasm/code.ts";
 import { engine } from "../wasm/engine.ts";
 
@@ -67,13 +68,17 @@ export function prepareModule(wasm: Uint8Array, opts: PrepareOptions = {}): Uint
 }
 
 /** prepareModule plus the validation summary, for callers that need both without validating twice. */
-export function prepareContract(wasm: Uint8Array, opts: PrepareOptions = {}): { wasm: Uint8Array; summary: ModuleSummary } {
+export function prepareContract(
+  wasm: Uint8Array,
+  opts: PrepareOptions = {},
+): { wasm: Uint8Array; summary: ModuleSummary; snapshot: SnapshotExports } {
   const schedule = checkGasSchedule(opts.schedule ?? DEFAULT_GAS_SCHEDULE);
   const limits = resolveLimits(opts.limits);
   const validated = analyzeModule(wasm, limits);
   let out: Uint8Array;
+  let snapshot: SnapshotExports;
   try {
-    out = instrumentModule(validated, schedule);
+    ({ out, snapshot } = instrumentModule(validated, schedule));
   } catch (e) {
     if (e instanceof VmError) throw e;
     throw new VmError("internal", `instrumentation failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
@@ -81,12 +86,13 @@ export function prepareContract(wasm: Uint8Array, opts: PrepareOptions = {}): { 
   if (!engine.validate(out)) {
     throw new VmError("invalid_wasm", "module was refused by the engine after instrumentation");
   }
-  return { wasm: out, summary: validated.summary };
+  return { wasm: out, summary: validated.summary, snapshot };
 }
 
 const I32_TO_I32: FuncType = { params: [I32], results: [I32] };
+const VOID_TO_VOID: FuncType = { params: [], results: [] };
 
-function instrumentModule(v: ValidatedModule, schedule: GasSchedule): Uint8Array {
+function instrumentModule(v: ValidatedModule, schedule: GasSchedule): { out: Uint8Array; snapshot: SnapshotExports } {
   const m = v.module;
   const limits = v.limits;
   const numFuncs = m.imports.length + m.funcTypeIndices.length;
@@ -94,11 +100,13 @@ function instrumentModule(v: ValidatedModule, schedule: GasSchedule): Uint8Array
   // which dynamic-cost helpers are needed
   let usesGrow = false;
   let usesBulk = false;
+  const scan: SnapshotScan = { usesDataDrop: false };
   for (let i = 0; i < m.codes.length; i++) {
     const c = m.codes[i]!;
     const ir = new InstrReader(m.bytes, c.codeStart, c.end, "", limits.maxBrTableTargets);
     while (!ir.atEnd()) {
       ir.next();
+      noteInstruction(scan, ir.op);
       if (ir.op === OP_MEMORY_GROW) usesGrow = true;
       else if (ir.op === OP_MEMORY_COPY || ir.op === OP_MEMORY_FILL || ir.op === OP_MEMORY_INIT) usesBulk = true;
     }
@@ -106,6 +114,7 @@ function instrumentModule(v: ValidatedModule, schedule: GasSchedule): Uint8Array
 
   const types = m.types.slice();
   const i32Type = types.push(I32_TO_I32) - 1;
+  const voidType = types.push(VOID_TO_VOID) - 1;
 
   const globals: Global[] = m.globals.slice();
   const gasGlobal = globals.push({ type: I64, mutable: true, init: new Uint8Array([0x42, 0x00, 0x0b]) }) - 1;
@@ -155,6 +164,21 @@ function instrumentModule(v: ValidatedModule, schedule: GasSchedule): Uint8Array
   exports.push({ name: TRAP_EXPORT, kind: EXTERN_GLOBAL, index: trapGlobal });
   exports.push({ name: STACK_EXPORT, kind: EXTERN_GLOBAL, index: stackGlobal });
   if (m.start !== undefined) exports.push({ name: START_EXPORT, kind: EXTERN_FUNC, index: m.start });
+  const saveFunc = numFuncs + extraBodies.length;
+  const snap = buildSnapshotSupport({
+    originalGlobals: m.globals,
+    globals,
+    exports,
+    trapGlobal,
+    stackGlobal,
+    hasMemory: m.memory !== undefined,
+    saveFunc,
+    restoreFunc: saveFunc + 1,
+    scan,
+  });
+  if (addFunc(voidType, snap.saveBody) !== saveFunc || addFunc(voidType, snap.restoreBody) !== saveFunc + 1) {
+    throw new VmError("internal", "snapshot functions landed at unexpected indices");
+  }
 
   // ---- assemble ------------------------------------------------------------------------------------------------
   const out = new ByteWriter(m.bytes.length * 2 + 256);
@@ -186,7 +210,8 @@ function instrumentModule(v: ValidatedModule, schedule: GasSchedule): Uint8Array
   for (const b of extraBodies) code.u32(b.length).bytes(b);
   writeSection(out, 10, code);
   if (m.dataSectionRaw) writeSection(out, 11, m.dataSectionRaw);
-  return out.finish();
+  return { out: out.finish(), snapshot: snap.exports };
 }
 
+export type { SnapshotExports } from "./snapshot.ts";
 export { validateModule, analyzeModule, HOST_IMPORTS, RESERVED_EXPORTS, type ModuleSummary } from "../validate.ts";
