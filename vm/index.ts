@@ -3,7 +3,8 @@
  *
  * Pipeline: AssemblyScript sources --compileContract (pinned toolchain, worker thread, cached)--> Wasm bytes
  * (code hash = K12 of them) --loadContract (validate, instrument for gas/stack/NaN, engine compile; cached by
- * code hash)--> LoadedContract --runContract (fresh instance per invocation)--> RunResult.
+ * code hash)--> LoadedContract --runContract (a fresh instance per invocation, or an idle instance of the same
+ * contract reset to its exact post-start snapshot: memory, size and every global; see runtime-reuse.ts)--> RunResult.
  *
  * ## State access and MissingState
  * A run reads state through a synchronous `StateView`. A node whose state lives in an async store (RocksDB)
