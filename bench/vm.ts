@@ -74,7 +74,9 @@ interface Variant {
 }
 
 const variants: Variant[] = [
-  { name: "metered", contract: loadContract(standard.wasm), options: {}, times: [] },
+  // Fresh instances for the metered run too: the comparison is about metering, and the unmetered variants
+  // cannot reuse instances (reuse needs the instrumenter's snapshot exports).
+  { name: "metered", contract: loadContract(standard.wasm), options: { reuseInstances: false }, times: [] },
   { name: "unmetered", contract: loadContract(standard.wasm, { metered: false }), options: {}, times: [] },
   { name: "mvp-unmetered", contract: loadContract(mvp.wasm, { metered: false }), options: {}, times: [] },
   {
