@@ -7,8 +7,8 @@
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { decode, encode } from "./codec/codec.ts";
-import { ConsensusMessage, SafetyState } from "./codec/consensus.ts";
+import { decode, encode, toJson } from "./codec/codec.ts";
+import { ConsensusMessage, Evidence as EvidenceCodec, SafetyState } from "./codec/consensus.ts";
 import { bytesEqual, toHex } from "./codec/hex.ts";
 import type { Block, ContractVersionInfo, Receipt, SignedInvocation, SourceFile } from "./codec/types.ts";
 import { createApiServer } from "./api/server.ts";
@@ -20,8 +20,6 @@ import {
   type ConsensusAction,
   type ConsensusEvent,
 } from "./consensus/index.ts";
-import { Evidence as EvidenceCodec } from "./codec/consensus.ts";
-import { toJson } from "./codec/codec.ts";
 import { invocationId } from "./crypto/digests.ts";
 import { SodiumSigner, verifyStrict } from "./crypto/sodium.ts";
 import { CairnError } from "./errors.ts";
@@ -51,7 +49,6 @@ export class Validator implements NodeServices {
   readonly chainId: string;
   readonly metricsRegistry = new NodeMetrics();
   private readonly log: Logger;
-  private readonly signer: SodiumSigner;
   private readonly events: ConsensusEvent[] = [];
   private pumping = false;
   private timer: NodeJS.Timeout | null = null;
@@ -81,11 +78,9 @@ export class Validator implements NodeServices {
     readonly core: ConsensusCore,
     readonly net: PeerNetwork,
     opts: ValidatorOptions,
-    signer: SodiumSigner,
   ) {
     this.chainId = loaded.genesis.chainId;
     this.log = opts.logger ?? consoleLogger(`node${loaded.config.index}`);
-    this.signer = signer;
   }
 
   /** Opens storage (refusing a corrupt chain), restores consensus, and starts networking and the REST API. */
@@ -144,13 +139,15 @@ export class Validator implements NodeServices {
       listen: config.listen,
       logger: opts.logger,
     });
-    const v = new Validator(loaded, store, clog, executor, mempool, core, net, opts, signer);
+    const v = new Validator(loaded, store, clog, executor, mempool, core, net, opts);
     await v.boot(opts);
     return v;
   }
 
   private async boot(opts: ValidatorOptions): Promise<void> {
     const { config } = this.loaded;
+    // Events that arrive while booting wait until the core's start actions (restored blocks, first timer) are done.
+    this.pumping = true;
     this.net.setSyncProvider({
       getBlocksByHash: async (hashes) => {
         const out: Block[] = [];
@@ -185,7 +182,9 @@ export class Validator implements NodeServices {
 
     this.statusTimer = setInterval(() => this.sendStatus(null), opts.statusIntervalMs ?? 2000);
     this.statusTimer.unref();
-    this.apply(this.core.start());
+    await this.applyAsync(this.core.start());
+    this.pumping = false;
+    if (this.events.length > 0) void this.pump();
     this.log.info("validator started", {
       index: config.index,
       chainId: this.chainId,
@@ -244,10 +243,6 @@ export class Validator implements NodeServices {
     } finally {
       this.pumping = false;
     }
-  }
-
-  private apply(actions: ConsensusAction[]): void {
-    void this.applyAsync(actions);
   }
 
   /** Carries out actions in order; only persistence is awaited, so sends never overtake what guards them. */
