@@ -40,8 +40,6 @@ type Waiter = { resolve: (r: Receipt | null) => void; timer: NodeJS.Timeout };
 
 const DEBUG = process.env.CAIRN_DEBUG === "1";
 const GOSSIP_BATCH = 512;
-/** A leader with nothing to propose and nothing pending waits this long before an empty block. */
-const IDLE_PROPOSAL_DELAY_MS = 200;
 /** Committed blocks requested per sync round trip. */
 const SYNC_BATCH = 64;
 
@@ -343,8 +341,10 @@ export class Validator implements NodeServices {
     // 3-chain, propose at once. Idle, pace empty blocks instead of spinning through views, but propose as
     // soon as an invocation arrives.
     if (this.mempool.size > 0 || ahead.length > 0) return propose();
+    // Idle: with nothing pending and nothing to commit, an empty block every half view timeout keeps the
+    // chain (and everyone's view timers) alive without writing blocks as fast as the network allows.
     this.proposeNow = propose;
-    this.payloadTimer = setTimeout(propose, IDLE_PROPOSAL_DELAY_MS);
+    this.payloadTimer = setTimeout(propose, Math.max(1, Math.floor(this.loaded.config.consensus.baseTimeoutMs / 2)));
   }
 
   /** Called when invocations arrive: a leader idling before an empty block proposes them now. */
