@@ -495,6 +495,12 @@ const rawMemo = new WeakMap<object, Uint8Array>();
 export function rememberingEncoding<T extends object>(codec: Codec<T>): Codec<T> {
   return {
     ...codec,
+    // Encoding is canonical, so remembered bytes are the encoding: copying them is all writing needs.
+    write: (w, v) => {
+      const raw = rawMemo.get(v);
+      if (raw !== undefined) w.raw(raw);
+      else codec.write(w, v);
+    },
     read: (r, path) => {
       const start = r.pos;
       const v = codec.read(r, path);
@@ -502,6 +508,11 @@ export function rememberingEncoding<T extends object>(codec: Codec<T>): Codec<T>
       return v;
     },
   };
+}
+
+/** Records the canonical encoding of a value built or checked elsewhere (e.g. admission encoded it already). */
+export function rememberEncoding(value: object, encoding: Uint8Array): void {
+  rawMemo.set(value, encoding);
 }
 
 /** The canonical encoding of a value: the remembered bytes it was decoded from, else a fresh encoding. */

@@ -12,7 +12,7 @@
 // - `select` takes invokers round-robin, oldest first, one invocation per turn: one busy invoker cannot
 //   starve the others, and the same pool always yields the same selection.
 
-import { SignedInvocation, encode, toHex, LIMITS, CodecError } from "../codec/index.ts";
+import { SignedInvocation, encode, rememberEncoding, toHex, LIMITS, CodecError } from "../codec/index.ts";
 import { invocationId, invocationIdOfEncoding, rememberInvocationId } from "../crypto/digests.ts";
 import { CairnError } from "../errors.ts";
 import { InvokerQueue } from "./invoker-queue.ts";
@@ -204,6 +204,7 @@ export class Mempool {
     let encoded: Uint8Array;
     try {
       encoded = encode(SignedInvocation, inv);
+      rememberEncoding(inv, encoded);
     } catch (e) {
       throw new CairnError("malformed", `invocation is not encodable: ${e instanceof Error ? e.message : String(e)}`);
     }
