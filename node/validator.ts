@@ -338,11 +338,10 @@ export class Validator implements NodeServices {
       this.enqueue({ type: "payload", view, parentHash, invocations: entries.map((e) => e.inv) });
     };
     // With work in the pool, or invocations in uncommitted ancestors that need the next links of their
-    // 3-chain, propose at once. Idle, pace empty blocks instead of spinning through views, but propose as
-    // soon as an invocation arrives.
+    // 3-chain, propose at once. Idle, an empty block every half view timeout keeps the chain (and everyone's
+    // view timers) alive without writing blocks as fast as the network allows; an arriving invocation
+    // (onWork) cuts the wait short.
     if (this.mempool.size > 0 || ahead.length > 0) return propose();
-    // Idle: with nothing pending and nothing to commit, an empty block every half view timeout keeps the
-    // chain (and everyone's view timers) alive without writing blocks as fast as the network allows.
     this.proposeNow = propose;
     this.payloadTimer = setTimeout(propose, Math.max(1, Math.floor(this.loaded.config.consensus.baseTimeoutMs / 2)));
   }
