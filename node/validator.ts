@@ -29,6 +29,7 @@ import { PeerNetwork, type AppMessage, type Logger } from "./net/index.ts";
 import { Store } from "./store/index.ts";
 import { ConsensusLog } from "./store/consensus-log.ts";
 import { NodeMetrics } from "./metrics.ts";
+import { ReceiptWaiters } from "./receipt-waiters.ts";
 
 export interface ValidatorOptions {
   logger?: Logger;
@@ -36,7 +37,6 @@ export interface ValidatorOptions {
   statusIntervalMs?: number;
 }
 
-type Waiter = { resolve: (r: Receipt | null) => void; timer: NodeJS.Timeout };
 
 const DEBUG = process.env.CAIRN_DEBUG === "1";
 const GOSSIP_BATCH = 512;
@@ -53,7 +53,7 @@ export class Validator implements NodeServices {
   private statusTimer: NodeJS.Timeout | null = null;
   private payloadTimer: NodeJS.Timeout | null = null;
   private proposeNow: (() => void) | null = null;
-  private readonly waiters = new Map<string, Waiter[]>();
+  private readonly waiters: ReceiptWaiters;
   private readonly executedResults = new Map<string, ExecutedBlock>();
   private readonly fetching = new Set<string>();
   private readonly pendingHeights = new Map<string, bigint>();
@@ -79,6 +79,7 @@ export class Validator implements NodeServices {
   ) {
     this.chainId = loaded.genesis.chainId;
     this.log = opts.logger ?? consoleLogger(`node${loaded.config.index}`);
+    this.waiters = new ReceiptWaiters({ isPending: (idHex) => mempool.isPending(idHex), load: (id) => store.receiptById(id) });
   }
 
   /** Opens storage (refusing a corrupt chain), restores consensus, and starts networking and the REST API. */
@@ -196,8 +197,7 @@ export class Validator implements NodeServices {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of [this.timer, this.statusTimer, this.payloadTimer]) if (t) clearTimeout(t);
-    for (const [, ws] of this.waiters) for (const w of ws) (clearTimeout(w.timer), w.resolve(null));
-    this.waiters.clear();
+    this.waiters.close();
     await this.api?.close().catch(() => undefined);
     await this.net.stop().catch(() => undefined);
     await this.commitChain.catch(() => undefined);
@@ -372,7 +372,7 @@ export class Validator implements NodeServices {
         this.metricsRegistry.inc("cairn_blocks_committed_total");
         this.metricsRegistry.inc("cairn_invocations_committed_total", cb.block.invocations.length);
         this.metricsRegistry.set("cairn_height", Number(cb.block.header.height));
-        for (const r of receipts) this.resolveWaiters(r);
+        for (const r of receipts) this.waiters.deliver(r);
         await this.mempool
           .onCommitted(cb.block.invocations.map((inv, i) => ({ inv, id: receipts[i]?.id ?? invocationId(inv) })))
           .catch((e) => this.log.warn("mempool cleanup failed", { error: String(e) }));
@@ -508,17 +508,6 @@ export class Validator implements NodeServices {
 
   // ---- receipts ----------------------------------------------------------------------------------------
 
-  private resolveWaiters(r: Receipt): void {
-    const hex = toHex(r.id);
-    const ws = this.waiters.get(hex);
-    if (!ws) return;
-    this.waiters.delete(hex);
-    for (const w of ws) {
-      clearTimeout(w.timer);
-      w.resolve(r);
-    }
-  }
-
   // ---- NodeServices ------------------------------------------------------------------------------------
 
   async submit(inv: SignedInvocation): Promise<Uint8Array> {
@@ -544,23 +533,8 @@ export class Validator implements NodeServices {
     });
   }
 
-  async waitForReceipt(id: Uint8Array, timeoutMs: number): Promise<Receipt | null> {
-    const hex = toHex(id);
-    return new Promise<Receipt | null>((resolve) => {
-      const timer = setTimeout(() => {
-        const ws = this.waiters.get(hex)?.filter((w) => w.timer !== timer) ?? [];
-        if (ws.length === 0) this.waiters.delete(hex);
-        else this.waiters.set(hex, ws);
-        resolve(null);
-      }, timeoutMs);
-      const list = this.waiters.get(hex) ?? [];
-      list.push({ resolve, timer });
-      this.waiters.set(hex, list);
-      // It may have committed before we started waiting.
-      void this.store.receiptById(id).then((r) => {
-        if (r) this.resolveWaiters(r);
-      });
-    });
+  waitForReceipts(ids: Uint8Array[], timeoutMs: number): Promise<(Receipt | null)[]> {
+    return this.waiters.wait(ids, timeoutMs);
   }
 
   getReceipt(id: Uint8Array): Promise<Receipt | null> {

@@ -20,6 +20,7 @@ import { blockHash, invocationsRoot } from "../node/crypto/digests.ts";
 import { k12, ZERO_HASH } from "../node/crypto/hash.ts";
 import { CairnError } from "../node/errors.ts";
 import { Mempool } from "../node/mempool/mempool.ts";
+import { ReceiptWaiters } from "../node/receipt-waiters.ts";
 import { InlineVerifier } from "../node/mempool/verify.ts";
 import type { MempoolOptions } from "../node/mempool/types.ts";
 import type { NodeServices, QueryRequest, QueryResult, SubmitResult } from "../node/api/services.ts";
@@ -43,7 +44,10 @@ export class FakeNode implements NodeServices {
   autoCommit = false;
   /** Set to make services throw a plain Error (a bug), to check that 500s leak nothing. */
   failWith: Error | null = null;
-  private readonly waiters = new Map<string, Array<(r: Receipt) => void>>();
+  private readonly waiters = new ReceiptWaiters({
+    isPending: (idHex) => this.mempool.isPending(idHex),
+    load: async (id) => this.receipts.get(toHex(id)) ?? null,
+  });
   private commitScheduled = false;
 
   constructor(chainId = "testnet", allocations: Array<[Uint8Array, bigint]> = [], mempool: Partial<MempoolOptions> = {}) {
@@ -90,13 +94,12 @@ export class FakeNode implements NodeServices {
     const height = BigInt(this.blocks.length);
     const receipts = entries.map((e, index) => this.execute(e.inv, e.id, height, index));
     this.blocks.push(this.makeBlock(height, entries.map((e) => e.inv)));
-    await this.mempool.onCommitted(entries.map((e) => ({ inv: e.inv, id: e.id })));
+    // As in the validator: receipts are delivered before the mempool forgets the invocations.
     for (const r of receipts) {
-      const key = toHex(r.id);
-      this.receipts.set(key, r);
-      for (const w of this.waiters.get(key) ?? []) w(r);
-      this.waiters.delete(key);
+      this.receipts.set(toHex(r.id), r);
+      this.waiters.deliver(r);
     }
+    await this.mempool.onCommitted(entries.map((e) => ({ inv: e.inv, id: e.id })));
     return receipts;
   }
 
@@ -175,19 +178,8 @@ export class FakeNode implements NodeServices {
     return out.map((o) => (o.ok ? { id: o.idHex } : { error: { code: o.error.code, message: o.error.message } }));
   }
 
-  waitForReceipt(id: Uint8Array, timeoutMs: number): Promise<Receipt | null> {
-    const key = toHex(id);
-    const done = this.receipts.get(key);
-    if (done) return Promise.resolve(done);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(null), timeoutMs);
-      const list = this.waiters.get(key) ?? [];
-      list.push((r) => {
-        clearTimeout(timer);
-        resolve(r);
-      });
-      this.waiters.set(key, list);
-    });
+  waitForReceipts(ids: Uint8Array[], timeoutMs: number): Promise<(Receipt | null)[]> {
+    return this.waiters.wait(ids, timeoutMs);
   }
 
   async getReceipt(id: Uint8Array): Promise<Receipt | null> {

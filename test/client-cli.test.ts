@@ -89,7 +89,7 @@ describe("cairn client commands", () => {
     const s = await cairn("invoke", "counter", "1", "inc", "--input", "0xff00", "--url", url, "--key", rawFile, "--gas", "50000", "--gas-price", "3", "--json");
     expect(s.code).toBe(0);
     expect(s.json.id).toMatch(/^[0-9a-f]{64}$/);
-    const receipt = await node.waitForReceipt(fromHex(s.json.id), 5_000);
+    const [receipt] = await node.waitForReceipts([fromHex(s.json.id)], 5_000);
     const sent = node.blocks[Number(receipt!.height)]!.invocations[receipt!.index]!;
     expect(sent).toMatchObject({ gasLimit: 50_000n, gasPrice: 3n, input: new Uint8Array([0xff, 0]), invoker: alice.publicKey });
     const text = await cairn("invoke", "counter", "1", "inc", "--url", url, "--key", alice.secretKeyHex, "--wait");

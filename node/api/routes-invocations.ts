@@ -27,7 +27,7 @@ export function invocationRoutes(services: NodeServices, opts: InvocationRouteOp
         const wait = req.query.wait === "true" || req.query.wait === "1";
         if (!wait) return reply.code(202).send({ id: idHex });
         const timeoutMs = Math.min(MAX_WAIT_MS, req.query.timeoutMs === undefined ? DEFAULT_WAIT_MS : Number(req.query.timeoutMs));
-        const receipt = await services.waitForReceipt(id, timeoutMs);
+        const [receipt] = await services.waitForReceipts([id], timeoutMs);
         if (receipt === null) return reply.code(202).send({ id: idHex, status: "pending" });
         return reply.code(200).send(toJson(Receipt, receipt));
       },
@@ -43,13 +43,14 @@ export function invocationRoutes(services: NodeServices, opts: InvocationRouteOp
         // With wait, each admitted item also carries its receipt once committed (or "pending" at the timeout),
         // which lets a client pipeline whole batches and still learn every outcome in one round trip.
         const timeoutMs = Math.min(MAX_WAIT_MS, req.query.timeoutMs === undefined ? DEFAULT_WAIT_MS : Number(req.query.timeoutMs));
-        const waited = await Promise.all(
-          results.map(async (r) => {
-            if (!("id" in r)) return r;
-            const receipt = await services.waitForReceipt(fromHex(r.id), timeoutMs);
-            return receipt === null ? { ...r, status: "pending" } : { ...r, receipt: toJson(Receipt, receipt) };
-          }),
-        );
+        const admitted = results.flatMap((r) => ("id" in r ? [fromHex(r.id)] : []));
+        const receipts = await services.waitForReceipts(admitted, timeoutMs);
+        let next = 0;
+        const waited = results.map((r) => {
+          if (!("id" in r)) return r;
+          const receipt = receipts[next++];
+          return receipt ? { ...r, receipt: toJson(Receipt, receipt) } : { ...r, status: "pending" };
+        });
         return { results: waited };
       },
     );

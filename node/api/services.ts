@@ -38,8 +38,8 @@ export interface NodeServices {
   /** Admits to the mempool; throws CairnError (400/409/413/503 codes). Resolves to the invocation id. */
   submit(inv: SignedInvocation): Promise<Uint8Array>;
   submitBatch(invs: SignedInvocation[]): Promise<SubmitResult[]>;
-  /** Resolves when the invocation commits, or with null after timeoutMs. */
-  waitForReceipt(id: Uint8Array, timeoutMs: number): Promise<Receipt | null>;
+  /** Resolves when every invocation has committed, with null for those still uncommitted after timeoutMs. */
+  waitForReceipts(ids: Uint8Array[], timeoutMs: number): Promise<(Receipt | null)[]>;
   getReceipt(id: Uint8Array): Promise<Receipt | null>;
   isPending(id: Uint8Array): boolean;
   query(q: QueryRequest): Promise<QueryResult>;

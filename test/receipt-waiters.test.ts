@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import { toHex } from "../node/codec/hex.ts";
+import type { Receipt } from "../node/codec/types.ts";
+import { ReceiptWaiters } from "../node/receipt-waiters.ts";
+
+const id = (n: number): Uint8Array => new Uint8Array(32).fill(n);
+const receipt = (n: number, height = 1n): Receipt => ({
+  id: id(n),
+  status: "ok",
+  gasUsed: 1n,
+  fee: 1n,
+  output: new Uint8Array(0),
+  error: null,
+  height,
+  index: n,
+  reads: [],
+  writes: [],
+});
+
+function setup(stored: Receipt[] = [], pending: number[] = []) {
+  const loads: string[] = [];
+  const pend = new Set(pending.map((n) => toHex(id(n))));
+  const waiters = new ReceiptWaiters({
+    isPending: (hex) => pend.has(hex),
+    load: async (key) => {
+      loads.push(toHex(key));
+      return stored.find((r) => toHex(r.id) === toHex(key)) ?? null;
+    },
+  });
+  return { waiters, loads, pend };
+}
+
+describe("receipt waiters", () => {
+  it("answers a batch when its last receipt is delivered, positions matching the ids", async () => {
+    const { waiters, loads } = setup([], [1, 2, 3]);
+    const p = waiters.wait([id(1), id(2), id(3)], 5_000);
+    waiters.deliver(receipt(2));
+    waiters.deliver(receipt(1));
+    let settled = false;
+    void p.then(() => (settled = true));
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    waiters.deliver(receipt(3));
+    const got = await p;
+    expect(got.map((r) => r?.index)).toEqual([1, 2, 3]);
+    expect(loads).toEqual([]); // pending ids never touch the store
+  });
+
+  it("answers from recent commits without the store, and from the store for old ids", async () => {
+    const { waiters, loads } = setup([receipt(9, 0n)]);
+    waiters.deliver(receipt(4));
+    const got = await waiters.wait([id(4), id(9)], 5_000);
+    expect(got[0]?.index).toBe(4);
+    expect(got[1]?.height).toBe(0n);
+    expect(loads).toEqual([toHex(id(9))]);
+  });
+
+  it("gives null for what did not commit in time and forgets the waiter", async () => {
+    const { waiters } = setup([], [5, 6]);
+    const got = await waiters.wait([id(5), id(6)], 30);
+    expect(got).toEqual([null, null]);
+    // A late delivery after the timeout must not throw or resurrect anything.
+    waiters.deliver(receipt(5));
+    expect((await waiters.wait([id(5)], 10))[0]?.index).toBe(5);
+  });
+
+  it("answers a partial batch at the timeout", async () => {
+    const { waiters } = setup([], [7, 8]);
+    const p = waiters.wait([id(7), id(8)], 50);
+    waiters.deliver(receipt(8));
+    expect((await p).map((r) => r?.index ?? null)).toEqual([null, 8]);
+  });
+
+  it("close answers every waiter at once and later waits return immediately", async () => {
+    const { waiters } = setup([], [1]);
+    const p = waiters.wait([id(1)], 60_000);
+    waiters.close();
+    expect(await p).toEqual([null]);
+    expect(await waiters.wait([id(1)], 60_000)).toEqual([null]);
+  });
+});
