@@ -432,6 +432,7 @@ export class Validator implements NodeServices {
   private onNetMessage(from: number, msg: AppMessage): void {
     switch (msg.type) {
       case "consensus":
+        if (DEBUG) this.log.info("received", { from, bytes: msg.value.length });
         this.enqueue({ type: "message", from, message: msg.value });
         break;
       case "invocations":
@@ -616,7 +617,8 @@ export class Validator implements NodeServices {
 
 function consoleLogger(name: string): Logger {
   const line = (level: string, msg: string, fields?: Record<string, unknown>): void => {
-    const t = DEBUG ? `${performance.now().toFixed(1)} ` : "";
+    // Wall-clock milliseconds (mod 1e6), so the traces of several processes line up.
+    const t = DEBUG ? `${((performance.timeOrigin + performance.now()) % 1e6).toFixed(1)} ` : "";
     process.stderr.write(`${t}${level} [${name}] ${msg}${fields ? " " + JSON.stringify(fields) : ""}\n`);
   };
   return {
