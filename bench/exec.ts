@@ -2,7 +2,8 @@
 // executed and committed on one RocksDB, no consensus or network. Prints microseconds per invocation, so the
 // cluster benchmark's per-validator execution cost can be read apart from consensus and transport.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { encode } from "../node/codec/codec.ts";
 import { utf8, toHex } from "../node/codec/hex.ts";
 import { DeployPayload } from "../node/codec/types.ts";
@@ -13,6 +14,8 @@ import { sign, signer, testGenesis, transfer } from "../test/fixtures/exec/chain
 const BLOCK = Number(process.env.BENCH_BLOCK ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const ACCOUNTS = 64;
+/** BENCH_PROFILE=dir writes a CPU profile of the timed regions of each kind to dir/exec-<kind>.cpuprofile. */
+const PROFILE_DIR = process.env.BENCH_PROFILE;
 
 async function main(): Promise<void> {
   const owner = signer(1);
@@ -41,8 +44,15 @@ async function main(): Promise<void> {
   await chain.run(keys.map((k) => sign(owner, { contract: "token", method: "mint", nonce: next(owner), input: utf8(`${toHex(k.publicKey)} 1000000000`) })));
 
   const kinds = ["bank", "token"] as const;
+  const session = PROFILE_DIR === undefined ? null : new Session();
+  if (session !== null) {
+    session.connect();
+    await session.post("Profiler.enable");
+    await session.post("Profiler.setSamplingInterval", { interval: 100 });
+  }
   for (const kind of kinds) {
     const times: number[] = [];
+    const execTimes: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const invs = Array.from({ length: BLOCK }, (_, i) => {
         const from = keys[i % ACCOUNTS]!;
@@ -53,21 +63,61 @@ async function main(): Promise<void> {
       });
       // As in a validator, the mempool already checked these signatures at admission.
       const block = chain.next(invs);
+      if (session !== null) await session.post("Profiler.start");
       const t0 = performance.now();
       const executed = await chain.ex.executeBlock(block, { has: () => true });
+      const t1 = performance.now();
       await chain.ex.commitBlock(executed.hash);
-      times.push(performance.now() - t0);
+      const t2 = performance.now();
+      if (session !== null) {
+        const { profile } = await session.post("Profiler.stop");
+        profiles.push(profile as Profile);
+      }
+      times.push(t2 - t0);
+      execTimes.push(t1 - t0);
       chain.head = block;
       const receipts = executed.receipts;
       const bad = receipts.filter((x) => x.status !== "ok");
       if (bad.length > 0) throw new Error(`${kind}: ${bad.length} not ok, e.g. ${bad[0]!.status} ${bad[0]!.error}`);
     }
-    times.sort((a, b) => a - b);
-    const median = times[Math.floor(times.length / 2)]!;
-    console.log(`${kind.padEnd(6)} block of ${BLOCK}: median ${median.toFixed(1)} ms = ${((median * 1000) / BLOCK).toFixed(1)} us/invocation (execute + commit; signatures pre-checked as by the mempool)`);
+    const median = medianOf(times);
+    const execMedian = medianOf(execTimes);
+    console.log(
+      `${kind.padEnd(6)} block of ${BLOCK}: median ${median.toFixed(1)} ms = ${((median * 1000) / BLOCK).toFixed(1)} us/invocation ` +
+        `(execute + commit; signatures pre-checked as by the mempool; execute alone ${((execMedian * 1000) / BLOCK).toFixed(1)} us)`,
+    );
+    if (PROFILE_DIR !== undefined) writeFileSync(`${PROFILE_DIR}/exec-${kind}.cpuprofile`, JSON.stringify(mergeProfiles(profiles.splice(0))));
   }
   await chain.close();
   process.exit(0);
+}
+
+function medianOf(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+type Profile = { nodes: Array<{ id: number; children?: number[] }>; samples?: number[]; timeDeltas?: number[]; startTime: number; endTime: number };
+const profiles: Profile[] = [];
+
+/** Concatenates profiles of separate timed regions into one (node ids renumbered per profile). */
+function mergeProfiles(ps: Profile[]): Profile {
+  const samples: number[] = [];
+  const timeDeltas: number[] = [];
+  const out: Profile = { nodes: [], samples, timeDeltas, startTime: 0, endTime: 0 };
+  let base = 0;
+  for (const p of ps) {
+    let maxId = 0;
+    for (const n of p.nodes) {
+      out.nodes.push({ ...n, id: n.id + base, ...(n.children ? { children: n.children.map((c) => c + base) } : {}) });
+      maxId = Math.max(maxId, n.id);
+    }
+    samples.push(...(p.samples ?? []).map((s) => s + base));
+    timeDeltas.push(0, ...(p.timeDeltas ?? []).slice(1));
+    out.endTime += p.endTime - p.startTime;
+    base += maxId + 1;
+  }
+  return out;
 }
 
 main().catch((e) => {

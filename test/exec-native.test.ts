@@ -91,8 +91,11 @@ describe("exec: fees, nonces, rejections", () => {
       expect(r.gasUsed).toBe(0n);
     }
     expect(await c.ex.getAccount(alice.publicKey)).toEqual({ balance: 1_000_000n - 20n - 2n * TRANSFER_GAS, nonce: 2n });
-    // The replay's rejection does not hide the receipt of the invocation that ran.
+    // The replay's rejection does not hide the receipt of the invocation that ran...
     expect((await c.ex.getReceipt(invocationId(t0)))!.status).toBe("ok");
+    // ... nor does a rejection that came first: the gap invocation ran later as the same id.
+    expect(receipts[0]!.id).toEqual(receipts[2]!.id);
+    expect(await c.ex.getReceipt(receipts[0]!.id)).toMatchObject({ status: "ok", index: 2 });
   });
 
   it("rejects a bad signature, a foreign chain id, an unaffordable gas limit and a u64 overflow, charging nothing", async () => {

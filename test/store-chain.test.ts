@@ -77,7 +77,7 @@ describe("store: committed chain", () => {
     expect(await store.blockHashAt(3n)).toBeNull();
   });
 
-  it("stores a QC only when it certifies the block, and keeps the first receipt of a duplicated id", async () => {
+  it("stores a QC only when it certifies the block, and a replay's rejection never takes the id of the run", async () => {
     const blocks = await buildChain(store, 1);
     const dup = blocks[1]!.invocations[0]!;
     const b2 = childBlock(blocks[1]!, rootFor(1n), [transfer(signer(1), signer(2).publicKey, 1n, 1n), dup]);
@@ -97,6 +97,35 @@ describe("store: committed chain", () => {
     expect(first!.height).toBe(1n);
     expect(first!.status).toBe("ok");
     expect((await store.receiptAt(2n, 1))!.status).toBe("rejected");
+  });
+
+  it("indexes an id by its non-rejected receipt; a rejected one only when nothing else claims the id", async () => {
+    const blocks = await buildChain(store, 1);
+    const key = signer(1);
+    const ahead = transfer(key, signer(2).publicKey, 7n, 2n); // nonce 2 while the account is at 1
+    const other = transfer(key, signer(2).publicKey, 8n, 9n);
+    const b2 = childBlock(blocks[1]!, rootFor(1n), [ahead, other, other]);
+    const r2 = receiptsFor(b2).map((r) => ({ ...r, status: "rejected" as const, gasUsed: 0n, fee: 0n, error: "bad nonce" }));
+    await store.commitExecuted({ block: b2, qc: null, stateRoot: rootFor(2n), state: [], receipts: r2 });
+    // Rejected with nothing indexed yet: the first rejection of each id is what the id names.
+    expect(await store.receiptLocation(r2[0]!.id)).toEqual({ height: 2n, index: 0 });
+    expect(await store.receiptLocation(r2[1]!.id)).toEqual({ height: 2n, index: 1 });
+
+    // The same id rejected again, then running, in one block: the run takes the id over from the older
+    // rejection that held it, and the new rejection earlier in the block does not get in the way.
+    const now = transfer(key, signer(2).publicKey, 1n, 1n);
+    const b3 = childBlock(b2, rootFor(2n), [ahead, now, ahead]);
+    const r3 = receiptsFor(b3);
+    r3[0] = { ...r3[0]!, status: "rejected", gasUsed: 0n, fee: 0n, error: "bad nonce" };
+    await store.commitExecuted({ block: b3, qc: null, stateRoot: rootFor(3n), state: [], receipts: r3 });
+    expect(await store.receiptLocation(r3[2]!.id)).toEqual({ height: 3n, index: 2 });
+    expect((await store.receiptById(r3[2]!.id))!.status).toBe("ok");
+    expect(await store.receiptLocation(r3[1]!.id)).toEqual({ height: 3n, index: 1 });
+    // Only accepted invocations enter the nonce index.
+    expect((await store.invocationsOf(key.publicKey, 1n)).map((x) => [x.nonce, toHex(x.id)])).toEqual([
+      [1n, toHex(r3[1]!.id)],
+      [2n, toHex(r3[2]!.id)],
+    ]);
   });
 
   it("iterates state ranges in key order and persists the safety state", async () => {

@@ -30,8 +30,12 @@ export class Writer {
     this.view = new DataView(this.buf.buffer);
   }
 
-  private reserve(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
+  /** Bytes written so far. */
+  get length(): number {
+    return this.pos;
+  }
+
+  private grow(n: number): void {
     let cap = this.buf.length * 2;
     while (cap < this.pos + n) cap *= 2;
     const next = new Uint8Array(cap);
@@ -41,31 +45,50 @@ export class Writer {
   }
 
   u8(v: number): void {
-    this.reserve(1);
+    if (this.pos + 1 > this.buf.length) this.grow(1);
     this.buf[this.pos++] = v;
   }
   u16(v: number): void {
-    this.reserve(2);
+    if (this.pos + 2 > this.buf.length) this.grow(2);
     this.view.setUint16(this.pos, v, true);
     this.pos += 2;
   }
   u32(v: number): void {
-    this.reserve(4);
+    if (this.pos + 4 > this.buf.length) this.grow(4);
     this.view.setUint32(this.pos, v, true);
     this.pos += 4;
   }
   u64(v: bigint): void {
-    this.reserve(8);
+    if (this.pos + 8 > this.buf.length) this.grow(8);
     this.view.setBigUint64(this.pos, v, true);
     this.pos += 8;
   }
   raw(bytes: Uint8Array): void {
-    this.reserve(bytes.length);
-    this.buf.set(bytes, this.pos);
-    this.pos += bytes.length;
+    const n = bytes.length;
+    if (this.pos + n > this.buf.length) this.grow(n);
+    if (n <= 32) {
+      // Short copies (keys, hashes) are cheaper by hand than through TypedArray.set.
+      const buf = this.buf;
+      const pos = this.pos;
+      for (let i = 0; i < n; i++) buf[pos + i] = bytes[i]!;
+    } else this.buf.set(bytes, this.pos);
+    this.pos += n;
   }
+  /** A copy of the bytes written. */
   finish(): Uint8Array {
     return this.buf.slice(0, this.pos);
+  }
+  /** The bytes written, as a view of the writer's buffer: valid only until the next write or reset. */
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+  /** Starts over (keeps the buffer), so one writer can encode many values in turn. */
+  reset(): void {
+    this.pos = 0;
+  }
+  /** Capacity of the buffer (to drop an oversized one). */
+  get capacity(): number {
+    return this.buf.length;
   }
 }
 
@@ -135,10 +158,30 @@ export interface Codec<T> {
 
 export type Infer<C> = C extends Codec<infer T> ? T : never;
 
+// encode() writes into one shared writer and copies out the result: one allocation per value instead of a
+// fresh buffer, its DataView and the copy. A nested encode (none today) falls back to a writer of its own.
+const SHARED_WRITER_BYTES = 64 * 1024;
+const SHARED_WRITER_MAX_KEPT = 4 * 1024 * 1024;
+let shared = new Writer(SHARED_WRITER_BYTES);
+let sharedBusy = false;
+
 export function encode<T>(codec: Codec<T>, value: T): Uint8Array {
-  const w = new Writer(codec.fixedSize ?? 256);
-  codec.write(w, value);
-  return w.finish();
+  if (sharedBusy) {
+    const w = new Writer(codec.fixedSize ?? 256);
+    codec.write(w, value);
+    return w.finish();
+  }
+  sharedBusy = true;
+  const w = shared;
+  try {
+    w.reset();
+    codec.write(w, value);
+    return w.finish();
+  } finally {
+    // A huge value (a block full of deploys) must not pin its buffer for the life of the process.
+    if (w.capacity > SHARED_WRITER_MAX_KEPT) shared = new Writer(SHARED_WRITER_BYTES);
+    sharedBusy = false;
+  }
 }
 
 export function decode<T>(codec: Codec<T>, bytes: Uint8Array, what = "value"): T {

@@ -9,7 +9,6 @@
 import { decode, encode } from "../codec/codec.ts";
 import { bytesEqual, compareBytes, fromUtf8, toHex, utf8 } from "../codec/hex.ts";
 import {
-  Account,
   BUILTIN_BANK,
   BUILTIN_DEPLOY,
   ContractVersionInfo,
@@ -25,6 +24,7 @@ import {
   type ReceiptStatus,
   type SignedInvocation,
   type SourceFile,
+  type TransferPayload as TransferPayloadT,
 } from "../codec/types.ts";
 import { k12 } from "../crypto/hash.ts";
 import { blockHash, genesisHash, invocationId, invocationSigningDigest } from "../crypto/digests.ts";
@@ -34,9 +34,10 @@ import { verifyChain } from "../store/verify.ts";
 import { ExecError } from "./errors.ts";
 import { EXEC_GAS, U64_MAX, intrinsicGas } from "./gas.ts";
 import { genesisBlock, genesisQc, genesisStateRoot, genesisStateWrites } from "./genesis.ts";
-import { Overlay, nextStateRoot } from "./overlay.ts";
+import { decodeAccount, encodeAccount, type AccountState } from "./account.ts";
+import { Overlay, nextStateRoot, type OverlayWrite } from "./overlay.ts";
 import { CommittedStateCache } from "./state-cache.ts";
-import { ContractRecord, SourceList, stateKeys } from "./state-keys.ts";
+import { ContractRecord, SourceList, keyString, stateKeys } from "./state-keys.ts";
 import type { ContractSourcesInput, ContractVm, VmCallResult, VmStatus } from "./vm-adapter.ts";
 
 export interface ExecutorOptions {
@@ -111,9 +112,17 @@ interface ExecNode {
   /** null: the parent is the committed base. */
   parent: ExecNode | null;
   readonly overlay: Overlay;
+  /** The overlay's writes in key order (hashed into stateRoot, and what the commit stores). */
+  readonly writes: readonly OverlayWrite[];
   readonly stateRoot: Uint8Array;
   readonly parentRoot: Uint8Array;
   readonly receipts: Receipt[];
+}
+
+/** One run of the vm: its result, unless it asked for a key that is not in memory (`missing`). */
+interface VmAttempt {
+  readonly result: VmCallResult | null;
+  readonly missing: { readonly key: Uint8Array; readonly str: string } | null;
 }
 
 /** What one invocation's handler decided, before fees and nonces. */
@@ -145,8 +154,70 @@ function clipBytes(b: Uint8Array, max: number): Uint8Array {
   return b.length <= max ? b : b.slice(0, max);
 }
 
-function readAccountBytes(raw: Uint8Array | null): { balance: bigint; nonce: bigint } {
-  return raw === null ? { balance: 0n, nonce: 0n } : decode(Account, raw, "account");
+/** Lowercase hex, as toHex gives, through Buffer (several times cheaper on the per-invocation path). */
+function hexOf(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+}
+
+const TRANSFER_PAYLOAD_BYTES = 40;
+/** Gas of every well-formed transfer: its payload is always 40 bytes. */
+const TRANSFER_GAS = intrinsicGas(TRANSFER_PAYLOAD_BYTES) + EXEC_GAS.transfer;
+const transferScratch = new Uint8Array(8);
+const transferScratchView = new DataView(transferScratch.buffer);
+
+/** decode(TransferPayload, input) without the generic codec when the length is right (it is all the codec checks then). */
+function decodeTransfer(input: Uint8Array): TransferPayloadT {
+  if (input.length !== TRANSFER_PAYLOAD_BYTES) return decode(TransferPayload, input, "transfer payload");
+  for (let i = 0; i < 8; i++) transferScratch[i] = input[32 + i]!;
+  return { to: input.slice(0, 32), amount: transferScratchView.getBigUint64(0, true) };
+}
+
+const NONE: never[] = Object.freeze([]) as unknown as never[];
+
+/** What one block's invocations share: its height, proposer and the contract versions already looked up. */
+interface BlockContext {
+  readonly height: bigint;
+  readonly proposer: Uint8Array;
+  readonly proposerKey: Uint8Array;
+  readonly proposerStr: string;
+  /**
+   * Contract versions found in this block's state, by name and version. A version never changes once it
+   * exists, so within one block (one fork's state) a hit is final; absence is not cached (a deploy may add it).
+   */
+  readonly versions: Map<string, ContractVersion>;
+}
+
+interface ContractVersion {
+  readonly info: ContractVersionInfoT;
+  /** stateKeys.storagePrefix(info.name). */
+  readonly prefix: Uint8Array;
+}
+
+/** An invocation's receipt (output and error clipped to what a receipt may carry). */
+function makeReceipt(
+  id: Uint8Array,
+  status: ReceiptStatus,
+  gasUsed: bigint,
+  fee: bigint,
+  output: Uint8Array,
+  error: string | null,
+  height: bigint,
+  index: number,
+  reads: Uint8Array[],
+  writes: Array<{ key: Uint8Array; value: Uint8Array }>,
+): Receipt {
+  return {
+    id,
+    status,
+    gasUsed,
+    fee,
+    output: clipBytes(output, LIMITS.maxOutputBytes),
+    error: error === null ? null : clip(error, LIMITS.maxErrorBytes),
+    height,
+    index,
+    reads,
+    writes,
+  };
 }
 
 /** A simple FIFO mutex: execution and commit never interleave. */
@@ -160,40 +231,43 @@ class Lock {
 }
 
 /**
- * Layers of writes (top first) over the committed state. Reads that hit nothing in memory load from RocksDB
- * (async path) or, for the vm's synchronous path, report the key as missing.
+ * Layers of writes (top first) over the committed state. Reads that hit memory (a layer, a value this run
+ * loaded, the committed-state cache) answer synchronously; only a miss goes to RocksDB (load).
  */
 class StateView {
   constructor(
     private readonly ex: Executor,
     readonly layers: Overlay[],
-    /** Committed values loaded during this run: kept here so a bounded cache can never undo a retry's progress. */
+    /**
+     * Committed values this run has seen: loaded from RocksDB, or found in the cache (pinned here on first
+     * sight), so that neither a bounded cache evicting them nor a concurrent query can undo a run's progress.
+     */
     readonly fetched = new Map<string, Uint8Array | null>(),
   ) {}
 
-  /** The same view with one more layer on top (sharing what was fetched). */
-  with(top: Overlay): StateView {
-    return new StateView(this.ex, [top, ...this.layers], this.fetched);
-  }
-
-  peek(hex: string): Uint8Array | null | undefined {
-    for (const layer of this.layers) {
-      const w = layer.lookup(hex);
+  /** The value of a key (keyString), or undefined when it is not in memory. */
+  peek(str: string): Uint8Array | null | undefined {
+    const layers = this.layers;
+    for (let i = 0; i < layers.length; i++) {
+      const w = layers[i]!.lookup(str);
       if (w !== undefined) return w.value;
     }
-    if (this.fetched.has(hex)) return this.fetched.get(hex)!;
-    return this.ex.cache.get(hex);
+    const f = this.fetched.get(str);
+    if (f !== undefined || this.fetched.has(str)) return f;
+    const c = this.ex.cache.get(str);
+    if (c !== undefined) this.fetched.set(str, c);
+    return c;
   }
 
-  async read(key: Uint8Array): Promise<Uint8Array | null> {
-    const hex = toHex(key);
-    const v = this.peek(hex);
-    return v !== undefined ? v : this.load(key, hex);
+  /** The value of a key: synchronously when in memory, else a promise of the load. */
+  read(key: Uint8Array, str = keyString(key)): Uint8Array | null | Promise<Uint8Array | null> {
+    const v = this.peek(str);
+    return v !== undefined ? v : this.load(key, str);
   }
 
-  async load(key: Uint8Array, hex = toHex(key)): Promise<Uint8Array | null> {
-    const value = await this.ex.loadCommitted(key, hex);
-    this.fetched.set(hex, value);
+  async load(key: Uint8Array, str = keyString(key)): Promise<Uint8Array | null> {
+    const value = await this.ex.loadCommitted(key, str);
+    this.fetched.set(str, value);
     return value;
   }
 }
@@ -264,8 +338,8 @@ export class Executor {
 
   private async preload(): Promise<void> {
     for await (const [k, v] of this.store.iterateState()) {
-      if (this.cache.sizeBytes + k.length * 2 + v.length + 64 > this.cache.maxBytes) break;
-      this.cache.set(toHex(k), v);
+      if (this.cache.sizeBytes + k.length + v.length + 64 > this.cache.maxBytes) break;
+      this.cache.set(keyString(k), v);
     }
   }
 
@@ -361,22 +435,28 @@ export class Executor {
   }
 
   private async warm(stateKeysToLoad: Uint8Array[]): Promise<void> {
-    const wanted = stateKeysToLoad.filter((k) => !this.cache.has(toHex(k)));
+    const wanted: Uint8Array[] = [];
+    const strs: string[] = [];
+    for (const k of stateKeysToLoad) {
+      const str = keyString(k);
+      if (this.cache.has(str)) continue;
+      wanted.push(k);
+      strs.push(str);
+    }
     if (wanted.length === 0 || this.closed) return;
     const epoch = this.epoch;
     const values = await this.store.getStateMany(wanted);
     if (epoch !== this.epoch) return;
-    wanted.forEach((k, i) => {
-      const hex = toHex(k);
-      if (!this.cache.has(hex)) this.cache.set(hex, values[i]!);
+    strs.forEach((str, i) => {
+      if (!this.cache.has(str)) this.cache.set(str, values[i]!);
     });
   }
 
   /** @internal Loads one committed value; caches it only if no commit happened meanwhile (else it may be stale). */
-  async loadCommitted(key: Uint8Array, hex: string): Promise<Uint8Array | null> {
+  async loadCommitted(key: Uint8Array, str: string): Promise<Uint8Array | null> {
     const epoch = this.epoch;
     const value = await this.store.getState(key);
-    if (epoch === this.epoch) this.cache.set(hex, value);
+    if (epoch === this.epoch) this.cache.set(str, value);
     return value;
   }
 
@@ -424,12 +504,19 @@ export class Executor {
     const layers: Overlay[] = [overlay];
     for (let p = parent; p !== null; p = p.parent) layers.push(p.overlay);
     const view = new StateView(this, layers);
+    const proposerKey = stateKeys.account(h.proposer);
+    const ctx: BlockContext = { height: h.height, proposer: h.proposer, proposerKey, proposerStr: keyString(proposerKey), versions: new Map() };
+    // Every accepted invocation may credit the proposer: have its account in memory before the first one.
+    if (view.peek(ctx.proposerStr) === undefined) await view.load(proposerKey, ctx.proposerStr);
     const receipts: Receipt[] = [];
     for (let i = 0; i < block.invocations.length; i++) {
-      receipts.push(await this.runInvocation(view, overlay, block, i, verified));
+      // Most invocations complete synchronously (state in memory): no promise, no await.
+      const r = this.runInvocation(view, overlay, block.invocations[i]!, i, ctx, verified);
+      receipts.push(r instanceof Promise ? await r : r);
     }
-    const stateRoot = nextStateRoot(parentRoot, overlay.sorted());
-    const node: ExecNode = { hash, hex, block, height: h.height, parent, overlay, stateRoot, parentRoot, receipts };
+    const writes = overlay.sorted();
+    const stateRoot = nextStateRoot(parentRoot, writes);
+    const node: ExecNode = { hash, hex, block, height: h.height, parent, overlay, writes, stateRoot, parentRoot, receipts };
     this.executed.set(hex, node);
     this.stats.blocksExecuted++;
     return summary(node);
@@ -475,11 +562,11 @@ export class Executor {
         node.height,
       );
     }
-    const writes = node.overlay.sorted();
+    const writes = node.writes;
     await this.store.commitExecuted({ block: node.block, qc, stateRoot: node.stateRoot, state: writes, receipts: node.receipts });
     // From here on, synchronously: the cache, the base and the fork tree change together.
     this.epoch++;
-    for (const w of writes) this.cache.set(toHex(w.key), w.value);
+    for (const w of writes) this.cache.set(w.str, w.value);
     this.base = { height: node.height, hash: node.hash, stateRoot: node.stateRoot };
     this.executed.delete(hex);
     // Decide what survives before re-basing anything: survivors are the descendants of the committed block.
@@ -507,105 +594,175 @@ export class Executor {
 
   // ---- one invocation ----------------------------------------------------------------------------------
 
-  private async runInvocation(blockView: StateView, blockOverlay: Overlay, block: Block, index: number, verified?: VerifiedIds): Promise<Receipt> {
-    const inv = block.invocations[index]!;
-    const height = block.header.height;
+  /**
+   * Runs one invocation of a block on the block's overlay. Synchronous when every state it needs is in memory
+   * (the common case); otherwise the keys are loaded first and the returned promise settles with the receipt.
+   */
+  private runInvocation(
+    view: StateView,
+    overlay: Overlay,
+    inv: SignedInvocation,
+    index: number,
+    ctx: BlockContext,
+    verified?: VerifiedIds,
+  ): Receipt | Promise<Receipt> {
     const id = invocationId(inv);
     this.stats.invocations++;
-    const receipt = (status: ReceiptStatus, gasUsed: bigint, fee: bigint, o: Partial<Outcome> = {}): Receipt => ({
-      id,
-      status,
-      gasUsed,
-      fee,
-      output: clipBytes(o.output ?? EMPTY, LIMITS.maxOutputBytes),
-      error: o.error === undefined || o.error === null ? null : clip(o.error, LIMITS.maxErrorBytes),
-      height,
-      index,
-      reads: o.reads ?? [],
-      writes: o.writes ?? [],
-    });
-    const reject = (reason: string) => receipt("rejected", 0n, 0n, { error: reason });
-
-    if (inv.chainId !== this.genesis.chainId) return reject(`wrong chain: invocation is for ${inv.chainId}, this chain is ${this.genesis.chainId}`);
-    if (!verified?.has(toHex(id)) && !verifyStrict(inv.signature, invocationSigningDigest(inv), inv.invoker)) {
-      return reject("bad signature: the signature does not verify against the invoker's key");
+    if (inv.chainId !== this.genesis.chainId) {
+      return this.rejected(id, ctx, index, `wrong chain: invocation is for ${inv.chainId}, this chain is ${this.genesis.chainId}`);
+    }
+    if (!verified?.has(hexOf(id)) && !verifyStrict(inv.signature, invocationSigningDigest(inv), inv.invoker)) {
+      return this.rejected(id, ctx, index, "bad signature: the signature does not verify against the invoker's key");
     }
     const accountKey = stateKeys.account(inv.invoker);
-    const account = readAccountBytes(await blockView.read(accountKey));
-    if (inv.nonce !== account.nonce) return reject(`bad nonce: invocation has nonce ${inv.nonce}, the account's next nonce is ${account.nonce}`);
+    const accountStr = keyString(accountKey);
+    // A transfer also needs its recipient: load both before anything runs, so the run itself never waits.
+    let transfer: TransferPayloadT | string | null = null;
+    let toKey: Uint8Array | null = null;
+    let toStr = "";
+    if (inv.contract === BUILTIN_BANK && inv.method === "transfer") {
+      try {
+        transfer = decodeTransfer(inv.input);
+        toKey = stateKeys.account(transfer.to);
+        toStr = keyString(toKey);
+      } catch (e) {
+        transfer = `malformed transfer payload: ${(e as Error).message}`;
+      }
+    }
+    const accountMissing = view.peek(accountStr) === undefined;
+    const toMissing = toKey !== null && view.peek(toStr) === undefined;
+    if (accountMissing || toMissing) {
+      return (async () => {
+        if (accountMissing) await view.load(accountKey, accountStr);
+        if (toMissing) await view.load(toKey!, toStr);
+        return this.runLoaded(view, overlay, inv, id, index, ctx, accountKey, accountStr, transfer, toKey, toStr);
+      })();
+    }
+    return this.runLoaded(view, overlay, inv, id, index, ctx, accountKey, accountStr, transfer, toKey, toStr);
+  }
+
+  /** The rest of runInvocation, once the invoker's account (and a transfer's recipient) are in memory. */
+  private runLoaded(
+    view: StateView,
+    overlay: Overlay,
+    inv: SignedInvocation,
+    id: Uint8Array,
+    index: number,
+    ctx: BlockContext,
+    accountKey: Uint8Array,
+    accountStr: string,
+    transfer: TransferPayloadT | string | null,
+    toKey: Uint8Array | null,
+    toStr: string,
+  ): Receipt | Promise<Receipt> {
+    const account = decodeAccount(this.inMemory(view, accountStr));
+    if (inv.nonce !== account.nonce) return this.rejected(id, ctx, index, `bad nonce: invocation has nonce ${inv.nonce}, the account's next nonce is ${account.nonce}`);
     const maxFee = inv.gasLimit * inv.gasPrice;
-    if (maxFee > U64_MAX) return reject(`gas limit ${inv.gasLimit} x gas price ${inv.gasPrice} overflows u64`);
-    if (account.balance < maxFee) return reject(`insufficient balance: ${account.balance} < gas limit x gas price = ${maxFee}`);
+    if (maxFee > U64_MAX) return this.rejected(id, ctx, index, `gas limit ${inv.gasLimit} x gas price ${inv.gasPrice} overflows u64`);
+    if (account.balance < maxFee) return this.rejected(id, ctx, index, `insufficient balance: ${account.balance} < gas limit x gas price = ${maxFee}`);
 
-    // Accepted: from here on the invocation pays for the gas it used and its nonce is consumed.
-    const tx = new Overlay();
-    const view = blockView.with(tx);
-    let outcome: Outcome;
-    if (inv.contract === BUILTIN_BANK) outcome = await this.runBank(view, tx, inv, account.balance);
-    else if (inv.contract === BUILTIN_DEPLOY) outcome = await this.runDeploy(view, tx, inv, height);
-    else outcome = await this.runContract(view, tx, inv, block.header.proposer);
+    // Accepted: from here on the invocation pays for the gas it used and its nonce is consumed. Handlers write
+    // to the block's overlay only when they succeed (every failure returns before its first write).
+    if (inv.contract === BUILTIN_BANK) {
+      const outcome = this.runBank(overlay, inv, account, accountKey, accountStr, transfer, toKey, toStr, view);
+      return this.settle(view, overlay, inv, id, index, ctx, accountKey, accountStr, outcome);
+    }
+    const pending = inv.contract === BUILTIN_DEPLOY ? this.runDeploy(view, overlay, inv, ctx.height) : this.runContract(view, overlay, inv, ctx);
+    if (pending instanceof Promise) return pending.then((o) => this.settle(view, overlay, inv, id, index, ctx, accountKey, accountStr, o));
+    return this.settle(view, overlay, inv, id, index, ctx, accountKey, accountStr, pending);
+  }
 
+  /** Charges the fee (debit the invoker, bump its nonce, credit the proposer) and makes the receipt. */
+  private settle(
+    view: StateView,
+    overlay: Overlay,
+    inv: SignedInvocation,
+    id: Uint8Array,
+    index: number,
+    ctx: BlockContext,
+    accountKey: Uint8Array,
+    accountStr: string,
+    outcome: Outcome,
+  ): Receipt {
+    const height = ctx.height;
     if (outcome.gasUsed > inv.gasLimit) throw new ExecError("unavailable", `internal: gas used ${outcome.gasUsed} exceeds limit ${inv.gasLimit}`, height);
-    if (outcome.status === "ok") blockOverlay.absorb(tx);
     const fee = outcome.gasUsed * inv.gasPrice;
-    const after = readAccountBytes(await blockView.read(accountKey));
+    const after = decodeAccount(this.inMemory(view, accountStr));
     if (after.balance < fee) throw new ExecError("unavailable", `internal: invoker balance ${after.balance} below fee ${fee}`, height);
-    blockOverlay.set(accountKey, encode(Account, { balance: after.balance - fee, nonce: after.nonce + 1n }));
+    overlay.set(accountKey, encodeAccount(after.balance - fee, after.nonce + 1n), accountStr);
     if (fee > 0n) {
-      const proposerKey = stateKeys.account(block.header.proposer);
-      const prop = readAccountBytes(await blockView.read(proposerKey));
+      const prop = decodeAccount(this.inMemory(view, ctx.proposerStr));
       if (prop.balance + fee > U64_MAX) throw new ExecError("unavailable", "internal: proposer balance overflows u64", height);
-      blockOverlay.set(proposerKey, encode(Account, { balance: prop.balance + fee, nonce: prop.nonce }));
+      overlay.set(ctx.proposerKey, encodeAccount(prop.balance + fee, prop.nonce), ctx.proposerStr);
     }
     const landed = outcome.status === "ok";
-    return receipt(outcome.status, outcome.gasUsed, fee, {
-      output: outcome.output,
-      error: outcome.error,
-      reads: outcome.reads,
-      writes: landed ? outcome.writes : [],
-    });
+    return makeReceipt(id, outcome.status, outcome.gasUsed, fee, outcome.output, outcome.error, height, index, outcome.reads, landed ? outcome.writes : NONE);
+  }
+
+  private rejected(id: Uint8Array, ctx: BlockContext, index: number, reason: string): Receipt {
+    return makeReceipt(id, "rejected", 0n, 0n, EMPTY, reason, ctx.height, index, NONE, NONE);
+  }
+
+  /** A value this invocation made sure is in memory (its account, a transfer's recipient, the proposer). */
+  private inMemory(view: StateView, str: string): Uint8Array | null {
+    const v = view.peek(str);
+    if (v === undefined) throw new ExecError("unavailable", "internal: state loaded for this invocation is no longer in memory");
+    return v;
   }
 
   private static invalid(gasLimit: bigint, error: string): Outcome {
-    return { status: "invalid", gasUsed: gasLimit < EXEC_GAS.invalid ? gasLimit : EXEC_GAS.invalid, output: EMPTY, error, reads: [], writes: [] };
+    return { status: "invalid", gasUsed: gasLimit < EXEC_GAS.invalid ? gasLimit : EXEC_GAS.invalid, output: EMPTY, error, reads: NONE, writes: NONE };
   }
 
   private static outOfGas(gasLimit: bigint, needed: bigint): Outcome {
-    return { status: "out_of_gas", gasUsed: gasLimit, output: EMPTY, error: `out of gas: needs ${needed}, gas limit is ${gasLimit}`, reads: [], writes: [] };
+    return { status: "out_of_gas", gasUsed: gasLimit, output: EMPTY, error: `out of gas: needs ${needed}, gas limit is ${gasLimit}`, reads: NONE, writes: NONE };
   }
 
   private static reverted(gasUsed: bigint, error: string, output: Uint8Array = EMPTY): Outcome {
-    return { status: "reverted", gasUsed, output, error, reads: [], writes: [] };
+    return { status: "reverted", gasUsed, output, error, reads: NONE, writes: NONE };
   }
 
-  /** bank.transfer: the fee is set aside first, so a transfer can never leave the invoker unable to pay it. */
-  private async runBank(view: StateView, tx: Overlay, inv: SignedInvocation, balance: bigint): Promise<Outcome> {
+  /**
+   * bank.transfer: the fee is set aside first, so a transfer can never leave the invoker unable to pay it.
+   * `transfer` is the decoded payload (or why it does not decode), its recipient's account already in memory.
+   */
+  private runBank(
+    overlay: Overlay,
+    inv: SignedInvocation,
+    from: AccountState,
+    fromKey: Uint8Array,
+    fromStr: string,
+    transfer: TransferPayloadT | string | null,
+    toKey: Uint8Array | null,
+    toStr: string,
+    view: StateView,
+  ): Outcome {
     if (inv.method !== "transfer") return Executor.invalid(inv.gasLimit, `bank has no method ${JSON.stringify(inv.method)} (it has: transfer)`);
-    let payload;
-    try {
-      payload = decode(TransferPayload, inv.input, "transfer payload");
-    } catch (e) {
-      return Executor.invalid(inv.gasLimit, `malformed transfer payload: ${(e as Error).message}`);
-    }
-    const gas = intrinsicGas(inv.input.length) + EXEC_GAS.transfer;
+    if (typeof transfer === "string") return Executor.invalid(inv.gasLimit, transfer);
+    const payload = transfer!;
+    const gas = TRANSFER_GAS;
     if (inv.gasLimit < gas) return Executor.outOfGas(inv.gasLimit, gas);
+    const balance = from.balance;
     const fee = gas * inv.gasPrice;
     const available = balance - fee;
     if (available < payload.amount) {
       return Executor.reverted(gas, `insufficient funds: balance ${balance} minus fee ${fee} leaves ${available}, transfer needs ${payload.amount}`);
     }
-    const fromKey = stateKeys.account(inv.invoker);
-    const toKey = stateKeys.account(payload.to);
-    const from = readAccountBytes(await view.read(fromKey));
-    tx.set(fromKey, encode(Account, { balance: from.balance - payload.amount, nonce: from.nonce }));
-    const to = readAccountBytes(await view.read(toKey));
+    // `from` is the invoker's account as read for the checks; nothing has written it since.
+    const fromAfter = from.balance - payload.amount;
+    if (toStr === fromStr) {
+      // A self-transfer: debit and credit cancel (the fee is charged by settle, which writes the account).
+      return { status: "ok", gasUsed: gas, output: EMPTY, error: null, reads: NONE, writes: NONE };
+    }
+    const to = decodeAccount(this.inMemory(view, toStr));
     if (to.balance + payload.amount > U64_MAX) return Executor.reverted(gas, "recipient balance would overflow u64");
-    tx.set(toKey, encode(Account, { balance: to.balance + payload.amount, nonce: to.nonce }));
-    return { status: "ok", gasUsed: gas, output: EMPTY, error: null, reads: [], writes: [] };
+    overlay.set(fromKey, encodeAccount(fromAfter, from.nonce), fromStr);
+    overlay.set(toKey!, encodeAccount(to.balance + payload.amount, to.nonce), toStr);
+    return { status: "ok", gasUsed: gas, output: EMPTY, error: null, reads: NONE, writes: NONE };
   }
 
   /** deploy: version 1 creates a name (invoker becomes owner); version n+1 by the owner adds a version. */
-  private async runDeploy(view: StateView, tx: Overlay, inv: SignedInvocation, height: bigint): Promise<Outcome> {
+  private async runDeploy(view: StateView, overlay: Overlay, inv: SignedInvocation, height: bigint): Promise<Outcome> {
     if (inv.method !== "deploy") return Executor.invalid(inv.gasLimit, `deploy has no method ${JSON.stringify(inv.method)} (it has: deploy)`);
     let payload: DeployPayloadT;
     try {
@@ -660,89 +817,157 @@ export class Executor {
       sourcesHash: k12("cairn.sources", sourcesEncoded),
       deployedAt: height,
     };
-    tx.set(recordKey, encode(ContractRecord, { owner: info.owner, latest: payload.version }));
-    tx.set(stateKeys.version(name, payload.version), encode(ContractVersionInfo, info));
-    tx.set(stateKeys.sources(name, payload.version), sourcesEncoded);
-    tx.set(stateKeys.code(compiled.codeHash), compiled.wasm);
+    overlay.set(recordKey, encode(ContractRecord, { owner: info.owner, latest: payload.version }));
+    overlay.set(stateKeys.version(name, payload.version), encode(ContractVersionInfo, info));
+    overlay.set(stateKeys.sources(name, payload.version), sourcesEncoded);
+    overlay.set(stateKeys.code(compiled.codeHash), compiled.wasm);
     this.codeCache.set(toHex(compiled.codeHash), compiled.wasm);
-    return { status: "ok", gasUsed: gas, output: compiled.codeHash, error: null, reads: [], writes: [] };
+    return { status: "ok", gasUsed: gas, output: compiled.codeHash, error: null, reads: NONE, writes: NONE };
   }
 
-  private async runContract(view: StateView, tx: Overlay, inv: SignedInvocation, proposer: Uint8Array): Promise<Outcome> {
-    const infoRaw = await view.read(stateKeys.version(inv.contract, inv.version));
-    if (infoRaw === null) return Executor.invalid(inv.gasLimit, `unknown contract ${inv.contract} version ${inv.version}`);
+  /** A contract version of this block's state (cached per block), or null when there is no such version. */
+  private contractVersion(view: StateView, ctx: BlockContext, name: string, version: number): ContractVersion | null | Promise<ContractVersion | null> {
+    const cacheKey = `${version}/${name}`;
+    const hit = ctx.versions.get(cacheKey);
+    if (hit !== undefined) return hit;
+    const found = (raw: Uint8Array | null): ContractVersion | null => {
+      if (raw === null) return null;
+      const info = decode(ContractVersionInfo, raw, "contract version");
+      const entry = { info, prefix: stateKeys.storagePrefix(info.name) };
+      ctx.versions.set(cacheKey, entry);
+      return entry;
+    };
+    const raw = view.read(stateKeys.version(name, version));
+    return raw instanceof Promise ? raw.then(found) : found(raw);
+  }
+
+  private runContract(view: StateView, overlay: Overlay, inv: SignedInvocation, ctx: BlockContext): Outcome | Promise<Outcome> {
+    const version = this.contractVersion(view, ctx, inv.contract, inv.version);
+    if (version instanceof Promise) return version.then((v) => this.runContractVersion(view, overlay, inv, ctx, v));
+    return this.runContractVersion(view, overlay, inv, ctx, version);
+  }
+
+  private runContractVersion(view: StateView, overlay: Overlay, inv: SignedInvocation, ctx: BlockContext, version: ContractVersion | null): Outcome | Promise<Outcome> {
+    if (version === null) return Executor.invalid(inv.gasLimit, `unknown contract ${inv.contract} version ${inv.version}`);
     const intrinsic = intrinsicGas(inv.input.length);
     if (inv.gasLimit < intrinsic) return Executor.outOfGas(inv.gasLimit, intrinsic);
-    const info = decode(ContractVersionInfo, infoRaw, "contract version");
-    const result = await this.callVm(view, info, inv.method, inv.input, inv.invoker, proposer, inv.gasLimit - intrinsic);
-    const outcome = toOutcome(result, inv.gasLimit - intrinsic);
-    outcome.gasUsed += intrinsic;
-    if (outcome.status === "ok") {
-      const prefix = stateKeys.storagePrefix(inv.contract);
-      for (const w of outcome.writes) tx.set(stateKeys.storage(prefix, w.key), w.value.length === 0 ? null : w.value);
-    }
-    return outcome;
+    const vmGas = inv.gasLimit - intrinsic;
+    const finish = (result: VmCallResult): Outcome => {
+      const outcome = toOutcome(result, vmGas);
+      outcome.gasUsed += intrinsic;
+      if (outcome.status === "ok") {
+        for (const w of outcome.writes) overlay.set(stateKeys.storage(version.prefix, w.key), w.value.length === 0 ? null : w.value);
+      }
+      return outcome;
+    };
+    const result = this.callVm(view, version.info, version.prefix, inv.method, inv.input, inv.invoker, ctx.proposer, vmGas);
+    return result instanceof Promise ? result.then(finish) : finish(result);
   }
 
-  /** Runs a method from scratch until it completes without touching a key we had not loaded. */
-  private async callVm(
+  /**
+   * Runs a method until it completes without touching a key that is not in memory: synchronously when the
+   * code is loaded and every key it reads is in memory, else re-running from scratch after each load.
+   */
+  private callVm(
     view: StateView,
     info: ContractVersionInfoT,
+    prefix: Uint8Array,
     method: string,
     input: Uint8Array,
     invoker: Uint8Array,
     proposer: Uint8Array,
     gasLimit: bigint,
+  ): VmCallResult | Promise<VmCallResult> {
+    if (!this.vm.hasCode(info.codeHash)) return this.callVmSlow(view, info, prefix, method, input, invoker, proposer, gasLimit, null);
+    const attempt = this.attemptVm(view, info.codeHash, null, prefix, method, input, invoker, proposer, gasLimit);
+    if (attempt instanceof Promise) return this.callVmSlow(view, info, prefix, method, input, invoker, proposer, gasLimit, attempt);
+    if (attempt.missing === null) return attempt.result!;
+    return this.callVmSlow(view, info, prefix, method, input, invoker, proposer, gasLimit, attempt);
+  }
+
+  /** One run of the vm; `missing` is the first key it asked for that is not in memory (then the result is not one). */
+  private attemptVm(
+    view: StateView,
+    codeHash: Uint8Array,
+    wasm: Uint8Array | null,
+    prefix: Uint8Array,
+    method: string,
+    input: Uint8Array,
+    invoker: Uint8Array,
+    proposer: Uint8Array,
+    gasLimit: bigint,
+  ): VmAttempt | Promise<VmAttempt> {
+    let missing: { key: Uint8Array; str: string } | null = null;
+    const state = {
+      get: (userKey: Uint8Array): Uint8Array | null => {
+        const key = stateKeys.storage(prefix, userKey);
+        const str = keyString(key);
+        const v = view.peek(str);
+        if (v !== undefined) return v;
+        missing = { key, str };
+        throw this.vm.missingState(key);
+      },
+    };
+    const done = (result: VmCallResult | null): VmAttempt => {
+      // Even when the vm turned the signal into some other outcome, a run that missed a key is not a result.
+      if (missing === null && result === null) throw new ExecError("unavailable", "vm reported missing state without a key");
+      return { result, missing };
+    };
+    const failed = (e: unknown): VmAttempt => {
+      if (missing === null && this.vm.missingKey(e) === null) throw e;
+      return done(null);
+    };
+    let pending: VmCallResult | Promise<VmCallResult>;
+    try {
+      pending = this.vm.call({ codeHash, wasm, method, input, invoker, proposer, gasLimit, state });
+    } catch (e) {
+      return failed(e);
+    }
+    return pending instanceof Promise ? pending.then(done, failed) : done(pending);
+  }
+
+  /** The asynchronous rest of callVm: fetch the code if needed, load each missing key, run again. */
+  private async callVmSlow(
+    view: StateView,
+    info: ContractVersionInfoT,
+    prefix: Uint8Array,
+    method: string,
+    input: Uint8Array,
+    invoker: Uint8Array,
+    proposer: Uint8Array,
+    gasLimit: bigint,
+    first: VmAttempt | Promise<VmAttempt> | null,
   ): Promise<VmCallResult> {
-    const codeHex = toHex(info.codeHash);
     let wasm: Uint8Array | null = null;
-    if (!this.vm.hasCode(info.codeHash)) {
+    if (first === null) {
+      const codeHex = toHex(info.codeHash);
       wasm = this.codeCache.get(codeHex) ?? (await view.read(stateKeys.code(info.codeHash)));
       if (wasm === null) throw new ExecError("unavailable", `code ${codeHex} of ${info.name} v${info.version} is missing from the state`);
       this.codeCache.set(codeHex, wasm);
       if (this.codeCache.size > 64) this.codeCache.delete(this.codeCache.keys().next().value!);
     }
-    const prefix = stateKeys.storagePrefix(info.name);
-    for (let attempt = 0; ; attempt++) {
-      let missing: { key: Uint8Array; hex: string } | null = null;
-      const state = {
-        get: (userKey: Uint8Array): Uint8Array | null => {
-          const key = stateKeys.storage(prefix, userKey);
-          const hex = toHex(key);
-          const v = view.peek(hex);
-          if (v !== undefined) return v;
-          missing = { key, hex };
-          throw this.vm.missingState(key);
-        },
-      };
-      let result: VmCallResult | null = null;
-      try {
-        result = await this.vm.call({ codeHash: info.codeHash, wasm, method, input, invoker, proposer, gasLimit, state });
-      } catch (e) {
-        if (missing === null && this.vm.missingKey(e) === null) throw e;
-      }
-      // Even when the vm turned the signal into some other outcome, a run that missed a key is not a result.
-      if (missing === null && result !== null) return result;
-      if (missing === null) throw new ExecError("unavailable", "vm reported missing state without a key");
-      if (attempt >= this.maxRetries) throw new ExecError("unavailable", `invocation still missing state after ${attempt} re-runs`);
+    let attempt = await (first ?? this.attemptVm(view, info.codeHash, wasm, prefix, method, input, invoker, proposer, gasLimit));
+    for (let reruns = 0; ; reruns++) {
+      if (attempt.missing === null) return attempt.result!;
+      if (reruns >= this.maxRetries) throw new ExecError("unavailable", `invocation still missing state after ${reruns} re-runs`);
       this.stats.stateRetries++;
-      const m = missing as { key: Uint8Array; hex: string };
-      await view.load(m.key, m.hex);
+      await view.load(attempt.missing.key, attempt.missing.str);
+      attempt = await this.attemptVm(view, info.codeHash, wasm, prefix, method, input, invoker, proposer, gasLimit);
     }
   }
 
   // ---- reads for the REST layer ------------------------------------------------------------------------
 
   private async readCommitted(key: Uint8Array): Promise<Uint8Array | null> {
-    const hex = toHex(key);
-    const cached = this.cache.get(hex);
+    const str = keyString(key);
+    const cached = this.cache.get(str);
     if (cached !== undefined) return cached;
-    return this.loadCommitted(key, hex);
+    return this.loadCommitted(key, str);
   }
 
   async getAccount(publicKey: Uint8Array): Promise<{ balance: bigint; nonce: bigint }> {
     if (publicKey.length !== 32) return { balance: 0n, nonce: 0n };
-    return readAccountBytes(await this.readCommitted(stateKeys.account(publicKey)));
+    return decodeAccount(await this.readCommitted(stateKeys.account(publicKey)));
   }
 
   async getContract(name: string): Promise<ContractInfo | null> {
@@ -801,7 +1026,7 @@ export class Executor {
       const infoRaw = await view.read(stateKeys.version(q.contract, q.version));
       if (infoRaw === null) return { status: "invalid", gasUsed: 0n, output: EMPTY, error: `unknown contract ${q.contract} version ${q.version}` };
       const info = decode(ContractVersionInfo, infoRaw, "contract version");
-      const result = await this.callVm(view, info, q.method, q.input, q.invoker ?? ZERO32, ZERO32, gasLimit);
+      const result = await this.callVm(view, info, stateKeys.storagePrefix(info.name), q.method, q.input, q.invoker ?? ZERO32, ZERO32, gasLimit);
       if (epoch === this.epoch || restart >= MAX_QUERY_RESTARTS) {
         const o = toOutcome(result, gasLimit);
         return { status: o.status, gasUsed: o.gasUsed, output: o.output, error: o.error };
@@ -858,10 +1083,12 @@ function toContractSources(payload: DeployPayloadT): ContractSourcesInput | stri
  */
 function toOutcome(r: VmCallResult, gasLimit: bigint): Outcome {
   const gasUsed = r.status === "out_of_gas" ? gasLimit : r.gasUsed > gasLimit ? gasLimit : r.gasUsed;
-  const uniqueSorted = (ks: readonly Uint8Array[]) => {
+  const uniqueSorted = (ks: readonly Uint8Array[]): Uint8Array[] => {
+    if (ks.length === 0) return NONE;
     const m = new Map<string, Uint8Array>();
-    for (const k of ks) m.set(toHex(k), k);
-    return [...m.values()].sort(compareBytes);
+    for (const k of ks) m.set(keyString(k), k);
+    // keyString order is byte order.
+    return [...m.keys()].sort().map((str) => m.get(str)!);
   };
   const reads = uniqueSorted(r.reads);
   const writes = [...r.writes].sort((a, b) => compareBytes(a.key, b.key));

@@ -17,23 +17,23 @@ export class CommittedStateCache {
   }
 
   /** The committed value (null = known absent), or undefined when the cache does not know. */
-  get(hex: string): Uint8Array | null | undefined {
-    return this.entries.get(hex);
+  get(key: string): Uint8Array | null | undefined {
+    return this.entries.get(key);
   }
 
-  has(hex: string): boolean {
-    return this.entries.has(hex);
+  has(key: string): boolean {
+    return this.entries.has(key);
   }
 
-  set(hex: string, value: Uint8Array | null): void {
-    const old = this.entries.get(hex);
-    if (old !== undefined || this.entries.has(hex)) {
-      this.bytes -= cost(hex, old ?? null);
-      this.entries.delete(hex);
+  set(key: string, value: Uint8Array | null): void {
+    const old = this.entries.get(key);
+    if (old !== undefined || this.entries.has(key)) {
+      this.bytes -= cost(key, old ?? null);
+      this.entries.delete(key);
     }
-    const c = cost(hex, value);
+    const c = cost(key, value);
     if (c > this.maxBytes) return;
-    this.entries.set(hex, value);
+    this.entries.set(key, value);
     this.bytes += c;
     // Oldest insertions go first (a Map iterates in insertion order).
     while (this.bytes > this.maxBytes) {
@@ -50,7 +50,8 @@ export class CommittedStateCache {
   }
 }
 
-function cost(hex: string, value: Uint8Array | null): number {
-  // A hex key costs two bytes per character in V8's two-byte strings at worst; 64 covers the entry overhead.
-  return hex.length + (value === null ? 0 : value.length) + 64;
+function cost(key: string, value: Uint8Array | null): number {
+  // Keys are keyString()s: one character per key byte, stored one byte each (V8 one-byte strings); 64 covers
+  // the entry overhead.
+  return key.length + (value === null ? 0 : value.length) + 64;
 }

@@ -71,3 +71,16 @@ export const stateKeys = {
     return out;
   },
 };
+
+const KEY_CHUNK = 4096;
+
+/**
+ * A state key as a Map key: one UTF-16 unit per byte, so it is one-to-one with the bytes, far cheaper to build
+ * than hex, and JavaScript's string order on it is exactly the byte order of the keys.
+ */
+export function keyString(key: Uint8Array): string {
+  if (key.length <= KEY_CHUNK) return String.fromCharCode.apply(null, key as unknown as number[]);
+  let s = "";
+  for (let i = 0; i < key.length; i += KEY_CHUNK) s += String.fromCharCode.apply(null, key.subarray(i, i + KEY_CHUNK) as unknown as number[]);
+  return s;
+}

@@ -6,7 +6,7 @@
 //   'Q' ++ u64be(height)                     -> encode(QuorumCertificate) the QC certifying that committed block
 //   'T' ++ u64be(height)                     -> stateRoot(32)             root(B) after applying block B at height
 //   'R' ++ u64be(height) ++ u32be(index)     -> encode(Receipt)           receipts in block order
-//   'I' ++ invocationId(32)                  -> u64be(height) ++ u32be(index)  first receipt of that id
+//   'I' ++ invocationId(32)                  -> u64be(height) ++ u32be(index)  the id's run (else first rejection)
 //   'N' ++ invoker(32) ++ u64be(nonce)       -> invocationId(32)          an account's accepted invocations
 //   'S' ++ stateKey                          -> value                     committed world state
 //   'M' ++ name                              -> meta values (see META)

@@ -8,7 +8,7 @@
 //  - execution results are applied in height order, on top of exactly the previous applied height;
 //  - writes are serialized in this process, so a check-then-write (append-only, first receipt wins) is atomic.
 
-import { decode, encode, encodingOf } from "../codec/codec.ts";
+import { Writer, decode, encode, encodingOf } from "../codec/codec.ts";
 import { bytesEqual, toHex } from "../codec/hex.ts";
 import { Block, QuorumCertificate, Receipt, type Block as BlockT, type QuorumCertificate as QcT, type Receipt as ReceiptT } from "../codec/types.ts";
 import { blockHash } from "../crypto/digests.ts";
@@ -62,6 +62,9 @@ export class Store {
   private readonly syncCommits: boolean;
   private readonly syncSafety: boolean;
   private readonly syncBlocks: boolean;
+  /** Buffers and encoder reused by commits (serialized, so never shared between two at once). */
+  private readonly scratch = new CommitScratch();
+  private readonly writer = new Writer(4096);
 
   private constructor(
     readonly db: RocksDb,
@@ -229,10 +232,15 @@ export class Store {
    * Commits a block with its execution results in ONE write batch: block, chain index, QC, state writes,
    * receipts, receipt and nonce indexes, state root and the last applied height.
    * The block must extend the last applied height by one (or be height 0 on an empty state).
+   *
+   * Receipt-by-id index: a non-rejected receipt always owns its id's entry (it is the run that consumed the
+   * nonce, and an id can run non-rejected at most once). A rejected receipt indexes its id only when no entry
+   * exists yet and no other receipt of this block claims it, so a replayed duplicate never hides the receipt
+   * of the invocation that did run, and an id that was rejected first and ran later points at the run.
    */
   commitExecuted(record: CommitRecord): Promise<void> {
     return this.serialize(async () => {
-      const { block } = record;
+      const { block, receipts } = record;
       const height = block.header.height;
       const hash = blockHash(block.header);
       const applied = await this.lastApplied();
@@ -245,36 +253,65 @@ export class Store {
         );
       }
       const ops = await this.commitIndexOps(block, hash, record.qc);
-      for (const w of record.state) {
-        ops.push(w.value === null ? { type: "del", key: keys.state(w.key) } : { type: "put", key: keys.state(w.key), value: w.value });
-      }
-      // The first receipt of an id wins: a replayed duplicate is rejected, and its rejection must not hide the
-      // receipt of the invocation that did run.
-      const ids = record.receipts.map((r) => r.id);
-      const known = await this.db.getMany(ids.map((id) => keys.receiptById(id)));
-      const seen = new Set<string>();
-      record.receipts.forEach((r, i) => {
+      for (let i = 0; i < receipts.length; i++) {
+        const r = receipts[i]!;
         if (r.index !== i || r.height !== height) {
           throw new StoreError("chain_conflict", `receipt ${i} of height ${height} is labelled (${r.height}, ${r.index})`, height);
         }
-        ops.push({ type: "put", key: keys.receipt(height, i), value: encode(Receipt, r) });
-        const idHex = toHex(r.id);
-        if (known[i] === null && !seen.has(idHex)) {
-          seen.add(idHex);
-          ops.push({ type: "put", key: keys.receiptById(r.id), value: locationBytes(height, i) });
-        }
-        if (r.status !== "rejected") {
+      }
+      const indexesRejected = await this.rejectedThatIndex(receipts);
+
+      const batch = this.db.newBatch();
+      for (const op of ops) {
+        if (op.type === "put") batch.put(op.key, op.value!);
+        else batch.del(op.key);
+      }
+      const k = this.scratch;
+      for (const w of record.state) {
+        const key = k.state(w.key);
+        if (w.value === null) batch.del(key);
+        else batch.put(key, w.value);
+      }
+      k.setHeight(height);
+      const w = this.writer;
+      for (let i = 0; i < receipts.length; i++) {
+        const r = receipts[i]!;
+        w.reset();
+        Receipt.write(w, r);
+        batch.put(k.receipt(i), w.bytes());
+        const rejected = r.status === "rejected";
+        if (!rejected || indexesRejected!.has(i)) batch.put(k.receiptById(r.id), k.location(i));
+        if (!rejected) {
           const inv = block.invocations[i]!;
-          ops.push({ type: "put", key: keys.nonce(inv.invoker, inv.nonce), value: r.id });
+          batch.put(inv.invoker.length === 32 ? k.nonce(inv.invoker, inv.nonce) : keys.nonce(inv.invoker, inv.nonce), r.id);
         }
-      });
-      ops.push({ type: "put", key: keys.root(height), value: record.stateRoot });
+      }
+      batch.put(keys.root(height), record.stateRoot);
       const appliedBytes = new Uint8Array(40);
       appliedBytes.set(u64be(height), 0);
       appliedBytes.set(record.stateRoot, 8);
-      ops.push({ type: "put", key: keys.meta(META.applied), value: appliedBytes });
-      await this.db.batch(ops, this.syncCommits);
+      batch.put(keys.meta(META.applied), appliedBytes);
+      await this.db.write(batch, this.syncCommits);
     });
+  }
+
+  /** Positions of the rejected receipts that take their id's index entry (see commitExecuted); null when none is rejected. */
+  private async rejectedThatIndex(receipts: readonly ReceiptT[]): Promise<Set<number> | null> {
+    const rejected: number[] = [];
+    for (let i = 0; i < receipts.length; i++) if (receipts[i]!.status === "rejected") rejected.push(i);
+    if (rejected.length === 0) return null;
+    const known = await this.db.getMany(rejected.map((i) => keys.receiptById(receipts[i]!.id)));
+    const claimed = new Set<string>();
+    for (const r of receipts) if (r.status !== "rejected") claimed.add(toHex(r.id));
+    const out = new Set<number>();
+    rejected.forEach((i, j) => {
+      const idHex = toHex(receipts[i]!.id);
+      if (known[j] === null && !claimed.has(idHex)) {
+        claimed.add(idHex);
+        out.add(i);
+      }
+    });
+    return out;
   }
 
   /**
@@ -362,11 +399,65 @@ export class Store {
   }
 }
 
-function locationBytes(height: bigint, index: number): Uint8Array {
-  const out = new Uint8Array(12);
-  out.set(u64be(height), 0);
-  out.set(u32be(index), 8);
-  return out;
+/**
+ * Keys and small values of one commit, built in buffers reused from one operation to the next: a WriteBatch
+ * copies what it is given, so a block's thousands of index entries need no allocation each.
+ */
+class CommitScratch {
+  private readonly receiptKey = new Uint8Array(13);
+  private readonly receiptView = new DataView(this.receiptKey.buffer);
+  private readonly idKey = new Uint8Array(33);
+  private readonly locationValue = new Uint8Array(12);
+  private readonly locationView = new DataView(this.locationValue.buffer);
+  private readonly nonceKey = new Uint8Array(41);
+  private readonly nonceView = new DataView(this.nonceKey.buffer);
+  private stateKey = new Uint8Array(256);
+
+  constructor() {
+    this.receiptKey[0] = TABLE.receipt;
+    this.idKey[0] = TABLE.receiptById;
+    this.nonceKey[0] = TABLE.nonceIndex;
+  }
+
+  setHeight(height: bigint): void {
+    this.receiptView.setBigUint64(1, height, false);
+    this.locationView.setBigUint64(0, height, false);
+  }
+
+  /** 'R' ++ u64be(height) ++ u32be(index), height from setHeight. */
+  receipt(index: number): Uint8Array {
+    this.receiptView.setUint32(9, index, false);
+    return this.receiptKey;
+  }
+
+  /** u64be(height) ++ u32be(index), height from setHeight. */
+  location(index: number): Uint8Array {
+    this.locationView.setUint32(8, index, false);
+    return this.locationValue;
+  }
+
+  /** 'I' ++ id (32 bytes). */
+  receiptById(id: Uint8Array): Uint8Array {
+    this.idKey.set(id, 1);
+    return this.idKey;
+  }
+
+  /** 'N' ++ invoker (32 bytes) ++ u64be(nonce). */
+  nonce(invoker: Uint8Array, nonce: bigint): Uint8Array {
+    this.nonceKey.set(invoker, 1);
+    this.nonceView.setBigUint64(33, nonce, false);
+    return this.nonceKey;
+  }
+
+  /** 'S' ++ stateKey, as a view of exactly that length. */
+  state(stateKey: Uint8Array): Uint8Array {
+    if (stateKey.length + 1 > this.stateKey.length) {
+      this.stateKey = new Uint8Array(Math.max(stateKey.length + 1, this.stateKey.length * 2));
+    }
+    this.stateKey[0] = TABLE.state;
+    this.stateKey.set(stateKey, 1);
+    return this.stateKey.subarray(0, stateKey.length + 1);
+  }
 }
 
 /** The smallest key after `k` (k ++ 0x00). */
