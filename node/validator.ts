@@ -62,6 +62,8 @@ export class Validator implements NodeServices {
   private gossipQueue: SignedInvocation[] = [];
   private gossipScheduled = false;
   private commitChain: Promise<void> = Promise.resolve();
+  /** Pending-block writes in flight (not awaited before voting; see persistBlock). */
+  private blockWrites: Promise<void> = Promise.resolve();
   private syncing = false;
   private stopped = false;
   private fatal: Error | null = null;
@@ -149,6 +151,7 @@ export class Validator implements NodeServices {
     this.pumping = true;
     this.net.setSyncProvider({
       getBlocksByHash: async (hashes) => {
+        await this.blockWrites;
         const out: Block[] = [];
         for (const h of hashes) {
           const b = await this.store.getBlock(h);
@@ -201,6 +204,7 @@ export class Validator implements NodeServices {
     await this.api?.close().catch(() => undefined);
     await this.net.stop().catch(() => undefined);
     await this.commitChain.catch(() => undefined);
+    await this.blockWrites;
     await this.mempool.close().catch(() => undefined);
     await this.executor.close().catch(() => undefined);
     await this.store.close().catch(() => undefined);
@@ -253,11 +257,18 @@ export class Validator implements NodeServices {
           case "persistSafety":
             await this.store.putSafety(encode(SafetyState, a.state));
             break;
-          case "persistBlock":
+          case "persistBlock": {
             this.pendingHeights.set(toHex(a.hash), a.block.header.height);
-            await this.clog.putPending(a.block);
+            // Not awaited: safety rests on the safety state alone, and a block lost in a crash is fetched
+            // again from peers; waiting for this write only delayed every vote. Pruning waits for it.
+            const write = this.clog.putPending(a.block).then(
+              () => undefined,
+              (e: unknown) => this.log.warn("storing a pending block failed", { error: String(e) }),
+            );
+            this.blockWrites = this.blockWrites.then(() => write);
             this.executor.prefetch(a.block.invocations);
             break;
+          }
           case "send": {
             const msg: AppMessage = { type: "consensus", value: encode(ConsensusMessage, a.message) };
             if (a.to === "all") this.net.broadcast(msg);
@@ -391,7 +402,9 @@ export class Validator implements NodeServices {
       if (height !== undefined) drop.push({ height, hash: h, committed: false });
     }
     // Wait for commits in flight: a pruned block below the head may be committed, and must keep its bytes.
+    const written = this.blockWrites;
     this.commitChain = this.commitChain.then(async () => {
+      await written;
       for (const d of drop) {
         const at = await this.store.blockHashAt(d.height);
         d.committed = at !== null && bytesEqual(at, d.hash);
