@@ -11,9 +11,14 @@ import {
   fromHex,
   fromJson,
   list,
+  struct,
+  text,
   toHex,
   toJson,
+  u16,
+  u32,
   u64,
+  type Codec,
   type SignedInvocation as SignedInvocationT,
 } from "../node/codec/index.ts";
 import { blockHash, invocationId, invocationsRoot, merkleRoot, ZERO_HASH } from "../node/crypto/index.ts";
@@ -116,6 +121,51 @@ describe("canonical codec", () => {
     const j = toJson(Receipt, { ...r, error: null }) as Record<string, unknown>;
     delete j.error;
     expect(fromJson(Receipt, j).error).toBeNull();
+  });
+});
+
+describe("codec internals", () => {
+  const le32 = (n: number) => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24];
+
+  it("writes text as a u32 length and UTF-8, ASCII or not, and reads it back", () => {
+    const t = text(64);
+    expect([...encode(t, "abc")]).toEqual([...le32(3), 0x61, 0x62, 0x63]);
+    for (const s of ["", "é", "a€b", "😀 ok", "\u0000\u007f\u0080", "x".repeat(64)]) {
+      const utf = new TextEncoder().encode(s);
+      expect([...encode(t, s)]).toEqual([...le32(utf.length), ...utf]);
+      expect(decode(t, encode(t, s))).toBe(s);
+    }
+    // A lone surrogate encodes as U+FFFD, as TextEncoder does.
+    expect([...encode(t, "\ud800")]).toEqual([...le32(3), 0xef, 0xbf, 0xbd]);
+    // The limit is in bytes, not characters.
+    expect(() => encode(text(8), "€€€")).toThrow(/9 bytes exceeds 8/);
+    expect(() => encode(text(8), "x".repeat(9))).toThrow(/9 bytes exceeds 8/);
+    const long = "sources ".repeat(2000) + "é";
+    expect(decode(text(1 << 20), encode(text(1 << 20), long))).toBe(long);
+    expect(decode(text(1 << 20), encode(text(1 << 20), "a".repeat(5000)))).toBe("a".repeat(5000));
+    expect(() => decode(t, new Uint8Array([...le32(2), 0xc3, 0x28]))).toThrow(/invalid UTF-8/);
+    expect(() => decode(t, new Uint8Array([...le32(3), 0x61]))).toThrow(CodecError);
+  });
+
+  it("reads integers little-endian at their extremes and at any offset", () => {
+    const c = struct({ a: u16, b: u32, c: u64, d: u32 });
+    const v = { a: 0xffff, b: 0xffffffff, c: 2n ** 64n - 1n, d: 0x80000001 };
+    const bytesOut = encode(c, v);
+    expect([...bytesOut]).toEqual([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, ...new Array(8).fill(0xff), 0x01, 0, 0, 0x80]);
+    expect(decode(c, bytesOut)).toEqual(v);
+    expect(decode(u64, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]))).toBe(0x0807060504030201n);
+    expect(decode(c, encode(c, { a: 1, b: 2, c: 3n, d: 4 }))).toEqual({ a: 1, b: 2, c: 3n, d: 4 });
+  });
+
+  it("an encode nested inside another encode gets its own buffer", () => {
+    // A codec whose write encodes something else first must not clobber the outer value's bytes.
+    const nested: Codec<bigint> = { ...u64, write: (w, v) => w.raw(encode(bytes(64), encode(u64, v))) };
+    const pair = struct({ x: u32, y: nested, z: u32 });
+    expect([...encode(pair, { x: 1, y: 2n, z: 3 })]).toEqual([...le32(1), ...le32(8), 2, 0, 0, 0, 0, 0, 0, 0, ...le32(3)]);
+    // Large values grow the shared buffer; later small ones still come out exact.
+    const big = new Uint8Array(5 * 1024 * 1024).fill(7);
+    expect(encode(bytes(big.length), big).length).toBe(big.length + 4);
+    expect([...encode(u32, 258)]).toEqual(le32(258));
   });
 });
 

@@ -1,9 +1,13 @@
 // Execution without Wasm: genesis, signatures, nonces, fees, bank transfers, forks, commit, restart, replay.
 
 import { afterEach, describe, expect, it } from "vitest";
-import { toHex } from "../node/codec/hex.ts";
+import { CodecError, encode } from "../node/codec/codec.ts";
+import { compareBytes, toHex } from "../node/codec/hex.ts";
+import { Account } from "../node/codec/types.ts";
 import { blockHash, invocationId } from "../node/crypto/digests.ts";
 import { EXEC_GAS, ExecError, RealContractVm, genesisStateRoot, intrinsicGas, nextStateRoot, replay, stateKeys } from "../node/exec/index.ts";
+import { decodeAccount, encodeAccount } from "../node/exec/account.ts";
+import { keyString } from "../node/exec/state-keys.ts";
 import { StoreError, storeKeys } from "../node/store/index.ts";
 import { childBlock, sign, signer, testGenesis, transfer } from "./fixtures/exec/chain.ts";
 import { TestChain } from "./fixtures/exec/harness.ts";
@@ -190,6 +194,46 @@ describe("exec: bank", () => {
     expect(await c.ex.getAccount(proposer.publicKey)).toEqual({ balance: 2n * (3n * EXEC_GAS.invalid + 10n), nonce: 0n });
   });
 
+  it("credits a transfer to the proposer on top of its fee, and creates a fresh recipient", async () => {
+    const c = await open();
+    const [a, b] = await c.run([transfer(alice, proposer.publicKey, 300n, 0n), transfer(alice, carol.publicKey, 20n, 1n)], proposer.publicKey);
+    expect([a!.status, b!.status]).toEqual(["ok", "ok"]);
+    expect(await c.ex.getAccount(proposer.publicKey)).toEqual({ balance: 300n + 2n * TRANSFER_GAS, nonce: 0n });
+    expect(await c.ex.getAccount(carol.publicKey)).toEqual({ balance: 20n, nonce: 0n });
+    expect(await c.ex.getAccount(alice.publicKey)).toEqual({ balance: 1_000_000n - 320n - 2n * TRANSFER_GAS, nonce: 2n });
+  });
+
+  it("gets the same receipts and roots with every read going to RocksDB as with a warm cache", async () => {
+    const blocks = [
+      [transfer(alice, carol.publicKey, 100n, 0n), transfer(bob, carol.publicKey, 5n, 0n, { gasLimit: 10_000n }), transfer(alice, bob.publicKey, 1n, 1n)],
+      [
+        transfer(carol, alice.publicKey, 500n, 0n, { gasLimit: 3_000n, gasPrice: 0n }),
+        transfer(bob, proposer.publicKey, 9n, 1n, { gasLimit: 10_000n }),
+        transfer(alice, alice.publicKey, 3n, 2n),
+      ],
+      [sign(bob, { contract: "bank", method: "transfer", input: new Uint8Array(3), nonce: 2n, gasLimit: 10_000n }), transfer(proposer, carol.publicKey, 1n, 0n, { gasLimit: 2_100n })],
+    ];
+    const warm = await open();
+    // No cache at all: every first read of a key in a block is a RocksDB load (the asynchronous path).
+    const cold = await TestChain.open(GENESIS, vm, { stateCacheBytes: 0, preloadState: false });
+    try {
+      const results: Array<{ receipts: unknown[]; root: Uint8Array }> = [];
+      for (const c of [warm, cold]) {
+        const receipts: unknown[] = [];
+        for (const invs of blocks) receipts.push(await c.run(invs, proposer.publicKey));
+        results.push({ receipts, root: c.ex.head().stateRoot });
+      }
+      expect(results[1]).toEqual(results[0]);
+      expect((results[0]!.receipts as Array<Array<{ status: string }>>).flat().map((r) => r.status)).toEqual([
+        "ok", "ok", "ok", "reverted", "ok", "ok", "invalid", "ok",
+      ]);
+      expect(cold.ex.cache.size).toBe(0);
+      expect(await cold.ex.getAccount(carol.publicKey)).toEqual(await warm.ex.getAccount(carol.publicKey));
+    } finally {
+      await cold.close();
+    }
+  });
+
   it("the proposer paying itself nets to zero, and a self-transfer changes only the fee", async () => {
     const c = await open();
     const [r] = await c.run([transfer(alice, alice.publicKey, 500n, 0n)], alice.publicKey);
@@ -335,5 +379,33 @@ describe("exec: speculation, commit, restart, replay", () => {
     const again = await c.ex.executeBlock(b1);
     expect(again.stateRoot).toEqual(r1.stateRoot);
     expect(again.receipts).toEqual(r1.receipts);
+  });
+});
+
+describe("exec: hand-coded encodings", () => {
+  it("accounts are exactly the codec's bytes, and anything else is refused like the codec refuses it", () => {
+    const max = (1n << 64n) - 1n;
+    for (const [balance, nonce] of [[0n, 0n], [1n, 2n], [max, max], [1n << 63n, 5n], [0x0102030405060708n, 0x1112131415161718n]] as const) {
+      const bytes = encode(Account, { balance, nonce });
+      expect(encodeAccount(balance, nonce)).toEqual(bytes);
+      expect(decodeAccount(bytes)).toEqual({ balance, nonce });
+    }
+    expect(decodeAccount(null)).toEqual({ balance: 0n, nonce: 0n });
+    expect(() => decodeAccount(new Uint8Array(15))).toThrow(CodecError);
+    expect(() => decodeAccount(new Uint8Array(17))).toThrow(/trailing/);
+    expect(() => encodeAccount(max + 1n, 0n)).toThrow(CodecError);
+    expect(() => encodeAccount(0n, -1n)).toThrow(CodecError);
+  });
+
+  it("state key strings sort exactly as the key bytes do, prefixes first", () => {
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) >> 16;
+    const keys: Uint8Array[] = [new Uint8Array(0), new Uint8Array([0]), new Uint8Array([0, 0]), new Uint8Array([255]), new Uint8Array([255, 0])];
+    for (let i = 0; i < 300; i++) keys.push(Uint8Array.from({ length: next() % 6 }, () => (next() % 4 === 0 ? 0xff : next() & 0xff)));
+    keys.push(new Uint8Array(5000).fill(0x80), new Uint8Array(5000).fill(0x80).fill(0x81, 4999));
+    const byBytes = [...keys].sort(compareBytes).map(toHex);
+    const byString = [...keys].sort((a, b) => (keyString(a) < keyString(b) ? -1 : keyString(a) > keyString(b) ? 1 : 0)).map(toHex);
+    expect(byString).toEqual(byBytes);
+    expect(new Set(keys.map(keyString)).size).toBe(new Set(keys.map(toHex)).size);
   });
 });

@@ -74,6 +74,31 @@ export class Writer {
     } else this.buf.set(bytes, this.pos);
     this.pos += n;
   }
+  /** u32 byte length, then `s` as UTF-8; CodecError when that is more than maxBytes. */
+  text(s: string, maxBytes: number): void {
+    const n = s.length;
+    if (n <= maxBytes) {
+      // ASCII (names, ids, most sources) is its own UTF-8: copy it by hand, no TextEncoder and no temporary.
+      if (this.pos + 4 + n > this.buf.length) this.grow(4 + n);
+      const buf = this.buf;
+      const start = this.pos + 4;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[start + i] = c;
+      }
+      if (i === n) {
+        this.view.setUint32(this.pos, n, true);
+        this.pos = start + n;
+        return;
+      }
+    }
+    const b = utf8(s);
+    if (b.length > maxBytes) throw new CodecError("malformed_encoding", `text of ${b.length} bytes exceeds ${maxBytes}`);
+    this.u32(b.length);
+    this.raw(b);
+  }
   /** A copy of the bytes written. */
   finish(): Uint8Array {
     return this.buf.slice(0, this.pos);
@@ -92,20 +117,21 @@ export class Writer {
   }
 }
 
+// u64s are read through one DataView over a scratch copy of their 8 bytes: no DataView per Reader.
+const u64Scratch = new Uint8Array(8);
+const u64View = new DataView(u64Scratch.buffer);
+
 export class Reader {
-  private readonly view: DataView;
   pos = 0;
 
-  constructor(private readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
+  constructor(private readonly buf: Uint8Array) {}
 
   get remaining(): number {
     return this.buf.length - this.pos;
   }
 
   private need(n: number, what: string): void {
-    if (this.remaining < n) {
+    if (this.buf.length - this.pos < n) {
       throw new CodecError("malformed_encoding", `truncated: ${what} needs ${n} bytes at offset ${this.pos}, ${this.remaining} left`);
     }
   }
@@ -116,21 +142,25 @@ export class Reader {
   }
   u16(what = "u16"): number {
     this.need(2, what);
-    const v = this.view.getUint16(this.pos, true);
-    this.pos += 2;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 2;
+    return b[p]! | (b[p + 1]! << 8);
   }
   u32(what = "u32"): number {
     this.need(4, what);
-    const v = this.view.getUint32(this.pos, true);
-    this.pos += 4;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 4;
+    return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
   }
   u64(what = "u64"): bigint {
     this.need(8, what);
-    const v = this.view.getBigUint64(this.pos, true);
-    this.pos += 8;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    for (let i = 0; i < 8; i++) u64Scratch[i] = b[p + i]!;
+    this.pos = p + 8;
+    return u64View.getBigUint64(0, true);
   }
   /** The bytes between two offsets already read (a view, not a copy). */
   consumed(start: number, end: number): Uint8Array {
@@ -144,7 +174,24 @@ export class Reader {
     this.pos += n;
     return out;
   }
+
+  /** n bytes of strict UTF-8 as a string (throws on invalid UTF-8; the caller names the field). */
+  text(n: number, what = "text"): string {
+    this.need(n, what);
+    const b = this.buf;
+    const start = this.pos;
+    const end = start + n;
+    let ascii = n <= ASCII_DIRECT_MAX;
+    for (let i = start; ascii && i < end; i++) if (b[i]! >= 0x80) ascii = false;
+    // ASCII is its own UTF-8; anything else goes through the strict decoder (no copy of the bytes either way).
+    const s = ascii ? String.fromCharCode.apply(null, b.subarray(start, end) as unknown as number[]) : fromUtf8(b.subarray(start, end));
+    this.pos = end;
+    return s;
+  }
 }
+
+/** Longest text decoded by hand (argument lists of String.fromCharCode stay small). */
+const ASCII_DIRECT_MAX = 1024;
 
 export interface Codec<T> {
   /** Encoded size when it never varies; lets lists pre-check lengths before allocating. */
@@ -323,18 +370,13 @@ export function text(maxBytes: number, pattern?: RegExp): Codec<string> {
   };
   return {
     fixedSize: undefined,
-    write: (w, v) => {
-      const b = utf8(v);
-      if (b.length > maxBytes) throw new CodecError("malformed_encoding", `text of ${b.length} bytes exceeds ${maxBytes}`);
-      w.u32(b.length);
-      w.raw(b);
-    },
+    write: (w, v) => w.text(v, maxBytes),
     read: (r, path) => {
       const len = r.u32(`${path} length`);
       if (len > maxBytes) throw new CodecError("malformed_encoding", `${path}: text length ${len} exceeds ${maxBytes}`);
       let s: string;
       try {
-        s = fromUtf8(r.raw(len, path));
+        s = r.text(len, path);
       } catch {
         throw new CodecError("malformed_encoding", `${path}: invalid UTF-8`);
       }

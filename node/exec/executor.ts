@@ -220,6 +220,42 @@ function makeReceipt(
   };
 }
 
+/**
+ * The state a contract run reads (its own storage, through the view), noting the first key that is not in
+ * memory: the vm is stopped there by its missing-state signal and the run is repeated once the key is loaded.
+ * A class rather than closures: one object per run is all it costs.
+ */
+class ContractStateReader {
+  missing: { readonly key: Uint8Array; readonly str: string } | null = null;
+
+  constructor(
+    private readonly view: StateView,
+    private readonly prefix: Uint8Array,
+    private readonly vm: ContractVm,
+  ) {}
+
+  get(userKey: Uint8Array): Uint8Array | null {
+    const key = stateKeys.storage(this.prefix, userKey);
+    const str = keyString(key);
+    const v = this.view.peek(str);
+    if (v !== undefined) return v;
+    this.missing = { key, str };
+    throw this.vm.missingState(key);
+  }
+
+  /** The attempt's outcome once the vm returned `result` (null: it threw the missing-state signal). */
+  done(result: VmCallResult | null): VmAttempt {
+    // Even when the vm turned the signal into some other outcome, a run that missed a key is not a result.
+    if (this.missing === null && result === null) throw new ExecError("unavailable", "vm reported missing state without a key");
+    return { result, missing: this.missing };
+  }
+
+  failed(e: unknown): VmAttempt {
+    if (this.missing === null && this.vm.missingKey(e) === null) throw e;
+    return this.done(null);
+  }
+}
+
 /** A simple FIFO mutex: execution and commit never interleave. */
 class Lock {
   private tail: Promise<unknown> = Promise.resolve();
@@ -852,16 +888,9 @@ export class Executor {
     const intrinsic = intrinsicGas(inv.input.length);
     if (inv.gasLimit < intrinsic) return Executor.outOfGas(inv.gasLimit, intrinsic);
     const vmGas = inv.gasLimit - intrinsic;
-    const finish = (result: VmCallResult): Outcome => {
-      const outcome = toOutcome(result, vmGas);
-      outcome.gasUsed += intrinsic;
-      if (outcome.status === "ok") {
-        for (const w of outcome.writes) overlay.set(stateKeys.storage(version.prefix, w.key), w.value.length === 0 ? null : w.value);
-      }
-      return outcome;
-    };
     const result = this.callVm(view, version.info, version.prefix, inv.method, inv.input, inv.invoker, ctx.proposer, vmGas);
-    return result instanceof Promise ? result.then(finish) : finish(result);
+    if (result instanceof Promise) return result.then((r) => contractOutcome(r, vmGas, intrinsic, overlay, version.prefix));
+    return contractOutcome(result, vmGas, intrinsic, overlay, version.prefix);
   }
 
   /**
@@ -897,33 +926,14 @@ export class Executor {
     proposer: Uint8Array,
     gasLimit: bigint,
   ): VmAttempt | Promise<VmAttempt> {
-    let missing: { key: Uint8Array; str: string } | null = null;
-    const state = {
-      get: (userKey: Uint8Array): Uint8Array | null => {
-        const key = stateKeys.storage(prefix, userKey);
-        const str = keyString(key);
-        const v = view.peek(str);
-        if (v !== undefined) return v;
-        missing = { key, str };
-        throw this.vm.missingState(key);
-      },
-    };
-    const done = (result: VmCallResult | null): VmAttempt => {
-      // Even when the vm turned the signal into some other outcome, a run that missed a key is not a result.
-      if (missing === null && result === null) throw new ExecError("unavailable", "vm reported missing state without a key");
-      return { result, missing };
-    };
-    const failed = (e: unknown): VmAttempt => {
-      if (missing === null && this.vm.missingKey(e) === null) throw e;
-      return done(null);
-    };
+    const state = new ContractStateReader(view, prefix, this.vm);
     let pending: VmCallResult | Promise<VmCallResult>;
     try {
       pending = this.vm.call({ codeHash, wasm, method, input, invoker, proposer, gasLimit, state });
     } catch (e) {
-      return failed(e);
+      return state.failed(e);
     }
-    return pending instanceof Promise ? pending.then(done, failed) : done(pending);
+    return pending instanceof Promise ? pending.then((r) => state.done(r), (e: unknown) => state.failed(e)) : state.done(pending);
   }
 
   /** The asynchronous rest of callVm: fetch the code if needed, load each missing key, run again. */
@@ -1077,36 +1087,65 @@ function toContractSources(payload: DeployPayloadT): ContractSourcesInput | stri
   return { entry: payload.entry, files: { ...files } };
 }
 
+/** A contract run's outcome (gas including the intrinsic charge); its writes land on the overlay when it is ok. */
+function contractOutcome(result: VmCallResult, vmGas: bigint, intrinsic: bigint, overlay: Overlay, prefix: Uint8Array): Outcome {
+  const outcome = toOutcome(result, vmGas);
+  outcome.gasUsed += intrinsic;
+  if (outcome.status === "ok") {
+    for (const w of outcome.writes) overlay.set(stateKeys.storage(prefix, w.key), w.value.length === 0 ? null : w.value);
+  }
+  return outcome;
+}
+
 /**
  * Normalizes a vm result into an outcome the receipt codec can hold: sorted reads and writes, and limits the
  * codec enforces turned into a deterministic trap rather than an encoding failure later.
  */
 function toOutcome(r: VmCallResult, gasLimit: bigint): Outcome {
   const gasUsed = r.status === "out_of_gas" ? gasLimit : r.gasUsed > gasLimit ? gasLimit : r.gasUsed;
-  const uniqueSorted = (ks: readonly Uint8Array[]): Uint8Array[] => {
-    if (ks.length === 0) return NONE;
-    const m = new Map<string, Uint8Array>();
-    for (const k of ks) m.set(keyString(k), k);
-    // keyString order is byte order.
-    return [...m.keys()].sort().map((str) => m.get(str)!);
-  };
   const reads = uniqueSorted(r.reads);
-  const writes = [...r.writes].sort((a, b) => compareBytes(a.key, b.key));
-  const trap = (error: string): Outcome => ({ status: "trap", gasUsed, output: EMPTY, error, reads: [], writes: [] });
+  const writes: Array<{ key: Uint8Array; value: Uint8Array }> = [];
+  for (const w of r.writes) writes.push({ key: w.key, value: w.value });
+  if (writes.length > 1) writes.sort(byKey);
+  let error: string | null = null;
   if (reads.length > LIMITS.maxReadsWrites || writes.length > LIMITS.maxReadsWrites) {
-    return trap(`more than ${LIMITS.maxReadsWrites} distinct keys read or written`);
+    error = `more than ${LIMITS.maxReadsWrites} distinct keys read or written`;
+  } else if (longestKey(reads, writes) > LIMITS.maxKeyBytes) {
+    error = `a state key exceeds ${LIMITS.maxKeyBytes} bytes`;
+  } else if (largestValue(writes) > LIMITS.maxValueBytes) {
+    error = `a state value exceeds ${LIMITS.maxValueBytes} bytes`;
+  } else if (r.output.length > LIMITS.maxOutputBytes) {
+    error = `output exceeds ${LIMITS.maxOutputBytes} bytes`;
   }
-  if (reads.some((k) => k.length > LIMITS.maxKeyBytes) || writes.some((w) => w.key.length > LIMITS.maxKeyBytes)) {
-    return trap(`a state key exceeds ${LIMITS.maxKeyBytes} bytes`);
-  }
-  if (writes.some((w) => w.value.length > LIMITS.maxValueBytes)) return trap(`a state value exceeds ${LIMITS.maxValueBytes} bytes`);
-  if (r.output.length > LIMITS.maxOutputBytes) return trap(`output exceeds ${LIMITS.maxOutputBytes} bytes`);
-  return {
-    status: r.status,
-    gasUsed,
-    output: r.output,
-    error: r.error,
-    reads,
-    writes: writes.map((w) => ({ key: w.key, value: w.value })),
-  };
+  if (error !== null) return { status: "trap", gasUsed, output: EMPTY, error, reads: [], writes: [] };
+  return { status: r.status, gasUsed, output: r.output, error: r.error, reads, writes };
+}
+
+function byKey(a: { key: Uint8Array }, b: { key: Uint8Array }): number {
+  return compareBytes(a.key, b.key);
+}
+
+/** Distinct keys in byte order. */
+function uniqueSorted(ks: readonly Uint8Array[]): Uint8Array[] {
+  if (ks.length === 0) return NONE;
+  const m = new Map<string, Uint8Array>();
+  for (const k of ks) m.set(keyString(k), k);
+  // keyString order is byte order.
+  const strs = [...m.keys()].sort();
+  const out: Uint8Array[] = [];
+  for (const str of strs) out.push(m.get(str)!);
+  return out;
+}
+
+function longestKey(reads: readonly Uint8Array[], writes: ReadonlyArray<{ key: Uint8Array }>): number {
+  let max = 0;
+  for (const k of reads) if (k.length > max) max = k.length;
+  for (const w of writes) if (w.key.length > max) max = w.key.length;
+  return max;
+}
+
+function largestValue(writes: ReadonlyArray<{ value: Uint8Array }>): number {
+  let max = 0;
+  for (const w of writes) if (w.value.length > max) max = w.value.length;
+  return max;
 }

@@ -104,6 +104,9 @@ export class RealContractVm implements ContractVm {
   private readonly outcomes = new Map<string, Promise<CompileOutcome>>();
   /** Loaded modules by code hash, or the deterministic reason the module cannot be loaded. */
   private readonly loaded = new Map<string, LoadedContract | string>();
+  /** The hex of the code hash asked about last: a block's calls of one contract share one hash object. */
+  private lastHash: Uint8Array | null = null;
+  private lastHex = "";
 
   constructor(private readonly options: RealVmOptions = {}) {}
 
@@ -150,8 +153,16 @@ export class RealContractVm implements ContractVm {
   }
 
   /** Loads (validates, instruments, engine-compiles) once per code hash; 'invalid_wasm' becomes a reason. */
+  private hexOfCode(codeHash: Uint8Array): string {
+    if (codeHash !== this.lastHash) {
+      this.lastHex = hexOf(codeHash);
+      this.lastHash = codeHash;
+    }
+    return this.lastHex;
+  }
+
   private load(codeHash: Uint8Array, wasm: Uint8Array | null): LoadedContract | string {
-    const hex = hexOf(codeHash);
+    const hex = this.hexOfCode(codeHash);
     const hit = this.loaded.get(hex);
     if (hit !== undefined) return hit;
     if (wasm === null) throw new Error(`vm adapter: code ${hex} is not loaded and no bytes were given`);
@@ -180,7 +191,7 @@ export class RealContractVm implements ContractVm {
   }
 
   hasCode(codeHash: Uint8Array): boolean {
-    return this.loaded.has(hexOf(codeHash));
+    return this.loaded.has(this.hexOfCode(codeHash));
   }
 
   call(request: VmCallRequest): VmCallResult {
