@@ -65,12 +65,15 @@ export class WriteBatch {
   }
 
   put(key: Uint8Array, value: Uint8Array): void {
+    // The binding would store anything that is not bytes as an empty slice: refuse it here instead.
+    if (!(key instanceof Uint8Array) || !(value instanceof Uint8Array)) throw new TypeError("WriteBatch.put takes a Uint8Array key and value");
     // The binding copies plain Uint8Arrays (any ArrayBufferView is a buffer to N-API); no Buffer wrapper needed.
     binding.batch_put(this.handle, key, value);
     this.count++;
   }
 
   del(key: Uint8Array): void {
+    if (!(key instanceof Uint8Array)) throw new TypeError("WriteBatch.del takes a Uint8Array key");
     binding.batch_del(this.handle, key);
     this.count++;
   }

@@ -66,7 +66,7 @@ export class Store {
   private readonly syncBlocks: boolean;
   /** Buffers and encoder reused by commits (serialized, so never shared between two at once). */
   private readonly scratch = new CommitScratch();
-  private readonly writer = new Writer(4096);
+  private writer = new Writer(4096);
 
   private constructor(
     readonly db: RocksDb,
@@ -294,6 +294,8 @@ export class Store {
       appliedBytes.set(u64be(height), 0);
       appliedBytes.set(record.stateRoot, 8);
       batch.put(keys.meta(META.applied), appliedBytes);
+      // One huge receipt must not pin its encoding buffer for the life of the store.
+      if (w.capacity > 4 * 1024 * 1024) this.writer = new Writer(4096);
       await this.db.write(batch, this.syncCommits);
     });
   }
