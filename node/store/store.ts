@@ -394,8 +394,8 @@ export class Store {
 
   // ---- consensus safety state --------------------------------------------------------------------------
 
-  /** Durable (fsynced unless configured otherwise) before it resolves: votes are sent only after this. */
   /**
+   * Durable (fsynced unless configured otherwise) before it resolves: votes are sent only after this.
    * A vote leaves only after this resolves, so it sits on every view's critical path. It is one key no
    * check-then-write depends on: queueing it behind a commit batch (and that batch's fsync) only added
    * milliseconds to every view.
