@@ -6,7 +6,7 @@
 //  - a block's execution results (state, receipts, indexes, state root) land in ONE write batch together with
 //    the last applied height, so after a crash either all of a block's effects are there or none are;
 //  - execution results are applied in height order, on top of exactly the previous applied height;
-//  - writes are serialized in this process, so a check-then-write (append-only, first receipt wins) is atomic.
+//  - writes are serialized in this process, so a check-then-write (append-only, the receipt-by-id rule) is atomic.
 
 import { Writer, decode, encode, encodingOf } from "../codec/codec.ts";
 import { bytesEqual, toHex } from "../codec/hex.ts";
