@@ -62,6 +62,8 @@ export class Validator implements NodeServices {
   private gossipQueue: SignedInvocation[] = [];
   private gossipScheduled = false;
   private commitChain: Promise<void> = Promise.resolve();
+  /** Execution requests reach the executor in the order the core made them, whatever their checks take. */
+  private executionOrder: Promise<void> = Promise.resolve();
   /** Pending-block writes in flight (not awaited before voting; see persistBlock). */
   private blockWrites: Promise<void> = Promise.resolve();
   private syncing = false;
@@ -322,8 +324,15 @@ export class Validator implements NodeServices {
 
   private execute(block: Block, hash: Uint8Array): void {
     const t0 = performance.now();
-    this.executor
-      .executeBlock(block, { has: (idHex) => this.mempool.isVerified(idHex) })
+    // Invocations whose gossip has not reached us (or is still being checked) get their signatures checked
+    // on the verifier's workers first; execution would otherwise check each one inline on the event loop.
+    const verified = this.mempool.verifyForBlock(block.invocations);
+    const run = this.executionOrder.then(() => verified).then(() => this.executor.executeBlock(block, { has: (idHex) => this.mempool.isVerified(idHex) }));
+    this.executionOrder = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    run
       .then((r) => {
         if (DEBUG) this.log.info("executed", { height: block.header.height.toString(), n: block.invocations.length, ms: +(performance.now() - t0).toFixed(1) });
         this.executedResults.set(toHex(hash), r);

@@ -150,6 +150,49 @@ describe("mempool admission", () => {
   });
 });
 
+describe("signatures checked once per id", () => {
+  /** Counts what reaches the verifier; each call resolves only when released, to hold checks in flight. */
+  class GatedVerifier extends InlineVerifier {
+    checked: number[] = [];
+    private gates: Array<() => void> = [];
+    override async verify(items: ReadonlyArray<{ encoded: Uint8Array; publicKey: Uint8Array }>): Promise<boolean[]> {
+      this.checked.push(items.length);
+      await new Promise<void>((r) => this.gates.push(r));
+      return super.verify(items);
+    }
+    release(): void {
+      for (const g of this.gates.splice(0)) g();
+    }
+  }
+
+  it("a block's invocations share the check their admission started, and later admissions skip it", async () => {
+    const verifier = new GatedVerifier();
+    const mp = pool(undefined, { verifier });
+    const invs = [sign(alice, 0n), sign(bob, 0n)];
+    const admitting = mp.admitFromPeer(invs);
+    await new Promise((r) => setImmediate(r));
+    const forBlock = mp.verifyForBlock([...invs, sign(carol, 0n)]);
+    await new Promise((r) => setImmediate(r));
+    expect(verifier.checked).toEqual([2, 1]); // carol alone is new
+    verifier.release();
+    await new Promise((r) => setImmediate(r));
+    verifier.release();
+    expect((await admitting).every((o) => o.ok)).toBe(true);
+    await forBlock;
+    for (const inv of [...invs, sign(carol, 0n)]) expect(mp.isVerified(invocationId(inv))).toBe(true);
+    expect((await mp.admitFromPeer([sign(carol, 0n)]))[0]!.ok).toBe(true);
+    expect(verifier.checked).toEqual([2, 1]);
+  });
+
+  it("leaves a forged signature unverified for execution to reject", async () => {
+    const mp = pool();
+    const forged = { ...sign(alice, 0n), signature: sign(bob, 0n).signature };
+    await mp.verifyForBlock([forged, sign(bob, 0n)]);
+    expect(mp.isVerified(invocationId(forged))).toBe(false);
+    expect(mp.isVerified(invocationId(sign(bob, 0n)))).toBe(true);
+  });
+});
+
 describe("mempool readiness and selection", () => {
   it("selects an invoker's invocations only in unbroken nonce order from the committed nonce", async () => {
     const mp = pool();

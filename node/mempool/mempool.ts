@@ -12,7 +12,7 @@
 // - `select` takes invokers round-robin, oldest first, one invocation per turn: one busy invoker cannot
 //   starve the others, and the same pool always yields the same selection.
 
-import { SignedInvocation, encode, rememberEncoding, toHex, LIMITS, CodecError } from "../codec/index.ts";
+import { SignedInvocation, encode, encodingOf, rememberEncoding, toHex, LIMITS, CodecError } from "../codec/index.ts";
 import { invocationId, invocationIdOfEncoding, rememberInvocationId } from "../crypto/digests.ts";
 import { CairnError } from "../errors.ts";
 import { InvokerQueue } from "./invoker-queue.ts";
@@ -30,6 +30,12 @@ import type {
 } from "./types.ts";
 
 const U64_MAX = (1n << 64n) - 1n;
+
+interface VerifyItem {
+  idHex: string;
+  encoded: Uint8Array;
+  publicKey: Uint8Array;
+}
 
 /** An admission that passed the stateless checks and waits for its signature and account checks. */
 interface Candidate {
@@ -57,6 +63,11 @@ export class Mempool {
   private readonly queues = new Map<string, InvokerQueue>();
   /** Ids whose signature checked out, in insertion order so the oldest are forgotten first. */
   private readonly verified = new Set<string>();
+  /**
+   * Signature checks in flight, by id: an invocation reaching this validator twice at once (a peer's gossip
+   * and a proposal carrying it) is checked once, and a block waits for the check its gossip started.
+   */
+  private readonly verifying = new Map<string, Promise<boolean>>();
   private readonly listeners = new Set<AdmittedListener>();
   private totalBytes = 0;
   private seq = 0;
@@ -146,15 +157,11 @@ export class Mempool {
       }
     });
 
-    // 2. Signatures, skipping ids already verified here.
-    const toVerify = candidates.filter((c) => !this.verified.has(c.idHex));
-    if (toVerify.length > 0) {
-      const results = await this.verifier.verify(toVerify.map((c) => ({ encoded: c.encoded, publicKey: c.inv.invoker })));
-      toVerify.forEach((c, i) => {
-        if (results[i]) this.rememberVerified(c.idHex);
-        else refuse(c.index, new CairnError("bad_signature", `signature of invocation ${c.idHex} does not verify for invoker ${c.invokerHex}`));
-      });
-    }
+    // 2. Signatures, skipping ids already verified (or being verified) here.
+    const results = await Promise.all(this.verifyOnce(candidates.map((c) => ({ idHex: c.idHex, encoded: c.encoded, publicKey: c.inv.invoker }))));
+    candidates.forEach((c, i) => {
+      if (!results[i]) refuse(c.index, new CairnError("bad_signature", `signature of invocation ${c.idHex} does not verify for invoker ${c.invokerHex}`));
+    });
     const authentic = candidates.filter((c) => outcomes[c.index] === undefined);
 
     // 3. Committed accounts, one read per invoker.
@@ -277,6 +284,50 @@ export class Mempool {
     this.byId.set(entry.idHex, entry);
     this.totalBytes += entry.size;
     return entry;
+  }
+
+  /**
+   * Checks the signatures of a block's invocations not verified here yet (batched, off the event loop, shared
+   * with admissions checking the same ids), so that execution finds them verified instead of checking each
+   * one inline. A signature that fails stays unverified: execution checks it again and rejects it.
+   */
+  async verifyForBlock(invs: readonly SignedInvocation[]): Promise<void> {
+    const items: VerifyItem[] = [];
+    for (const inv of invs) {
+      const idHex = toHex(invocationId(inv));
+      if (!this.verified.has(idHex)) items.push({ idHex, encoded: encodingOf(SignedInvocation, inv), publicKey: inv.invoker });
+    }
+    if (items.length > 0) await Promise.all(this.verifyOnce(items)).catch(() => undefined);
+  }
+
+  /** One outcome per item; each id is verified at most once at a time, and successes are remembered. */
+  private verifyOnce(items: readonly VerifyItem[]): Promise<boolean>[] {
+    const out: Promise<boolean>[] = new Array(items.length);
+    const fresh: number[] = [];
+    items.forEach((it, i) => {
+      if (this.verified.has(it.idHex)) out[i] = Promise.resolve(true);
+      else {
+        const inFlight = this.verifying.get(it.idHex);
+        if (inFlight) out[i] = inFlight;
+        else fresh.push(i);
+      }
+    });
+    if (fresh.length === 0) return out;
+    const batch = this.verifier.verify(fresh.map((i) => ({ encoded: items[i]!.encoded, publicKey: items[i]!.publicKey })));
+    fresh.forEach((i, k) => {
+      const { idHex } = items[i]!;
+      const p = batch.then((ok) => {
+        if (ok[k] === true) this.rememberVerified(idHex);
+        return ok[k] === true;
+      });
+      const settle = (): void => {
+        if (this.verifying.get(idHex) === p) this.verifying.delete(idHex);
+      };
+      p.then(settle, settle);
+      this.verifying.set(idHex, p);
+      out[i] = p;
+    });
+    return out;
   }
 
   private rememberVerified(idHex: string): void {
