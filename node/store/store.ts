@@ -61,6 +61,11 @@ export class Store {
   private writeChain: Promise<unknown> = Promise.resolve();
   /** Safety-state writes, ordered among themselves but never queued behind a block commit (see putSafety). */
   private safetyChain: Promise<unknown> = Promise.resolve();
+  // What this store last wrote, so a commit need not read it back (each RocksDB get costs the event loop
+  // ~0.1 ms under write load). Heights and the applied record are written only by the serialized methods
+  // below, which keep these in step; undefined/null means "read it from disk".
+  private tip: { height: bigint; hash: Uint8Array } | null = null;
+  private applied: AppliedState | null | undefined = undefined;
   private readonly syncCommits: boolean;
   private readonly syncSafety: boolean;
   private readonly syncBlocks: boolean;
@@ -179,13 +184,16 @@ export class Store {
       const hash = blockHash(block.header);
       const ops = await this.commitIndexOps(block, hash, qc);
       await this.db.batch(ops, this.syncCommits);
+      this.noteTip(block.header.height, hash);
       return hash;
     });
   }
 
   private async commitIndexOps(block: BlockT, hash: Uint8Array, qc: QcT | null): Promise<BatchOp[]> {
     const height = block.header.height;
-    const existing = await this.db.get(keys.height(height));
+    // Right above the height this store committed last, the height is free and the parent is known.
+    const afterTip = this.tip !== null && this.tip.height + 1n === height;
+    const existing = afterTip ? null : await this.db.get(keys.height(height));
     if (existing !== null && !bytesEqual(existing, hash)) {
       throw new StoreError(
         "chain_conflict",
@@ -194,7 +202,7 @@ export class Store {
       );
     }
     if (height > 0n) {
-      const parent = await this.db.get(keys.height(height - 1n));
+      const parent = afterTip ? this.tip!.hash : await this.db.get(keys.height(height - 1n));
       if (parent === null) {
         throw new StoreError("chain_conflict", `cannot commit height ${height}: height ${height - 1n} is not committed`, height);
       }
@@ -221,10 +229,15 @@ export class Store {
   // ---- execution results -------------------------------------------------------------------------------
 
   async lastApplied(): Promise<AppliedState | null> {
+    if (this.applied !== undefined) return this.applied;
     const raw = await this.db.get(keys.meta(META.applied));
     if (raw === null) return null;
     if (raw.length !== 40) throw new StoreError("corrupt_chain", `last applied record has ${raw.length} bytes, expected 40`);
     return { height: readU64be(raw, 0), stateRoot: raw.slice(8) };
+  }
+
+  private noteTip(height: bigint, hash: Uint8Array): void {
+    if (this.tip === null || height > this.tip.height) this.tip = { height, hash };
   }
 
   stateRootAt(height: bigint): Promise<Uint8Array | null> {
@@ -297,6 +310,8 @@ export class Store {
       // One huge receipt must not pin its encoding buffer for the life of the store.
       if (w.capacity > 4 * 1024 * 1024) this.writer = new Writer(4096);
       await this.db.write(batch, this.syncCommits);
+      this.noteTip(height, hash);
+      this.applied = { height, stateRoot: record.stateRoot };
     });
   }
 
@@ -336,6 +351,7 @@ export class Store {
         }
         await this.db.batch(ops, false);
       }
+      this.applied = undefined;
       await this.db.batch([{ type: "del", key: keys.meta(META.applied) }], true);
     });
   }
