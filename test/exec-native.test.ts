@@ -243,6 +243,34 @@ describe("exec: bank", () => {
 });
 
 describe("exec: speculation, commit, restart, replay", () => {
+  it("executes descendants while a commit's write is still in flight, and re-bases once it lands", async () => {
+    const c = await open();
+    const g = c.ex.genesisBlock;
+    const b1 = childBlock(g, c.ex.head().stateRoot, [transfer(alice, carol.publicKey, 100n, 0n)], { view: 1n });
+    const r1 = await c.ex.executeBlock(b1);
+    // Hold the store's commit write until released.
+    const store = c.store;
+    const realCommit = store.commitExecuted.bind(store);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    store.commitExecuted = async (record) => {
+      await gate;
+      return realCommit(record);
+    };
+    let committed = false;
+    const commit = c.ex.commitBlock(r1.hash).then((h) => ((committed = true), h));
+    const b2 = childBlock(b1, r1.stateRoot, [transfer(alice, carol.publicKey, 1n, 1n)], { view: 2n });
+    const r2 = await c.ex.executeBlock(b2); // would deadlock if the commit held the executor during its write
+    expect(committed).toBe(false);
+    expect(r2.receipts[0]!.status).toBe("ok"); // nonce 1 on top of the committing block
+    expect(c.ex.head().height).toBe(0n);
+    release();
+    expect(await commit).toEqual({ height: 1n, hash: r1.hash, stateRoot: r1.stateRoot });
+    expect(await c.ex.getAccount(carol.publicKey)).toEqual({ balance: 100n, nonce: 0n });
+    await c.ex.commitBlock(r2.hash);
+    expect(await c.ex.getAccount(carol.publicKey)).toEqual({ balance: 101n, nonce: 0n });
+  });
+
   it("executes two forks and a grandchild, then commits the other branch and drops the losers", async () => {
     const c = await open();
     const g = c.ex.genesisBlock;

@@ -256,7 +256,7 @@ class ContractStateReader {
   }
 }
 
-/** A simple FIFO mutex: execution and commit never interleave. */
+/** A simple FIFO mutex: execution never interleaves with the checks and re-basing of a commit. */
 class Lock {
   private tail: Promise<unknown> = Promise.resolve();
   run<T>(fn: () => Promise<T>): Promise<T> {
@@ -316,6 +316,8 @@ export class Executor {
   readonly cache: CommittedStateCache;
   private readonly vm: ContractVm;
   private readonly lock = new Lock();
+  /** Serializes commits (each spans two turns of `lock`, see commitBlock). */
+  private readonly commitOrder = new Lock();
   private readonly executed = new Map<string, ExecNode>();
   private readonly codeCache = new Map<string, Uint8Array>();
   private readonly maxRetries: number;
@@ -579,13 +581,21 @@ export class Executor {
    * ExecError 'state_diverged': a quorum committed a state this validator does not have).
    */
   commitBlock(hash: Uint8Array, qc: QuorumCertificate | null = null): Promise<CommittedHead> {
-    return this.lock.run(() => this.commitLocked(hash, qc));
+    // Commits run one at a time. The executor lock is held to check and start the write and again to re-base,
+    // but not while RocksDB writes and fsyncs: executions of descendants go on meanwhile (they read the
+    // committing block's overlay, which stays in their layers, so they see the same state either way).
+    return this.commitOrder.run(async () => {
+      const started = await this.lock.run(async () => this.startCommit(hash, qc));
+      if (started === null) return this.base;
+      await started.write;
+      return this.lock.run(async () => this.finishCommit(started.node));
+    });
   }
 
-  private async commitLocked(hash: Uint8Array, qc: QuorumCertificate | null): Promise<CommittedHead> {
+  private startCommit(hash: Uint8Array, qc: QuorumCertificate | null): { node: ExecNode; write: Promise<void> } | null {
     this.checkOpen();
     const hex = toHex(hash);
-    if (bytesEqual(hash, this.base.hash)) return this.base;
+    if (bytesEqual(hash, this.base.hash)) return null;
     const node = this.executed.get(hex);
     if (!node) throw new ExecError("not_executed", `block ${hex} was not executed here`);
     if (node.parent !== null) {
@@ -598,11 +608,16 @@ export class Executor {
         node.height,
       );
     }
-    const writes = node.writes;
-    await this.store.commitExecuted({ block: node.block, qc, stateRoot: node.stateRoot, state: writes, receipts: node.receipts });
-    // From here on, synchronously: the cache, the base and the fork tree change together.
+    const write = this.store.commitExecuted({ block: node.block, qc, stateRoot: node.stateRoot, state: node.writes, receipts: node.receipts });
+    return { node, write };
+  }
+
+  private finishCommit(node: ExecNode): CommittedHead {
+    this.checkOpen();
+    const hex = node.hex;
+    // Synchronously: the cache, the base and the fork tree change together.
     this.epoch++;
-    for (const w of writes) this.cache.set(w.str, w.value);
+    for (const w of node.writes) this.cache.set(w.str, w.value);
     this.base = { height: node.height, hash: node.hash, stateRoot: node.stateRoot };
     this.executed.delete(hex);
     // Decide what survives before re-basing anything: survivors are the descendants of the committed block.
