@@ -45,6 +45,12 @@ export interface NodeConfig {
   mempool: MempoolSettings;
   /** fsync RocksDB batches: on for real deployments, may be off for throwaway test networks. */
   syncWrites: boolean;
+  /**
+   * Worker threads verifying invocation signatures; 0 verifies on the event loop. Default: the machine's
+   * cores minus one. Validators sharing a machine (a devnet) should split its cores, or the threads only
+   * add hand-offs and context switches.
+   */
+  verifyWorkers?: number;
 }
 
 export const DEFAULT_CONSENSUS: ConsensusSettings = {
@@ -136,6 +142,12 @@ export function loadConfig(path: string): LoadedConfig {
     mempool: { ...DEFAULT_MEMPOOL, ...(raw.mempool ?? {}) },
     syncWrites: raw.syncWrites ?? true,
   };
+  if (raw.verifyWorkers !== undefined) {
+    if (typeof raw.verifyWorkers !== "number" || !Number.isInteger(raw.verifyWorkers) || raw.verifyWorkers < 0 || raw.verifyWorkers > 64) {
+      fail(abs, "verifyWorkers must be an integer from 0 to 64");
+    }
+    config.verifyWorkers = raw.verifyWorkers;
+  }
   if (config.index >= genesis.validators.length) fail(abs, `index ${config.index} but genesis has ${genesis.validators.length} validators`);
   if (config.peers.length !== genesis.validators.length) {
     fail(abs, `peers lists ${config.peers.length} validators but genesis has ${genesis.validators.length}`);

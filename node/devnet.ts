@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { toHex } from "./codec/hex.ts";
 import type { Genesis } from "./codec/types.ts";
@@ -73,6 +74,8 @@ export function initDevnet(dirArg: string, opts: DevnetOptions): { info: DevnetI
       consensus: { ...DEFAULT_CONSENSUS, ...(opts.consensus ?? {}) },
       mempool: { ...DEFAULT_MEMPOOL },
       syncWrites: opts.syncWrites ?? true,
+      // The validators share this machine: each gets its share of the cores, the event loop taking one.
+      verifyWorkers: Math.max(0, Math.floor(availableParallelism() / opts.validators) - 1),
     };
     writeFileSync(join(dir, `node${i}.json`), JSON.stringify(config, null, 2) + "\n", { mode: 0o600 });
   });

@@ -24,7 +24,7 @@ import { invocationId } from "./crypto/digests.ts";
 import { SodiumSigner, verifyStrict } from "./crypto/sodium.ts";
 import { CairnError } from "./errors.ts";
 import { Executor, RealContractVm, type ExecutedBlock } from "./exec/index.ts";
-import { Mempool, type PoolEntry } from "./mempool/index.ts";
+import { Mempool, createVerifier, type PoolEntry } from "./mempool/index.ts";
 import { PeerNetwork, type AppMessage, type Logger } from "./net/index.ts";
 import { Store } from "./store/index.ts";
 import { ConsensusLog } from "./store/consensus-log.ts";
@@ -109,6 +109,7 @@ export class Validator implements NodeServices {
       getAccount: (pk) => executor.getAccount(pk),
       maxTotal: config.mempool.capacity,
       maxPerInvoker: config.mempool.perInvokerLimit,
+      verifier: createVerifier(config.verifyWorkers === 0 ? { workerThreshold: Infinity } : { workers: config.verifyWorkers }),
     });
 
     const head = executor.head();

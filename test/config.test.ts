@@ -1,0 +1,32 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../node/config.ts";
+import { initDevnet } from "../node/devnet.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "cairn-config-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("node config", () => {
+  it("a devnet splits the machine's cores between its validators' verifier threads", () => {
+    initDevnet(dir, { validators: 4, basePort: 47_900 });
+    const loaded = loadConfig(join(dir, "node2.json"));
+    expect(loaded.config.index).toBe(2);
+    expect(loaded.config.verifyWorkers).toBe(Math.max(0, Math.floor(availableParallelism() / 4) - 1));
+  });
+
+  it("refuses a verifyWorkers that is not a small non-negative integer, naming the file", () => {
+    const path = join(dir, "node0.json");
+    const good = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+    for (const bad of [-1, 1.5, "2", 65]) {
+      const p = join(dir, `bad-${String(bad)}.json`);
+      writeFileSync(p, JSON.stringify({ ...good, verifyWorkers: bad }));
+      expect(() => loadConfig(p)).toThrow(/verifyWorkers must be an integer from 0 to 64/);
+    }
+    const { verifyWorkers: _omitted, ...rest } = good;
+    const p = join(dir, "default.json");
+    writeFileSync(p, JSON.stringify(rest));
+    expect(loadConfig(p).config.verifyWorkers).toBeUndefined();
+  });
+});
