@@ -210,7 +210,8 @@ export class Mempool {
   private precheck(inv: SignedInvocation, index: number): Candidate {
     let encoded: Uint8Array;
     try {
-      encoded = encode(SignedInvocation, inv);
+      // A decoded invocation (gossip) already carries its bytes; a client's is encoded once here.
+      encoded = encodingOf(SignedInvocation, inv);
       rememberEncoding(inv, encoded);
     } catch (e) {
       throw new CairnError("malformed", `invocation is not encodable: ${e instanceof Error ? e.message : String(e)}`);
