@@ -93,7 +93,11 @@ export function spawnValidator(dir: string, index: number, extraArgs: string[] =
   const log = createWriteStream(join(dir, `node${index}.log`), { flags: "a" });
   // CAIRN_NODE_ARGS passes flags to the validators' node (e.g. --cpu-prof for profiling a devnet).
   const nodeArgs = (process.env.CAIRN_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
-  const child = spawn(process.execPath, [...nodeArgs, CAIRN_BIN, "start", "--config", join(dir, `node${index}.json`), ...extraArgs], {
+  // Validators sharing this machine split its cores for V8's background threads too (GC, compilers): with
+  // V8's default pool each process runs threads for every core, and they only contend.
+  const validators = readDevnet(dir)?.rest.length ?? 1;
+  const v8Pool = `--v8-pool-size=${Math.max(1, Math.floor(availableParallelism() / validators))}`;
+  const child = spawn(process.execPath, [v8Pool, ...nodeArgs, CAIRN_BIN, "start", "--config", join(dir, `node${index}.json`), ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout?.pipe(log, { end: false });
