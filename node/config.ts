@@ -19,7 +19,10 @@ export interface ConsensusSettings {
   /** First view timeout; doubles on each consecutive failed view up to maxTimeoutMs. */
   baseTimeoutMs: number;
   maxTimeoutMs: number;
-  /** A leader waits at most this long for invocations before proposing an empty block. */
+  /**
+   * An idle leader (nothing pooled, nothing uncommitted) waits this long for invocations before proposing an
+   * empty block, which keeps the chain and everyone's view timers alive. Must stay below baseTimeoutMs.
+   */
   maxBlockWaitMs: number;
   maxBlockInvocations: number;
   maxBlockBytes: number;
@@ -56,10 +59,17 @@ export interface NodeConfig {
 export const DEFAULT_CONSENSUS: ConsensusSettings = {
   baseTimeoutMs: 1000,
   maxTimeoutMs: 30_000,
-  maxBlockWaitMs: 20,
+  maxBlockWaitMs: 500,
   maxBlockInvocations: 2000,
   maxBlockBytes: 4 * 1024 * 1024,
 };
+
+/** Defaults filled in; an unset maxBlockWaitMs follows the view timeout (half of it). */
+export function consensusSettings(given: Partial<ConsensusSettings>): ConsensusSettings {
+  const merged = { ...DEFAULT_CONSENSUS, ...given };
+  if (given.maxBlockWaitMs === undefined) merged.maxBlockWaitMs = Math.max(1, Math.floor(merged.baseTimeoutMs / 2));
+  return merged;
+}
 
 export const DEFAULT_MEMPOOL: MempoolSettings = { capacity: 50_000, perInvokerLimit: 5_000 };
 
@@ -138,7 +148,7 @@ export function loadConfig(path: string): LoadedConfig {
     listen,
     rest,
     peers: raw.peers,
-    consensus: { ...DEFAULT_CONSENSUS, ...(raw.consensus ?? {}) },
+    consensus: consensusSettings(raw.consensus ?? {}),
     mempool: { ...DEFAULT_MEMPOOL, ...(raw.mempool ?? {}) },
     syncWrites: raw.syncWrites ?? true,
   };
@@ -147,6 +157,10 @@ export function loadConfig(path: string): LoadedConfig {
       fail(abs, "verifyWorkers must be an integer from 0 to 64");
     }
     config.verifyWorkers = raw.verifyWorkers;
+  }
+  const c = config.consensus;
+  if (!(Number.isInteger(c.maxBlockWaitMs) && c.maxBlockWaitMs >= 1 && c.maxBlockWaitMs < c.baseTimeoutMs)) {
+    fail(abs, `consensus.maxBlockWaitMs must be an integer from 1 to below baseTimeoutMs (${c.baseTimeoutMs}), got ${c.maxBlockWaitMs}`);
   }
   if (config.index >= genesis.validators.length) fail(abs, `index ${config.index} but genesis has ${genesis.validators.length} validators`);
   if (config.peers.length !== genesis.validators.length) {

@@ -8,7 +8,7 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { toHex } from "./codec/hex.ts";
 import type { Genesis } from "./codec/types.ts";
-import { DEFAULT_CONSENSUS, DEFAULT_MEMPOOL, genesisToJson, type NodeConfig } from "./config.ts";
+import { DEFAULT_MEMPOOL, consensusSettings, genesisToJson, type NodeConfig } from "./config.ts";
 import { generateKeyPair } from "./crypto/ed25519-noble.ts";
 import { CairnError } from "./errors.ts";
 
@@ -71,7 +71,7 @@ export function initDevnet(dirArg: string, opts: DevnetOptions): { info: DevnetI
       listen: { host, port: p2pBase + i },
       rest: { host, port: opts.basePort + i },
       peers,
-      consensus: { ...DEFAULT_CONSENSUS, ...(opts.consensus ?? {}) },
+      consensus: consensusSettings(opts.consensus ?? {}),
       mempool: { ...DEFAULT_MEMPOOL },
       syncWrites: opts.syncWrites ?? true,
       // The validators share this machine: each gets its share of the cores, the event loop taking one.

@@ -359,12 +359,12 @@ export class Validator implements NodeServices {
       this.enqueue({ type: "payload", view, parentHash, invocations: entries.map((e) => e.inv) });
     };
     // With work in the pool, or invocations in uncommitted ancestors that need the next links of their
-    // 3-chain, propose at once. Idle, an empty block every half view timeout keeps the chain (and everyone's
+    // 3-chain, propose at once. Idle, an empty block every maxBlockWaitMs keeps the chain (and everyone's
     // view timers) alive without writing blocks as fast as the network allows; an arriving invocation
     // (onWork) cuts the wait short.
     if (this.mempool.size > 0 || ahead.length > 0) return propose();
     this.proposeNow = propose;
-    this.payloadTimer = setTimeout(propose, Math.max(1, Math.floor(this.loaded.config.consensus.baseTimeoutMs / 2)));
+    this.payloadTimer = setTimeout(propose, this.loaded.config.consensus.maxBlockWaitMs);
   }
 
   /** Called when invocations arrive: a leader idling before an empty block proposes them now. */

@@ -29,4 +29,17 @@ describe("node config", () => {
     writeFileSync(p, JSON.stringify(rest));
     expect(loadConfig(p).config.verifyWorkers).toBeUndefined();
   });
+
+  it("an idle leader's wait follows the view timeout unless set, and must stay below it", () => {
+    const path = join(dir, "node1.json");
+    const good = JSON.parse(readFileSync(path, "utf8")) as { consensus: Record<string, number> };
+    const write = (consensus: Record<string, number>): string => {
+      const p = join(dir, `consensus-${Object.values(consensus).join("-")}.json`);
+      writeFileSync(p, JSON.stringify({ ...good, consensus }));
+      return p;
+    };
+    expect(loadConfig(write({ baseTimeoutMs: 400 })).config.consensus.maxBlockWaitMs).toBe(200);
+    expect(loadConfig(write({ baseTimeoutMs: 400, maxBlockWaitMs: 50 })).config.consensus.maxBlockWaitMs).toBe(50);
+    expect(() => loadConfig(write({ baseTimeoutMs: 400, maxBlockWaitMs: 400 }))).toThrow(/maxBlockWaitMs must be an integer from 1 to below baseTimeoutMs \(400\)/);
+  });
 });
