@@ -22,9 +22,9 @@ export class ReceiptWaiters {
 
   constructor(private readonly source: ReceiptSource) {}
 
-  /** Called for every committed receipt, in commit order. */
-  deliver(r: Receipt): void {
-    const hex = toHex(r.id);
+  /** Called for every committed receipt, in commit order; `idHex` is `toHex(r.id)` when the caller has it. */
+  deliver(r: Receipt, idHex?: string): void {
+    const hex = idHex ?? toHex(r.id);
     if (this.recent.size >= RECENT_RECEIPTS) this.recent.delete(this.recent.keys().next().value!);
     this.recent.set(hex, r);
     const ws = this.waiting.get(hex);

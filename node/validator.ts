@@ -20,7 +20,7 @@ import {
   type ConsensusAction,
   type ConsensusEvent,
 } from "./consensus/index.ts";
-import { invocationId } from "./crypto/digests.ts";
+import { invocationId, invocationIdHex } from "./crypto/digests.ts";
 import { SodiumSigner, verifyStrict } from "./crypto/sodium.ts";
 import { CairnError } from "./errors.ts";
 import { Executor, RealContractVm, type ExecutedBlock } from "./exec/index.ts";
@@ -349,15 +349,18 @@ export class Validator implements NodeServices {
     if (this.payloadTimer) clearTimeout(this.payloadTimer);
     const { maxBlockInvocations, maxBlockBytes } = this.loaded.config.consensus;
     const ahead: SignedInvocation[] = [];
-    for (const b of [...this.committing, ...ancestors]) for (const inv of b.invocations) ahead.push(inv);
-    const exclude = new Set(ahead.map((inv) => toHex(invocationId(inv))));
+    for (const b of this.committing) for (const inv of b.invocations) ahead.push(inv);
+    for (const b of ancestors) for (const inv of b.invocations) ahead.push(inv);
     const propose = (): void => {
       if (this.payloadTimer) clearTimeout(this.payloadTimer);
       this.payloadTimer = null;
       this.proposeNow = null;
-      const entries = this.mempool.select({ maxCount: maxBlockInvocations, maxBytes: maxBlockBytes - 64 * 1024, exclude, ahead });
+      const entries = this.mempool.select({ maxCount: maxBlockInvocations, maxBytes: maxBlockBytes - 64 * 1024, ahead });
       this.enqueue({ type: "payload", view, parentHash, invocations: entries.map((e) => e.inv) });
     };
+    // No `exclude` set of the ahead ids (it was rebuilt from every pending ancestor each view): a pooled
+    // invocation that an ancestor carries has that ancestor's (invoker, nonce), which `ahead` already puts
+    // below the invoker's next ready nonce, so select skips it either way.
     // With work in the pool, or invocations in uncommitted ancestors that need the next links of their
     // 3-chain, propose at once. Idle, an empty block every maxBlockWaitMs keeps the chain (and everyone's
     // view timers) alive without writing blocks as fast as the network allows; an arriving invocation
@@ -393,9 +396,16 @@ export class Validator implements NodeServices {
         this.metricsRegistry.inc("cairn_blocks_committed_total");
         this.metricsRegistry.inc("cairn_invocations_committed_total", cb.block.invocations.length);
         this.metricsRegistry.set("cairn_height", Number(cb.block.header.height));
-        for (const r of receipts) this.waiters.deliver(r);
+        const invs = cb.block.invocations;
+        for (let i = 0; i < receipts.length; i++) {
+          const r = receipts[i]!;
+          const inv = invs[i];
+          // Receipts come in block order; the invocation's memoized id hex saves encoding it again.
+          this.waiters.deliver(r, inv !== undefined && bytesEqual(r.id, invocationId(inv)) ? invocationIdHex(inv) : undefined);
+        }
+        // The ids are memoized on these objects (execution computed them), so no {inv, id} pairs are needed.
         await this.mempool
-          .onCommitted(cb.block.invocations.map((inv, i) => ({ inv, id: receipts[i]?.id ?? invocationId(inv) })))
+          .onCommitted(invs)
           .catch((e) => this.log.warn("mempool cleanup failed", { error: String(e) }));
         this.committing.delete(cb.block);
       }

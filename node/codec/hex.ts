@@ -10,7 +10,11 @@ const LOOKUP: Int8Array = (() => {
   return t;
 })();
 
+/** Node's Buffer when present: its hex encoder builds one flat string, the loop below a chain of pieces. */
+const NodeBuffer = (globalThis as { Buffer?: { from(ab: ArrayBufferLike, offset: number, length: number): { toString(enc: "hex"): string } } }).Buffer;
+
 export function toHex(bytes: Uint8Array): string {
+  if (NodeBuffer !== undefined) return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
   let out = "";
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;

@@ -2,6 +2,7 @@
 // digest of the canonical encoding: short to sign, and never valid in another role.
 
 import { encode, encodingOf, struct, u64 } from "../codec/codec.ts";
+import { toHex } from "../codec/hex.ts";
 import {
   BlockHeader,
   Genesis,
@@ -25,6 +26,8 @@ export function invocationSigningDigest(inv: InvocationT): Uint8Array {
 // checks, payload exclusion, execution, receipts). Decoded values are never mutated once built, so each
 // object's hash is memoized by identity; a changed copy is a new object with its own hash.
 const idMemo = new WeakMap<object, Uint8Array>();
+const idHexMemo = new WeakMap<object, string>();
+const invokerHexMemo = new WeakMap<object, string>();
 const blockHashMemo = new WeakMap<object, Uint8Array>();
 
 export function invocationId(signed: SignedInvocationT): Uint8Array {
@@ -36,9 +39,34 @@ export function invocationId(signed: SignedInvocationT): Uint8Array {
   return id;
 }
 
+/**
+ * The id as lowercase hex, memoized per object like the id: the mempool, payload building, receipts and
+ * execution all key maps by it, and each toHex of 32 bytes is a fresh string (garbage) every time.
+ */
+export function invocationIdHex(signed: SignedInvocationT): string {
+  let hex = idHexMemo.get(signed);
+  if (hex === undefined) {
+    hex = toHex(invocationId(signed));
+    idHexMemo.set(signed, hex);
+  }
+  return hex;
+}
+
+/** The invoker's public key as hex, memoized per invocation object (mempool queues are keyed by it). */
+export function invokerHex(signed: SignedInvocationT): string {
+  let hex = invokerHexMemo.get(signed);
+  if (hex === undefined) {
+    hex = toHex(signed.invoker);
+    invokerHexMemo.set(signed, hex);
+  }
+  return hex;
+}
+
 /** Records an id computed from this object's encoding elsewhere (the mempool hashes the bytes it received). */
-export function rememberInvocationId(signed: SignedInvocationT, id: Uint8Array): void {
+export function rememberInvocationId(signed: SignedInvocationT, id: Uint8Array, idHex?: string): void {
   idMemo.set(signed, id);
+  if (idHex !== undefined) idHexMemo.set(signed, idHex);
+  else idHexMemo.delete(signed);
 }
 
 /**

@@ -3,6 +3,8 @@
 
 import type { PoolEntry } from "./types.ts";
 
+const NONE: readonly PoolEntry[] = Object.freeze([]);
+
 export class InvokerQueue {
   /** The committed account's next nonce, as last read; only ever moves up. */
   base: bigint;
@@ -52,15 +54,18 @@ export class InvokerQueue {
   }
 
   /** Removes and returns entries whose nonce is below `base` (used or skipped for good). */
-  dropStale(): PoolEntry[] {
+  dropStale(): readonly PoolEntry[] {
     const n = this.indexOf(this.base);
+    // Nothing stale is the common case after a commit: answer without a fresh (spliced) array.
+    if (n === 0) return NONE;
     const out = this.entries.splice(0, n);
     for (const e of out) this.feeTotal -= e.maxFee;
     return out;
   }
 
   /** Removes the highest nonces until the balance covers the rest (later nonces depend on earlier ones). */
-  dropUnaffordable(): PoolEntry[] {
+  dropUnaffordable(): readonly PoolEntry[] {
+    if (this.feeTotal <= this.balance) return NONE;
     const out: PoolEntry[] = [];
     while (this.entries.length > 0 && this.feeTotal > this.balance) {
       const e = this.entries.pop()!;

@@ -12,8 +12,8 @@
 // - `select` takes invokers round-robin, oldest first, one invocation per turn: one busy invoker cannot
 //   starve the others, and the same pool always yields the same selection.
 
-import { SignedInvocation, encode, encodingOf, rememberEncoding, toHex, LIMITS, CodecError } from "../codec/index.ts";
-import { invocationId, invocationIdOfEncoding, rememberInvocationId } from "../crypto/digests.ts";
+import { SignedInvocation, bytesEqual, encodingOf, rememberEncoding, toHex, LIMITS, CodecError } from "../codec/index.ts";
+import { invocationId, invocationIdHex, invocationIdOfEncoding, invokerHex, rememberInvocationId } from "../crypto/digests.ts";
 import { CairnError } from "../errors.ts";
 import { InvokerQueue } from "./invoker-queue.ts";
 import { createVerifier } from "./verify-pool.ts";
@@ -229,10 +229,10 @@ export class Mempool {
     const maxFee = inv.gasLimit * inv.gasPrice;
     if (maxFee > U64_MAX) throw new CairnError("invalid_invocation", "gasLimit x gasPrice does not fit in 64 bits");
     const id = invocationIdOfEncoding(encoded);
-    rememberInvocationId(inv, id);
     const idHex = toHex(id);
+    rememberInvocationId(inv, id, idHex);
     if (this.byId.has(idHex)) throw new CairnError("duplicate", `invocation ${idHex} is already pending`);
-    return { index, inv, encoded, id, idHex, invokerHex: toHex(inv.invoker), maxFee };
+    return { index, inv, encoded, id, idHex, invokerHex: invokerHex(inv), maxFee };
   }
 
   private insert(c: Candidate, account: AccountView): PoolEntry {
@@ -293,12 +293,14 @@ export class Mempool {
    * one inline. A signature that fails stays unverified: execution checks it again and rejects it.
    */
   async verifyForBlock(invs: readonly SignedInvocation[]): Promise<void> {
-    const items: VerifyItem[] = [];
+    let items: VerifyItem[] | null = null;
     for (const inv of invs) {
-      const idHex = toHex(invocationId(inv));
-      if (!this.verified.has(idHex)) items.push({ idHex, encoded: encodingOf(SignedInvocation, inv), publicKey: inv.invoker });
+      const idHex = invocationIdHex(inv);
+      if (this.verified.has(idHex)) continue;
+      (items ??= []).push({ idHex, encoded: encodingOf(SignedInvocation, inv), publicKey: inv.invoker });
     }
-    if (items.length > 0) await Promise.all(this.verifyOnce(items)).catch(() => undefined);
+    if (items === null) return;
+    await Promise.all(this.verifyOnce(items)).catch(() => undefined);
   }
 
   /** One outcome per item; each id is verified at most once at a time, and successes are remembered. */
@@ -353,46 +355,58 @@ export class Mempool {
 
   /** A block's worth of ready invocations: round-robin across invokers (oldest first), nonces in order. */
   select(opts: SelectOptions): PoolEntry[] {
-    const exclude = opts.exclude ?? new Set<string>();
-    const aheadNext = new Map<string, bigint>();
-    for (const inv of opts.ahead ?? []) {
-      const hex = toHex(inv.invoker);
-      const next = inv.nonce + 1n;
-      if ((aheadNext.get(hex) ?? 0n) < next) aheadNext.set(hex, next);
+    const exclude = opts.exclude;
+    // The highest nonce ahead per invoker (not nonce + 1: a bigint sum per ahead invocation is garbage).
+    let aheadMax: Map<string, bigint> | null = null;
+    if (opts.ahead !== undefined) {
+      for (const inv of opts.ahead) {
+        const hex = invokerHex(inv);
+        aheadMax ??= new Map();
+        const m = aheadMax.get(hex);
+        if (m === undefined || m < inv.nonce) aheadMax.set(hex, inv.nonce);
+      }
     }
 
     const runs: PoolEntry[][] = [];
-    for (const [hex, q] of this.queues) {
+    this.queues.forEach((q, hex) => {
       let expected = q.base;
-      const a = aheadNext.get(hex);
-      if (a !== undefined && a > expected) expected = a;
-      const run: PoolEntry[] = [];
+      const a = aheadMax?.get(hex);
+      if (a !== undefined && a >= expected) expected = a + 1n;
+      let run: PoolEntry[] | null = null;
       for (const e of q.entries) {
-        if (e.inv.nonce < expected) continue;
-        if (e.inv.nonce !== expected) break;
+        const nonce = e.inv.nonce;
+        if (nonce < expected) continue;
+        if (nonce !== expected) break;
         expected++;
-        if (!exclude.has(e.idHex)) run.push(e);
+        if (exclude === undefined || !exclude.has(e.idHex)) (run ??= []).push(e);
       }
-      if (run.length > 0) runs.push(run);
-    }
+      if (run !== null) runs.push(run);
+    });
     runs.sort((x, y) => x[0]!.seq - y[0]!.seq);
 
+    // Round-robin over the runs still active, compacted in place (runs[0..active) with their next index).
     const out: PoolEntry[] = [];
     let bytes = 0;
-    let active = runs.map((run) => ({ run, next: 0 }));
-    while (active.length > 0 && out.length < opts.maxCount) {
-      const still: typeof active = [];
-      for (const cur of active) {
+    const next = new Array<number>(runs.length).fill(0);
+    let active = runs.length;
+    while (active > 0 && out.length < opts.maxCount) {
+      let kept = 0;
+      for (let i = 0; i < active; i++) {
         if (out.length >= opts.maxCount) break;
-        const e = cur.run[cur.next]!;
+        const run = runs[i]!;
+        const k = next[i]!;
+        const e = run[k]!;
         // An invocation that does not fit ends its invoker's turn for this block: later nonces depend on it.
         if (bytes + e.size > opts.maxBytes) continue;
         out.push(e);
         bytes += e.size;
-        cur.next++;
-        if (cur.next < cur.run.length) still.push(cur);
+        if (k + 1 < run.length) {
+          runs[kept] = run;
+          next[kept] = k + 1;
+          kept++;
+        }
       }
-      active = still;
+      active = kept;
     }
     return out;
   }
@@ -411,28 +425,35 @@ export class Mempool {
     const touched = new Map<string, Uint8Array>();
     for (const item of committed) {
       const inv = "inv" in item ? item.inv : item;
-      const hex = toHex(inv.invoker);
+      const hex = invokerHex(inv);
       const q = this.queues.get(hex);
       if (q === undefined) continue;
       touched.set(hex, inv.invoker);
       const e = q.at(inv.nonce);
       if (e === undefined) continue;
-      const idHex = toHex("inv" in item ? item.id : invocationId(inv));
-      if (e.idHex === idHex) {
+      // The same object when this pool admitted what the block carries; else the ids decide.
+      if (e.inv === inv || bytesEqual(e.id, "inv" in item ? item.id : invocationId(inv))) {
         this.remove(e);
         included++;
       }
     }
-    const reads = await Promise.all(
-      [...touched].map(async ([hex, pk]) => [hex, await getAccount(pk)] as const),
-    );
-    for (const [hex, account] of reads) {
+    const hexes: string[] = [];
+    const reads: Promise<AccountView>[] = [];
+    for (const [hex, pk] of touched) {
+      hexes.push(hex);
+      reads.push(getAccount(pk));
+    }
+    const accounts = await Promise.all(reads);
+    for (let i = 0; i < hexes.length; i++) {
+      const hex = hexes[i]!;
       const q = this.queues.get(hex);
       if (q === undefined) continue;
-      q.observe(account);
-      const gone = [...q.dropStale(), ...q.dropUnaffordable()];
-      for (const e of gone) this.forget(e);
-      evicted += gone.length;
+      q.observe(accounts[i]!);
+      const stale = q.dropStale();
+      for (const e of stale) this.forget(e);
+      const unaffordable = q.dropUnaffordable();
+      for (const e of unaffordable) this.forget(e);
+      evicted += stale.length + unaffordable.length;
       if (q.entries.length === 0) this.queues.delete(hex);
     }
     return { included, evicted };
