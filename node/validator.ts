@@ -555,10 +555,12 @@ export class Validator implements NodeServices {
 
   async submitBatch(invs: SignedInvocation[]): Promise<SubmitResult[]> {
     this.checkUp();
-    const refusals = await Promise.all(invs.map((inv) => this.executor.deployAdmissionError(inv)));
-    const admissible = invs.filter((_, i) => refusals[i] === null);
+    // Only deploys can be refused before admission; a batch without any skips a promise per invocation.
+    const refusals = invs.some((i) => i.contract === "deploy") ? await Promise.all(invs.map((inv) => this.executor.deployAdmissionError(inv))) : null;
+    const admissible = refusals ? invs.filter((_, i) => refusals[i] === null) : invs;
     const outcomes = await this.mempool.admitBatch(admissible);
     this.executor.prefetch(admissible);
+    if (refusals === null) return outcomes.map((o) => (o.ok ? { id: o.idHex } : { error: { code: o.error.code, message: o.error.message } }));
     let next = 0;
     return refusals.map((refusal) => {
       if (refusal !== null) return { error: { code: "unavailable", message: refusal } };

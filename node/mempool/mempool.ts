@@ -38,14 +38,18 @@ interface VerifyItem {
 }
 
 /** An admission that passed the stateless checks and waits for its signature and account checks. */
-interface Candidate {
+interface Candidate extends VerifyItem {
   index: number;
   inv: SignedInvocation;
-  encoded: Uint8Array;
   id: Uint8Array;
-  idHex: string;
   invokerHex: string;
   maxFee: bigint;
+}
+
+/** A signature check in flight: the verifier's batch it is part of, and its place in that batch. */
+interface InFlight {
+  batch: Promise<boolean[]>;
+  k: number;
 }
 
 export class Mempool {
@@ -67,7 +71,7 @@ export class Mempool {
    * Signature checks in flight, by id: an invocation reaching this validator twice at once (a peer's gossip
    * and a proposal carrying it) is checked once, and a block waits for the check its gossip started.
    */
-  private readonly verifying = new Map<string, Promise<boolean>>();
+  private readonly verifying = new Map<string, InFlight>();
   private readonly listeners = new Set<AdmittedListener>();
   private totalBytes = 0;
   private seq = 0;
@@ -139,50 +143,46 @@ export class Mempool {
    */
   async admitBatch(invs: readonly SignedInvocation[], opts: { fromPeer?: boolean } = {}): Promise<AdmitOutcome[]> {
     const outcomes: AdmitOutcome[] = new Array(invs.length);
-    const refuse = (i: number, e: CairnError): void => {
-      outcomes[i] = { ok: false, error: e };
-    };
 
     // 1. Stateless checks and dedup (cheap; nothing unauthenticated reaches the costlier steps).
     const candidates: Candidate[] = [];
     const seenInBatch = new Set<string>();
-    invs.forEach((inv, index) => {
+    for (let index = 0; index < invs.length; index++) {
       try {
-        const c = this.precheck(inv, index);
+        const c = this.precheck(invs[index]!, index);
         if (seenInBatch.has(c.idHex)) throw new CairnError("duplicate", `invocation ${c.idHex} appears twice in the batch`);
         seenInBatch.add(c.idHex);
         candidates.push(c);
       } catch (e) {
-        refuse(index, asCairnError(e));
+        outcomes[index] = refusal(asCairnError(e));
       }
-    });
+    }
 
     // 2. Signatures, skipping ids already verified (or being verified) here.
-    const results = await Promise.all(this.verifyOnce(candidates.map((c) => ({ idHex: c.idHex, encoded: c.encoded, publicKey: c.inv.invoker }))));
-    candidates.forEach((c, i) => {
-      if (!results[i]) refuse(c.index, new CairnError("bad_signature", `signature of invocation ${c.idHex} does not verify for invoker ${c.invokerHex}`));
-    });
-    const authentic = candidates.filter((c) => outcomes[c.index] === undefined);
-
-    // 3. Committed accounts, one read per invoker.
-    const accounts = new Map<string, Promise<AccountView>>();
-    for (const c of authentic) {
-      // Through a promise chain so that a lookup that throws synchronously is still one item's failure.
-      if (!accounts.has(c.invokerHex)) accounts.set(c.invokerHex, Promise.resolve(c.inv.invoker).then(this.getAccount));
+    const results = await this.verifyOnce(candidates);
+    const authentic: Candidate[] = [];
+    for (let i = 0; i < candidates.length; i++) {
+      const c = candidates[i]!;
+      if (results[i]) authentic.push(c);
+      else outcomes[c.index] = refusal(new CairnError("bad_signature", `signature of invocation ${c.idHex} does not verify for invoker ${c.invokerHex}`));
     }
-    const settled = new Map<string, AccountView | Error>();
-    await Promise.all(
-      [...accounts].map(async ([hex, p]) => {
-        settled.set(hex, await p.catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))));
-      }),
-    );
+
+    // 3. Committed accounts, one read per invoker, all at once.
+    const readAt = new Map<string, number>();
+    const reads: Promise<AccountView | Error>[] = [];
+    for (const c of authentic) {
+      if (readAt.has(c.invokerHex)) continue;
+      readAt.set(c.invokerHex, reads.length);
+      reads.push(readAccount(this.getAccount, c.inv.invoker));
+    }
+    const settled = await Promise.all(reads);
 
     // 4. Stateful checks and insertion, synchronously so that concurrent batches cannot interleave here.
     const admitted: PoolEntry[] = [];
     for (const c of authentic) {
-      const account = settled.get(c.invokerHex)!;
+      const account = settled[readAt.get(c.invokerHex)!]!;
       if (account instanceof Error) {
-        refuse(c.index, new CairnError("unavailable", `cannot read account ${c.invokerHex}: ${account.message}`));
+        outcomes[c.index] = refusal(new CairnError("unavailable", `cannot read account ${c.invokerHex}: ${account.message}`));
         continue;
       }
       try {
@@ -190,7 +190,7 @@ export class Mempool {
         admitted.push(entry);
         outcomes[c.index] = { ok: true, id: c.id, idHex: c.idHex };
       } catch (e) {
-        refuse(c.index, asCairnError(e));
+        outcomes[c.index] = refusal(asCairnError(e));
       }
     }
 
@@ -232,7 +232,7 @@ export class Mempool {
     const idHex = toHex(id);
     rememberInvocationId(inv, id, idHex);
     if (this.byId.has(idHex)) throw new CairnError("duplicate", `invocation ${idHex} is already pending`);
-    return { index, inv, encoded, id, idHex, invokerHex: invokerHex(inv), maxFee };
+    return { index, inv, encoded, publicKey: inv.invoker, id, idHex, invokerHex: invokerHex(inv), maxFee };
   }
 
   private insert(c: Candidate, account: AccountView): PoolEntry {
@@ -300,36 +300,58 @@ export class Mempool {
       (items ??= []).push({ idHex, encoded: encodingOf(SignedInvocation, inv), publicKey: inv.invoker });
     }
     if (items === null) return;
-    await Promise.all(this.verifyOnce(items)).catch(() => undefined);
+    await this.verifyOnce(items).catch(() => undefined);
   }
 
-  /** One outcome per item; each id is verified at most once at a time, and successes are remembered. */
-  private verifyOnce(items: readonly VerifyItem[]): Promise<boolean>[] {
-    const out: Promise<boolean>[] = new Array(items.length);
-    const fresh: number[] = [];
-    items.forEach((it, i) => {
-      if (this.verified.has(it.idHex)) out[i] = Promise.resolve(true);
-      else {
-        const inFlight = this.verifying.get(it.idHex);
-        if (inFlight) out[i] = inFlight;
-        else fresh.push(i);
+  /**
+   * One outcome per item (true: the signature verifies); each id is verified at most once at a time, and
+   * successes are remembered. Rejects when the verifier fails. One bookkeeping object per fresh item and one
+   * handler per verifier batch (not promises and closures per item: this runs for every invocation).
+   */
+  private async verifyOnce(items: readonly VerifyItem[]): Promise<boolean[]> {
+    const out: boolean[] = new Array<boolean>(items.length).fill(true);
+    let fresh: VerifyItem[] | null = null;
+    let freshAt: number[] | null = null;
+    let waits: InFlight[] | null = null;
+    let waitAt: number[] | null = null;
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!;
+      if (this.verified.has(it.idHex)) continue;
+      const inFlight = this.verifying.get(it.idHex);
+      if (inFlight !== undefined) {
+        (waits ??= []).push(inFlight);
+        (waitAt ??= []).push(i);
+      } else {
+        (fresh ??= []).push(it);
+        (freshAt ??= []).push(i);
       }
-    });
-    if (fresh.length === 0) return out;
-    const batch = this.verifier.verify(fresh.map((i) => ({ encoded: items[i]!.encoded, publicKey: items[i]!.publicKey })));
-    fresh.forEach((i, k) => {
-      const { idHex } = items[i]!;
-      const p = batch.then((ok) => {
-        if (ok[k] === true) this.rememberVerified(idHex);
-        return ok[k] === true;
-      });
-      const settle = (): void => {
-        if (this.verifying.get(idHex) === p) this.verifying.delete(idHex);
+    }
+    if (fresh !== null) {
+      const batch = this.verifier.verify(fresh);
+      const tracked: InFlight[] = new Array(fresh.length);
+      for (let k = 0; k < fresh.length; k++) {
+        const f: InFlight = { batch, k };
+        tracked[k] = f;
+        this.verifying.set(fresh[k]!.idHex, f);
+      }
+      const batchItems = fresh;
+      // Registered before anyone awaits `batch`, so a success is remembered before any caller sees it.
+      const settle = (ok: boolean[] | null): void => {
+        for (let k = 0; k < batchItems.length; k++) {
+          const { idHex } = batchItems[k]!;
+          if (ok !== null && ok[k] === true) this.rememberVerified(idHex);
+          if (this.verifying.get(idHex) === tracked[k]) this.verifying.delete(idHex);
+        }
       };
-      p.then(settle, settle);
-      this.verifying.set(idHex, p);
-      out[i] = p;
-    });
+      batch.then(settle, () => settle(null));
+      (waits ??= []).push(...tracked);
+      (waitAt ??= []).push(...freshAt!);
+    }
+    if (waits === null) return out;
+    for (let j = 0; j < waits.length; j++) {
+      const w = waits[j]!;
+      out[waitAt![j]!] = (await w.batch)[w.k] === true;
+    }
     return out;
   }
 
@@ -462,6 +484,19 @@ export class Mempool {
   /** Stops the verifier's worker threads, if any. */
   async close(): Promise<void> {
     await this.verifier.close();
+  }
+}
+
+function refusal(error: CairnError): AdmitOutcome {
+  return { ok: false, error };
+}
+
+/** The account, or the error reading it (a lookup that throws synchronously is still one item's failure). */
+async function readAccount(getAccount: AccountLookup, publicKey: Uint8Array): Promise<AccountView | Error> {
+  try {
+    return await getAccount(publicKey);
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
   }
 }
 
