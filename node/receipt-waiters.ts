@@ -15,9 +15,28 @@ export interface ReceiptSource {
 /** Receipts remembered after their commit; enough for several seconds of commits at full load. */
 const RECENT_RECEIPTS = 65_536;
 
+/** One `wait` call: its answers so far and how many are still open. */
+interface WaitGroup {
+  readonly out: (Receipt | null)[];
+  open: number;
+  readonly waiters: Waiter[];
+  timer: NodeJS.Timeout | null;
+  resolve: (out: (Receipt | null)[]) => void;
+}
+
+/** One id of a group, registered under its hex (a plain record rather than a closure per id). */
+interface Waiter {
+  readonly group: WaitGroup;
+  readonly i: number;
+  readonly hex: string;
+}
+
 export class ReceiptWaiters {
-  private readonly waiting = new Map<string, Array<(r: Receipt) => void>>();
+  /** Waiters by id hex: one record, or a list when several waits want the same id. */
+  private readonly waiting = new Map<string, Waiter | Waiter[]>();
   private readonly recent = new Map<string, Receipt>();
+  /** The pending waits, so `close` can answer them. */
+  private readonly groups = new Set<WaitGroup>();
   private closed = false;
 
   constructor(private readonly source: ReceiptSource) {}
@@ -28,9 +47,10 @@ export class ReceiptWaiters {
     if (this.recent.size >= RECENT_RECEIPTS) this.recent.delete(this.recent.keys().next().value!);
     this.recent.set(hex, r);
     const ws = this.waiting.get(hex);
-    if (!ws) return;
+    if (ws === undefined) return;
     this.waiting.delete(hex);
-    for (const w of ws) w(r);
+    if (Array.isArray(ws)) for (const w of ws) this.answer(w, r);
+    else this.answer(ws, r);
   }
 
   /**
@@ -38,62 +58,69 @@ export class ReceiptWaiters {
    * stops). Positions match `ids`.
    */
   wait(ids: readonly Uint8Array[], timeoutMs: number): Promise<(Receipt | null)[]> {
-    const out: (Receipt | null)[] = ids.map(() => null);
+    const out: (Receipt | null)[] = new Array<Receipt | null>(ids.length).fill(null);
     if (this.closed || ids.length === 0) return Promise.resolve(out);
     return new Promise((resolve) => {
-      let open = 0;
-      const registered: Array<[string, (r: Receipt) => void]> = [];
-      const finish = (): void => {
-        if (!this.finishers.delete(finish)) return;
-        clearTimeout(timer);
-        for (const [hex, w] of registered) this.unregister(hex, w);
-        resolve(out);
-      };
-      this.finishers.add(finish);
-      const timer = setTimeout(finish, timeoutMs);
-      ids.forEach((id, i) => {
+      const group: WaitGroup = { out, open: 0, waiters: [], timer: null, resolve };
+      this.groups.add(group);
+      group.timer = setTimeout(() => this.finish(group), timeoutMs);
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!;
         const hex = toHex(id);
         const known = this.recent.get(hex);
         if (known) {
           out[i] = known;
-          return;
+          continue;
         }
-        open++;
-        const w = (r: Receipt): void => {
-          if (out[i] !== null) return;
-          out[i] = r;
-          if (--open === 0) finish();
-        };
-        registered.push([hex, w]);
+        group.open++;
+        const w: Waiter = { group, i, hex };
+        group.waiters.push(w);
         const list = this.waiting.get(hex);
-        if (list) list.push(w);
-        else this.waiting.set(hex, [w]);
+        if (list === undefined) this.waiting.set(hex, w);
+        else if (Array.isArray(list)) list.push(w);
+        else this.waiting.set(hex, [list, w]);
         // Neither recent nor pending: it committed long ago (or was never admitted here). Ask the store.
         if (!this.source.isPending(hex)) {
           this.source.load(id).then(
-            (r) => (r ? w(r) : undefined),
+            (r) => (r ? this.answer(w, r) : undefined),
             () => undefined,
           );
         }
-      });
-      if (open === 0) finish();
+      }
+      if (group.open === 0) this.finish(group);
     });
   }
 
-  /** The pending waits' completions, so `close` can answer them. */
-  private readonly finishers = new Set<() => void>();
+  private answer(w: Waiter, r: Receipt): void {
+    const g = w.group;
+    // A store read can come back after the wait has already answered: its array is no longer ours to fill.
+    if (g.out[w.i] !== null || !this.groups.has(g)) return;
+    g.out[w.i] = r;
+    if (--g.open === 0) this.finish(g);
+  }
 
-  private unregister(hex: string, w: (r: Receipt) => void): void {
-    const list = this.waiting.get(hex);
-    if (!list) return;
+  private finish(g: WaitGroup): void {
+    if (!this.groups.delete(g)) return;
+    if (g.timer !== null) clearTimeout(g.timer);
+    for (const w of g.waiters) this.unregister(w);
+    g.resolve(g.out);
+  }
+
+  private unregister(w: Waiter): void {
+    const list = this.waiting.get(w.hex);
+    if (list === undefined) return;
+    if (!Array.isArray(list)) {
+      if (list === w) this.waiting.delete(w.hex);
+      return;
+    }
     const at = list.indexOf(w);
     if (at >= 0) list.splice(at, 1);
-    if (list.length === 0) this.waiting.delete(hex);
+    if (list.length === 0) this.waiting.delete(w.hex);
   }
 
   /** Answers every waiter now (with what it has) and refuses to wait from here on. */
   close(): void {
     this.closed = true;
-    for (const f of [...this.finishers]) f();
+    for (const g of [...this.groups]) this.finish(g);
   }
 }

@@ -269,7 +269,7 @@ export class Validator implements NodeServices {
               (e: unknown) => this.log.warn("storing a pending block failed", { error: String(e) }),
             );
             this.blockWrites = this.blockWrites.then(() => write);
-            this.executor.prefetch(a.block.invocations);
+            this.prefetchUnseen(a.block.invocations);
             break;
           }
           case "send": {
@@ -321,6 +321,17 @@ export class Validator implements NodeServices {
         }
       }
     }
+  }
+
+  /**
+   * Warms what a block's execution will read, for the invocations this pool never admitted: the pending ones
+   * were prefetched at admission (their accounts sit in the committed-state cache), and prefetching them again
+   * only built their state keys once more.
+   */
+  private prefetchUnseen(invs: readonly SignedInvocation[]): void {
+    let unseen: SignedInvocation[] | null = null;
+    for (const inv of invs) if (!this.mempool.isPending(invocationIdHex(inv))) (unseen ??= []).push(inv);
+    if (unseen !== null) this.executor.prefetch(unseen);
   }
 
   private execute(block: Block, hash: Uint8Array): void {
