@@ -12,7 +12,7 @@ import { ConsensusMessage, Evidence as EvidenceCodec, SafetyState } from "./code
 import { bytesEqual, toHex } from "./codec/hex.ts";
 import type { Block, ContractVersionInfo, Receipt, SignedInvocation, SourceFile } from "./codec/types.ts";
 import { createApiServer } from "./api/server.ts";
-import type { NodeServices, NodeStatus, QueryRequest, QueryResult, SubmitResult } from "./api/services.ts";
+import { submitResult, type NodeServices, type NodeStatus, type QueryRequest, type QueryResult, type SubmitResult } from "./api/services.ts";
 import type { LoadedConfig } from "./config.ts";
 import {
   ConsensusCore,
@@ -36,7 +36,6 @@ export interface ValidatorOptions {
   /** Interval of status announcements to peers (ms). */
   statusIntervalMs?: number;
 }
-
 
 const DEBUG = process.env.CAIRN_DEBUG === "1";
 const GOSSIP_BATCH = 512;
@@ -491,9 +490,7 @@ export class Validator implements NodeServices {
   /** Gossip from a peer: the same admission as clients get, minus deploys this validator cannot compile. */
   private async admitGossip(from: number, invs: SignedInvocation[]): Promise<void> {
     try {
-      const refusals = invs.some((i) => i.contract === "deploy")
-        ? await Promise.all(invs.map((inv) => this.executor.deployAdmissionError(inv)))
-        : null;
+      const refusals = await this.deployRefusals(invs);
       const admissible = refusals ? invs.filter((_, i) => refusals[i] === null) : invs;
       await this.mempool.admitFromPeer(admissible);
       this.executor.prefetch(admissible);
@@ -551,8 +548,6 @@ export class Validator implements NodeServices {
     }
   }
 
-  // ---- receipts ----------------------------------------------------------------------------------------
-
   // ---- NodeServices ------------------------------------------------------------------------------------
 
   async submit(inv: SignedInvocation): Promise<Uint8Array> {
@@ -566,18 +561,22 @@ export class Validator implements NodeServices {
 
   async submitBatch(invs: SignedInvocation[]): Promise<SubmitResult[]> {
     this.checkUp();
-    // Only deploys can be refused before admission; a batch without any skips a promise per invocation.
-    const refusals = invs.some((i) => i.contract === "deploy") ? await Promise.all(invs.map((inv) => this.executor.deployAdmissionError(inv))) : null;
+    const refusals = await this.deployRefusals(invs);
     const admissible = refusals ? invs.filter((_, i) => refusals[i] === null) : invs;
     const outcomes = await this.mempool.admitBatch(admissible);
     this.executor.prefetch(admissible);
-    if (refusals === null) return outcomes.map((o) => (o.ok ? { id: o.idHex } : { error: { code: o.error.code, message: o.error.message } }));
+    if (refusals === null) return outcomes.map(submitResult);
     let next = 0;
-    return refusals.map((refusal) => {
-      if (refusal !== null) return { error: { code: "unavailable", message: refusal } };
-      const o = outcomes[next++]!;
-      return o.ok ? { id: o.idHex } : { error: { code: o.error.code, message: o.error.message } };
-    });
+    return refusals.map((refusal) => (refusal !== null ? { error: { code: "unavailable", message: refusal } } : submitResult(outcomes[next++]!)));
+  }
+
+  /**
+   * Per invocation, why this validator refuses it before admission (a deploy it cannot compile), or null.
+   * Only deploys can be refused here: a batch without any gets null and costs no promise per invocation.
+   */
+  private async deployRefusals(invs: readonly SignedInvocation[]): Promise<(string | null)[] | null> {
+    if (!invs.some((i) => i.contract === "deploy")) return null;
+    return Promise.all(invs.map((inv) => this.executor.deployAdmissionError(inv)));
   }
 
   waitForReceipts(ids: Uint8Array[], timeoutMs: number): Promise<(Receipt | null)[]> {

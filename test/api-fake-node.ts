@@ -23,7 +23,7 @@ import { Mempool } from "../node/mempool/mempool.ts";
 import { ReceiptWaiters } from "../node/receipt-waiters.ts";
 import { InlineVerifier } from "../node/mempool/verify.ts";
 import type { MempoolOptions } from "../node/mempool/types.ts";
-import type { NodeServices, QueryRequest, QueryResult, SubmitResult } from "../node/api/services.ts";
+import { submitResult, type NodeServices, type QueryRequest, type QueryResult, type SubmitResult } from "../node/api/services.ts";
 
 export const GAS_USED = 2_000n;
 
@@ -175,7 +175,7 @@ export class FakeNode implements NodeServices {
     this.check();
     const out = await this.mempool.admitBatch(invs);
     this.scheduleCommit();
-    return out.map((o) => (o.ok ? { id: o.idHex } : { error: { code: o.error.code, message: o.error.message } }));
+    return out.map(submitResult);
   }
 
   waitForReceipts(ids: Uint8Array[], timeoutMs: number): Promise<(Receipt | null)[]> {

@@ -2,8 +2,14 @@
 // implements it; tests implement it in memory. The API never reaches past this interface.
 
 import type { Block, ContractVersionInfo, Receipt, SignedInvocation, SourceFile } from "../codec/types.ts";
+import type { AdmitOutcome } from "../mempool/types.ts";
 
 export type SubmitResult = { id: string } | { error: { code: string; message: string } };
+
+/** A mempool admission outcome as the batch route reports it. */
+export function submitResult(o: AdmitOutcome): SubmitResult {
+  return o.ok ? { id: o.idHex } : { error: { code: o.error.code, message: o.error.message } };
+}
 
 export interface QueryRequest {
   contract: string;
