@@ -9,6 +9,7 @@ import { toHex, utf8 } from "../node/codec/hex.ts";
 import { k12, k12Backend, k12Pair, type HashDomain } from "../node/crypto/hash.ts";
 import { customization, nobleKt128, wasmBytes, wasmKt128, type Kt128 } from "../node/crypto/k12/engine.ts";
 import { MODULE_URL, compileKt128, renderModule } from "../node/crypto/k12/build.ts";
+import { Rng } from "./sim/prng.ts";
 
 // Every domain, checked by the compiler: adding one to HashDomain without listing it here is a type error.
 const DOMAIN_SET = {
@@ -41,22 +42,10 @@ function ff(n: number): Uint8Array {
   return new Uint8Array(n).fill(0xff);
 }
 
-/** Deterministic pseudo-random bytes and lengths (xorshift32), so a failure names a reproducible case. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
-
-function randomBytes(next: () => number, n: number): Uint8Array {
+/** Seeded bytes (the simulator's generator), so a failure names a reproducible case. */
+function randomBytes(next: Rng, n: number): Uint8Array {
   const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = next() & 0xff;
+  for (let i = 0; i < n; i++) out[i] = next.u32() & 0xff;
   return out;
 }
 
@@ -106,7 +95,7 @@ describe("k12 equals noble kt128", () => {
   });
 
   it("every message length 0..600, for every domain in turn", () => {
-    const next = rng(600);
+    const next = new Rng(600);
     for (let n = 0; n <= 600; n++) {
       const domain = DOMAINS[n % DOMAINS.length]!;
       const data = randomBytes(next, n);
@@ -115,7 +104,7 @@ describe("k12 equals noble kt128", () => {
   });
 
   it("tree-mode and window boundaries, and random lengths up to 40,000", () => {
-    const next = rng(40_000);
+    const next = new Rng(40_000);
     // The domain suffix of "cairn.block" is 12 bytes: S = M || C || 0B 01, 13 bytes longer than M.
     const suffix = utf8("cairn.block").length + 2;
     const lengths = new Set<number>([8191, 8192, 8193, 16383, 16384, 16385, 24576, 24577]);
@@ -123,7 +112,7 @@ describe("k12 equals noble kt128", () => {
     for (let k = 1; k <= 48; k += 7) for (const d of [-1, 0, 1]) lengths.add(168 * k + d);
     lengths.add(8192 + 168 * 3 - suffix);
     lengths.add(200_000);
-    for (let i = 0; i < 120; i++) lengths.add(next() % 40_001);
+    for (let i = 0; i < 120; i++) lengths.add(next.u32() % 40_001);
     for (const n of lengths) {
       const data = randomBytes(next, n);
       expect(toHex(k12("cairn.block", data)), `length ${n}`).toBe(noble(data, utf8("cairn.block")));
@@ -132,7 +121,7 @@ describe("k12 equals noble kt128", () => {
 
   it("empty, long and window-crossing customization strings", () => {
     const wasm = wasmKt128();
-    const next = rng(7);
+    const next = new Rng(7);
     for (const cLen of [0, 1, 255, 256, 300, 8190, 8191, 8192, 70_000]) {
       const c = randomBytes(next, cLen);
       for (const mLen of [0, 1, 100, 8192, 9000]) {
@@ -143,7 +132,7 @@ describe("k12 equals noble kt128", () => {
   });
 
   it("hashes a view by its own bytes, not its buffer's, and leaves the input untouched", () => {
-    const backing = randomBytes(rng(3), 5000);
+    const backing = randomBytes(new Rng(3), 5000);
     const copy = Uint8Array.from(backing);
     const view = backing.subarray(17, 4017);
     expect(toHex(k12("cairn.invocation.sig", view))).toBe(noble(Uint8Array.from(view), utf8("cairn.invocation.sig")));
@@ -151,7 +140,7 @@ describe("k12 equals noble kt128", () => {
   });
 
   it("k12Pair is k12 of the concatenation, short and streamed", () => {
-    const next = rng(2);
+    const next = new Rng(2);
     for (const [la, lb] of [[32, 32], [0, 0], [0, 32], [32, 0], [40_000, 30_000], [70_000, 5], [3, 70_000]] as const) {
       const a = randomBytes(next, la);
       const b = randomBytes(next, lb);
@@ -164,7 +153,7 @@ describe("k12 equals noble kt128", () => {
   });
 
   it("no call is influenced by the one before it, and outputs are fresh arrays", () => {
-    const next = rng(11);
+    const next = new Rng(11);
     const short = randomBytes(next, 50);
     const expected = noble(short, utf8("cairn.vote"));
     const first = k12("cairn.vote", short);

@@ -6,6 +6,7 @@ import { validateModule } from "../vm/validate.ts";
 import { engine } from "../vm/wasm/engine.ts";
 import { FC_BASE, Imm, OPCODE_SPACE, OPS } from "../vm/wasm/opcodes.ts";
 import { body, funcType, moduleBytes, section, simpleModule, str, u32, vec, wat } from "./vm-instrument-fixtures/wasm-build.ts";
+import { Rng } from "./sim/prng.ts";
 
 const I32 = 0x7f;
 const I64 = 0x7e;
@@ -319,18 +320,6 @@ describe("validateModule rejects, naming what and where", () => {
   });
 });
 
-/** Seeded xorshift PRNG: the fuzz cases are the same on every run. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
 
 describe("hostile bytes never escape as anything but VmError", () => {
   const seedModule = wat(`(module
@@ -380,7 +369,8 @@ describe("hostile bytes never escape as anything but VmError", () => {
   });
 
   it("random garbage", () => {
-    const next = rng(7);
+    const rng = new Rng(7);
+    const next = (): number => rng.u32();
     let rejected = 0;
     for (let i = 0; i < 500; i++) {
       const len = next() % 200;
@@ -394,7 +384,8 @@ describe("hostile bytes never escape as anything but VmError", () => {
   });
 
   it("3000 seeded mutations of a valid module: VmError or a module V8 compiles", () => {
-    const next = rng(20260721);
+    const rng = new Rng(20260721);
+    const next = (): number => rng.u32();
     let accepted = 0;
     for (let i = 0; i < 3000; i++) {
       const b = Array.from(seedModule);
@@ -416,7 +407,8 @@ describe("hostile bytes never escape as anything but VmError", () => {
   });
 
   it("when V8 rejects a mutated module, so do we", () => {
-    const next = rng(99);
+    const rng = new Rng(99);
+    const next = (): number => rng.u32();
     for (let i = 0; i < 1500; i++) {
       const b = Uint8Array.from(seedModule);
       const pos = 8 + (next() % (b.length - 8));
