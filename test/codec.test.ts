@@ -181,6 +181,21 @@ describe("hashes", () => {
     expect(h1.length).toBe(32);
   });
 
+  it("memoized encodings and ids stay invisible and never follow a changed copy", () => {
+    const decoded = decode(SignedInvocation, encode(SignedInvocation, sampleInvocation(3n)));
+    const id = invocationId(decoded); // memoizes the id next to the remembered encoding
+    expect(decoded).toEqual(sampleInvocation(3n));
+    expect(Object.keys(decoded)).toEqual(Object.keys(sampleInvocation(3n)));
+    expect(JSON.stringify(toJson(SignedInvocation, decoded))).toBe(JSON.stringify(toJson(SignedInvocation, sampleInvocation(3n))));
+    // A spread copy with another nonce is a new value: its encoding and id are its own, not the memo's.
+    const changed = { ...decoded, nonce: 4n };
+    expect(encode(SignedInvocation, changed)).toEqual(encode(SignedInvocation, sampleInvocation(4n)));
+    expect(toHex(invocationId(changed))).toBe(toHex(invocationId(sampleInvocation(4n))));
+    expect(toHex(invocationId(changed))).not.toBe(toHex(id));
+    // Re-encoding the decoded value reuses its remembered bytes, which are exactly its canonical encoding.
+    expect(encode(SignedInvocation, decoded)).toEqual(encode(SignedInvocation, sampleInvocation(3n)));
+  });
+
   it("merkle roots distinguish order, count and the odd-leaf case", () => {
     const l = [1, 2, 3].map((i) => new Uint8Array(32).fill(i));
     const r3 = merkleRoot(l);

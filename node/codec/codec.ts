@@ -7,6 +7,7 @@
 // schema of that form, so REST validation is derived from the same definitions as the wire format.
 
 import { fromUtf8, toHex, tryFromHex, utf8 } from "./hex.ts";
+import { memoOf, peekMemo } from "./memo.ts";
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -569,7 +570,6 @@ export function union<V extends Variants>(variants: V): Codec<UnionOf<V>> {
   };
 }
 
-const rawMemo = new WeakMap<object, Uint8Array>();
 
 /**
  * The same codec, remembering for each value it decodes the exact bytes it came from (a copy). Hashing or
@@ -582,14 +582,14 @@ export function rememberingEncoding<T extends object>(codec: Codec<T>): Codec<T>
     ...codec,
     // Encoding is canonical, so remembered bytes are the encoding: copying them is all writing needs.
     write: (w, v) => {
-      const raw = rawMemo.get(v);
+      const raw = peekMemo(v)?.raw;
       if (raw !== undefined) w.raw(raw);
       else codec.write(w, v);
     },
     read: (r, path) => {
       const start = r.pos;
       const v = codec.read(r, path);
-      rawMemo.set(v, r.consumed(start, r.pos).slice());
+      memoOf(v).raw = r.consumed(start, r.pos).slice();
       return v;
     },
   };
@@ -597,10 +597,10 @@ export function rememberingEncoding<T extends object>(codec: Codec<T>): Codec<T>
 
 /** Records the canonical encoding of a value built or checked elsewhere (e.g. admission encoded it already). */
 export function rememberEncoding(value: object, encoding: Uint8Array): void {
-  rawMemo.set(value, encoding);
+  memoOf(value).raw = encoding;
 }
 
 /** The canonical encoding of a value: the remembered bytes it was decoded from, else a fresh encoding. */
 export function encodingOf<T extends object>(codec: Codec<T>, value: T): Uint8Array {
-  return rawMemo.get(value) ?? encode(codec, value);
+  return peekMemo(value)?.raw ?? encode(codec, value);
 }

@@ -3,6 +3,7 @@
 
 import { encode, encodingOf, struct, u64 } from "../codec/codec.ts";
 import { toHex } from "../codec/hex.ts";
+import { memoOf } from "../codec/memo.ts";
 import {
   BlockHeader,
   Genesis,
@@ -24,49 +25,33 @@ export function invocationSigningDigest(inv: InvocationT): Uint8Array {
 
 // Ids and block hashes are asked for many times per object on a validator's hot path (mempool, proposal
 // checks, payload exclusion, execution, receipts). Decoded values are never mutated once built, so each
-// object's hash is memoized by identity; a changed copy is a new object with its own hash.
-const idMemo = new WeakMap<object, Uint8Array>();
-const idHexMemo = new WeakMap<object, string>();
-const invokerHexMemo = new WeakMap<object, string>();
-const blockHashMemo = new WeakMap<object, Uint8Array>();
+// object's hash is memoized on the object (node/codec/memo.ts); a changed copy is a new object with its own.
 
 export function invocationId(signed: SignedInvocationT): Uint8Array {
-  let id = idMemo.get(signed);
-  if (id === undefined) {
-    id = invocationIdOfEncoding(encodingOf(SignedInvocation, signed));
-    idMemo.set(signed, id);
-  }
-  return id;
+  const memo = memoOf(signed);
+  return (memo.hash ??= invocationIdOfEncoding(encodingOf(SignedInvocation, signed)));
 }
 
 /**
- * The id as lowercase hex, memoized per object like the id: the mempool, payload building, receipts and
- * execution all key maps by it, and each toHex of 32 bytes is a fresh string (garbage) every time.
+ * The id as lowercase hex, memoized like the id: the mempool, payload building, receipts and execution all
+ * key maps by it, and each toHex of 32 bytes is a fresh string (garbage) every time.
  */
 export function invocationIdHex(signed: SignedInvocationT): string {
-  let hex = idHexMemo.get(signed);
-  if (hex === undefined) {
-    hex = toHex(invocationId(signed));
-    idHexMemo.set(signed, hex);
-  }
-  return hex;
+  const memo = memoOf(signed);
+  return (memo.hashHex ??= toHex(memo.hash ?? invocationId(signed)));
 }
 
 /** The invoker's public key as hex, memoized per invocation object (mempool queues are keyed by it). */
 export function invokerHex(signed: SignedInvocationT): string {
-  let hex = invokerHexMemo.get(signed);
-  if (hex === undefined) {
-    hex = toHex(signed.invoker);
-    invokerHexMemo.set(signed, hex);
-  }
-  return hex;
+  const memo = memoOf(signed);
+  return (memo.invokerHex ??= toHex(signed.invoker));
 }
 
 /** Records an id computed from this object's encoding elsewhere (the mempool hashes the bytes it received). */
 export function rememberInvocationId(signed: SignedInvocationT, id: Uint8Array, idHex?: string): void {
-  idMemo.set(signed, id);
-  if (idHex !== undefined) idHexMemo.set(signed, idHex);
-  else idHexMemo.delete(signed);
+  const memo = memoOf(signed);
+  memo.hash = id;
+  memo.hashHex = idHex;
 }
 
 /**
@@ -86,12 +71,8 @@ export function invocationSigningDigestOfEncoding(signedEncoding: Uint8Array): U
 }
 
 export function blockHash(header: BlockHeaderT): Uint8Array {
-  let h = blockHashMemo.get(header);
-  if (h === undefined) {
-    h = k12("cairn.block", encode(BlockHeader, header));
-    blockHashMemo.set(header, h);
-  }
-  return h;
+  const memo = memoOf(header);
+  return (memo.hash ??= k12("cairn.block", encode(BlockHeader, header)));
 }
 
 export function invocationsRoot(invocations: readonly SignedInvocationT[]): Uint8Array {
