@@ -60,6 +60,10 @@ export function writeMany(): void {
   const n = <i32>util.parseU64(context.inputString());
   for (let i = 0; i < n; i++) storage.setString("w" + i.toString(), "v");
 }
+export function readManyDown(): void {
+  const n = <i32>util.parseU64(context.inputString());
+  for (let i = n - 1; i >= 0; i--) storage.getString("r" + i.toString());
+}
 export function bigValue(): void {
   const n = <i32>util.parseU64(context.inputString());
   storage.set(Uint8Array.wrap(String.UTF8.encode("big")), new Uint8Array(n));
@@ -183,7 +187,7 @@ describe("SDK surface", () => {
     expect(bad.error).toBe("storage.getU64: value of 'name' is not 8 bytes");
   });
 
-  it("reads see the run's own writes; reads lists state reads in first-read order, writes sorted", () => {
+  it("reads see the run's own writes; reads lists each state read once, sorted, as are writes", () => {
     const state = new MemoryState();
     state.data.set(hex(utf8("a")), utf8("1"));
     const r = call(probe, "readWrite", { state });
@@ -197,6 +201,13 @@ describe("SDK surface", () => {
     const keys = many.writes.map((w) => Buffer.from(w.key));
     expect(keys.length).toBe(40);
     expect([...keys].sort(Buffer.compare)).toEqual(keys);
+    // Few keys take the insertion sort, many the library sort: both orders are byte order, not call order.
+    for (const n of [3, 12, 30]) {
+      const w = call(probe, "writeMany", { input: String(n) }).writes.map((x) => Buffer.from(x.key).toString());
+      expect(w).toEqual(Array.from({ length: n }, (_, i) => `w${i}`).sort());
+      const reads = call(probe, "readManyDown", { input: String(n) }).reads.map((x) => Buffer.from(x.key).toString());
+      expect(reads).toEqual(Array.from({ length: n }, (_, i) => `r${i}`).sort());
+    }
   });
 });
 

@@ -34,7 +34,7 @@ export interface RunResult {
   readonly output: Uint8Array;
   /** Null when ok; otherwise a deterministic message (revert message, trap name, limit, ...). */
   readonly error: string | null;
-  /** Keys read from the StateView with the values seen, in first-read order (also on failure). */
+  /** Keys read from the StateView with the values seen, each once, sorted by key bytes (also on failure). */
   readonly reads: readonly ReadRecord[];
   /** Final value of every key written (empty value = delete), sorted by key bytes; empty unless ok. */
   readonly writes: readonly WriteRecord[];
@@ -224,7 +224,7 @@ export function runContract(contract: LoadedContract, req: RunRequest, opts: Run
     return result("invalid", 0n, `input of ${input.length} bytes exceeds ${limits.maxInputBytes}`, null);
   }
 
-  const host = new InvocationHost(req.state, Uint8Array.from(req.proposer), opts.schedule ?? DEFAULT_GAS_SCHEDULE, limits);
+  const host = new InvocationHost(req.state, req.proposer.slice(), opts.schedule ?? DEFAULT_GAS_SCHEDULE, limits);
   const pool = opts.reuseInstances !== false && opts.extraImports === undefined ? (pools.get(contract) ?? null) : null;
   let slot = pool?.usable ? pool.take(req.gasLimit) : null;
   const restored = slot !== null;

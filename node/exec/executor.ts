@@ -1114,10 +1114,10 @@ function contractOutcome(result: VmCallResult, vmGas: bigint, intrinsic: bigint,
  */
 function toOutcome(r: VmCallResult, gasLimit: bigint): Outcome {
   const gasUsed = r.status === "out_of_gas" ? gasLimit : r.gasUsed > gasLimit ? gasLimit : r.gasUsed;
-  const reads = uniqueSorted(r.reads);
-  const writes: Array<{ key: Uint8Array; value: Uint8Array }> = [];
-  for (const w of r.writes) writes.push({ key: w.key, value: w.value });
-  if (writes.length > 1) writes.sort(byKey);
+  // The vm returns both distinct and in key order; check that in one pass rather than sort again.
+  const reads = strictlyAscending(r.reads) ? (r.reads as Uint8Array[]) : uniqueSorted(r.reads);
+  let writes = r.writes as Array<{ key: Uint8Array; value: Uint8Array }>;
+  if (!keysAscending(writes)) writes = [...writes].sort(byKey);
   let error: string | null = null;
   if (reads.length > LIMITS.maxReadsWrites || writes.length > LIMITS.maxReadsWrites) {
     error = `more than ${LIMITS.maxReadsWrites} distinct keys read or written`;
@@ -1134,6 +1134,16 @@ function toOutcome(r: VmCallResult, gasLimit: bigint): Outcome {
 
 function byKey(a: { key: Uint8Array }, b: { key: Uint8Array }): number {
   return compareBytes(a.key, b.key);
+}
+
+function strictlyAscending(ks: readonly Uint8Array[]): boolean {
+  for (let i = 1; i < ks.length; i++) if (compareBytes(ks[i - 1]!, ks[i]!) >= 0) return false;
+  return true;
+}
+
+function keysAscending(ws: ReadonlyArray<{ key: Uint8Array }>): boolean {
+  for (let i = 1; i < ws.length; i++) if (compareBytes(ws[i - 1]!.key, ws[i]!.key) >= 0) return false;
+  return true;
 }
 
 /** Distinct keys in byte order. */

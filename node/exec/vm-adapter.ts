@@ -43,7 +43,7 @@ export interface VmCallResult {
   readonly gasUsed: bigint;
   readonly output: Uint8Array;
   readonly error: string | null;
-  /** Keys read (user keys), any order; exec sorts. */
+  /** Keys read (user keys); the vm gives them distinct and sorted (exec sorts only what is not). */
   readonly reads: readonly Uint8Array[];
   /** Final value per written key (user keys); an empty value deletes. Applied only when status is ok. */
   readonly writes: ReadonlyArray<{ readonly key: Uint8Array; readonly value: Uint8Array }>;
