@@ -73,6 +73,36 @@ function postJson(url: URL, body: string, agent: Agent): Promise<unknown> {
   });
 }
 
+/**
+ * CPU seconds (user + system, all threads) the given processes have used so far, from /proc; null where
+ * /proc is not there. Throughput on a shared machine moves with what the neighbours take; CPU spent per
+ * committed invocation does not, so it is the figure to compare two versions by.
+ */
+function cpuSeconds(pids: readonly number[]): number | null {
+  try {
+    let ticks = 0;
+    for (const pid of pids) {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of proc(5))
+    }
+    return ticks / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+/** Whole-machine CPU ticks by kind since boot (null without /proc): how much of the machine the run got. */
+function machineTicks(): { busy: number; idle: number; steal: number } | null {
+  try {
+    const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = f as [number, number, number, number, number, number, number, number];
+    return { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal };
+  } catch {
+    return null;
+  }
+}
+
 async function waitReady(url: string): Promise<void> {
   for (let i = 0; i < 600; i++) {
     try {
@@ -187,7 +217,17 @@ async function main(): Promise<void> {
       agent.destroy();
     };
     process.stderr.write(`load: ${LOOPS} closed-loop clients, batches of ${BATCH}, ${WARMUP} s warm-up, ${SECONDS} s measured\n`);
+    const pids = procs.map((p) => p.pid!);
+    let cpuAtStart: number | null = null;
+    let cpuAtEnd: number | null = null;
+    let machineAtStart: ReturnType<typeof machineTicks> = null;
+    let machineAtEnd: ReturnType<typeof machineTicks> = null;
+    const marks = [
+      setTimeout(() => ((cpuAtStart = cpuSeconds(pids)), (machineAtStart = machineTicks())), warmEnd - performance.now()),
+      setTimeout(() => ((cpuAtEnd = cpuSeconds(pids)), (machineAtEnd = machineTicks())), end - performance.now()),
+    ];
     await Promise.all(Array.from({ length: LOOPS }, (_, i) => loop(i)));
+    marks.forEach(clearTimeout);
     const tps = counts.ok / SECONDS;
     latencies.sort((a, b) => a - b);
     const p50 = percentile(latencies, 50);
@@ -207,6 +247,16 @@ async function main(): Promise<void> {
       ["latency p50 / p99", `${p50.toFixed(1)} ms / ${p99.toFixed(1)} ms`],
       ["final heights", heights.join(", ")],
     ];
+    if (cpuAtStart !== null && cpuAtEnd !== null && counts.ok > 0) {
+      rows.push(["validator CPU per committed invocation", `${(((cpuAtEnd - cpuAtStart) / counts.ok) * 1e6).toFixed(0)} us (4 processes, user + system)`]);
+    }
+    if (machineAtStart !== null && machineAtEnd !== null) {
+      const a = machineAtStart as { busy: number; idle: number; steal: number };
+      const b = machineAtEnd as { busy: number; idle: number; steal: number };
+      const total = b.busy - a.busy + (b.idle - a.idle) + (b.steal - a.steal);
+      const pct = (x: number): string => `${((x / Math.max(1, total)) * 100).toFixed(0)}%`;
+      rows.push(["machine busy / idle / stolen", `${pct(b.busy - a.busy)} / ${pct(b.idle - a.idle)} / ${pct(b.steal - a.steal)}`]);
+    }
     for (const [k, v] of rows) console.log(`${k.padEnd(36)} ${v}`);
     writeFileSync(join(tmpdir(), "cairn-bench-last.json"), JSON.stringify({ tps, p50, p99, rate, limit, counts }, null, 2));
     console.log(`cluster-bench: tps=${tps.toFixed(0)} p50_ms=${p50.toFixed(1)} limit_tps=${limit.toFixed(0)} ratio=${(tps / limit).toFixed(2)}`);

@@ -7,10 +7,10 @@
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { decode, encode, toJson } from "./codec/codec.ts";
+import { decode, encode, internerFor, toJson } from "./codec/codec.ts";
 import { ConsensusMessage, Evidence as EvidenceCodec, SafetyState } from "./codec/consensus.ts";
 import { bytesEqual, toHex } from "./codec/hex.ts";
-import type { Block, ContractVersionInfo, Receipt, SignedInvocation, SourceFile } from "./codec/types.ts";
+import { SignedInvocation as SignedInvocationCodec, type Block, type ContractVersionInfo, type Receipt, type SignedInvocation, type SourceFile } from "./codec/types.ts";
 import { createApiServer } from "./api/server.ts";
 import { submitResult, type NodeServices, type NodeStatus, type QueryRequest, type QueryResult, type SubmitResult } from "./api/services.ts";
 import type { LoadedConfig } from "./config.ts";
@@ -126,6 +126,7 @@ export class Validator implements NodeServices {
         baseTimeoutMs: config.consensus.baseTimeoutMs,
         maxTimeoutMs: config.consensus.maxTimeoutMs,
         maxBlockBytes: config.consensus.maxBlockBytes,
+        interner: internerFor(SignedInvocationCodec, (raw) => mempool.heldEncoding(raw)),
       },
       {
         // At genesis the core derives the genesis certificate itself (the store's is the zero-hash placeholder).

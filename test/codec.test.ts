@@ -20,6 +20,9 @@ import {
   u64,
   type Codec,
   type SignedInvocation as SignedInvocationT,
+  bytesEqual,
+  encodingOf,
+  internerFor,
 } from "../node/codec/index.ts";
 import { blockHash, invocationId, invocationsRoot, merkleRoot, ZERO_HASH } from "../node/crypto/index.ts";
 
@@ -194,6 +197,40 @@ describe("hashes", () => {
     expect(toHex(invocationId(changed))).not.toBe(toHex(id));
     // Re-encoding the decoded value reuses its remembered bytes, which are exactly its canonical encoding.
     expect(encode(SignedInvocation, decoded)).toEqual(encode(SignedInvocation, sampleInvocation(3n)));
+  });
+
+  it("an interner hands back held values for byte-identical encodings only, and changes no outcome", () => {
+    const blk = sampleBlock();
+    const bytes = encode(Block, blk);
+    const held = decode(SignedInvocation, encode(SignedInvocation, blk.invocations[1]!));
+    const asked: number[] = [];
+    const interner = internerFor(SignedInvocation, (raw) => {
+      asked.push(raw.length);
+      return bytesEqual(raw, encodingOf(SignedInvocation, held)) ? held : undefined;
+    });
+    const out = decode(Block, bytes, "block", interner);
+    expect(out.invocations[1]).toBe(held);
+    expect(out.invocations[0]).not.toBe(held);
+    expect(out).toEqual(decode(Block, bytes));
+    expect(asked).toEqual(blk.invocations.map((inv) => encode(SignedInvocation, inv).length));
+    expect(encode(Block, out)).toEqual(bytes);
+    // Truncated or over-long input fails exactly as it does without an interner, which is never asked then.
+    for (const bad of [bytes.subarray(0, bytes.length - 10), new Uint8Array([...bytes, 0])]) {
+      asked.length = 0;
+      let plain = "";
+      try {
+        decode(Block, bad, "block");
+      } catch (e) {
+        plain = (e as Error).message;
+      }
+      expect(plain).not.toBe("");
+      expect(() => decode(Block, bad, "block", interner)).toThrow(plain);
+    }
+    // An interner for another codec is never consulted for invocations.
+    const other = internerFor(Receipt, () => {
+      throw new Error("asked for a receipt");
+    });
+    expect(decode(Block, bytes, "block", other)).toEqual(out);
   });
 
   it("merkle roots distinguish order, count and the odd-leaf case", () => {

@@ -71,6 +71,20 @@ describe("mempool admission", () => {
     expect(mp.nextNonce(carol.publicKey)).toBeNull();
   });
 
+  it("hands back a pooled invocation for its exact encoding only (what proposal decoding reuses)", async () => {
+    const mp = pool();
+    const inv = sign(alice, 0n);
+    await mp.admit(inv);
+    const bytes = encode(SignedInvocation, inv);
+    expect(mp.heldEncoding(bytes)).toBe(inv);
+    expect(mp.heldEncoding(bytes.slice())).toBe(inv);
+    expect(mp.heldEncoding(encode(SignedInvocation, sign(alice, 1n)))).toBeUndefined();
+    const flipped = bytes.slice();
+    flipped[flipped.length - 1]! ^= 1;
+    expect(mp.heldEncoding(flipped)).toBeUndefined();
+    expect(mp.heldEncoding(bytes.subarray(0, 10))).toBeUndefined();
+  });
+
   it("refuses each kind of bad invocation with its code and keeps nothing", async () => {
     const accounts = new Map([[toHex(alice.publicKey), { balance: 5000n, nonce: 3n }]]);
     const mp = pool(accounts, { maxInvocationBytes: 400, maxPerInvoker: 10 });

@@ -122,10 +122,32 @@ export class Writer {
 const u64Scratch = new Uint8Array(8);
 const u64View = new DataView(u64Scratch.buffer);
 
+/**
+ * Hands back a value already held for the exact encoding `raw` of `codec` (the mempool's copy of an
+ * invocation a proposal carries again), or undefined. Byte-identical encodings decode to equal values, so the
+ * reader may return the held one instead of building a copy; `raw` is a view into the input, only valid
+ * during the call.
+ */
+export type Interner = <T>(codec: Codec<T>, raw: Uint8Array) => T | undefined;
+
+/** An Interner for values of one codec only (the one the codec module's identity check lets through). */
+export function internerFor<V>(codec: Codec<V>, held: (raw: Uint8Array) => V | undefined): Interner {
+  return <T>(asked: Codec<T>, raw: Uint8Array): T | undefined => ((asked as unknown) === codec ? (held(raw) as unknown as T | undefined) : undefined);
+}
+
 export class Reader {
   pos = 0;
 
-  constructor(private readonly buf: Uint8Array) {}
+  constructor(
+    private readonly buf: Uint8Array,
+    readonly interner: Interner | null = null,
+  ) {}
+
+  /** The end of the encoding of `codec` that starts at the current position, or -1 when it cannot tell. */
+  spanEnd(codec: Codec<unknown>): number {
+    if (codec.fixedSize !== undefined) return this.pos + codec.fixedSize <= this.buf.length ? this.pos + codec.fixedSize : -1;
+    return codec.span ? codec.span(this.buf, this.pos) : -1;
+  }
 
   get remaining(): number {
     return this.buf.length - this.pos;
@@ -199,6 +221,11 @@ export interface Codec<T> {
   readonly fixedSize: number | undefined;
   write(w: Writer, v: T): void;
   read(r: Reader, path: string): T;
+  /**
+   * Where the encoding starting at `pos` ends, found without decoding it, or -1 when `buf` is too short or a
+   * length is over its bound (reading then fails with the precise error). Absent on codecs that cannot tell.
+   */
+  span?(buf: Uint8Array, pos: number): number;
   toJson(v: T): unknown;
   fromJson(j: unknown, path: string): T;
   schema(): JsonSchema;
@@ -232,8 +259,17 @@ export function encode<T>(codec: Codec<T>, value: T): Uint8Array {
   }
 }
 
-export function decode<T>(codec: Codec<T>, bytes: Uint8Array, what = "value"): T {
-  const r = new Reader(bytes);
+/** Length-prefixed span: u32 length (at most `max`), then that many bytes. */
+function prefixedSpan(buf: Uint8Array, pos: number, max: number): number {
+  if (pos + 4 > buf.length) return -1;
+  const n = (buf[pos]! | (buf[pos + 1]! << 8) | (buf[pos + 2]! << 16) | (buf[pos + 3]! << 24)) >>> 0;
+  const end = pos + 4 + n;
+  return n > max || end > buf.length ? -1 : end;
+}
+
+/** `interner`: see Interner; values it hands back are shared with whoever held them. */
+export function decode<T>(codec: Codec<T>, bytes: Uint8Array, what = "value", interner: Interner | null = null): T {
+  const r = new Reader(bytes, interner);
   const v = codec.read(r, what);
   if (r.remaining !== 0) {
     throw new CodecError("malformed_encoding", `${what}: ${r.remaining} trailing bytes after offset ${r.pos}`);
@@ -353,6 +389,7 @@ export function bytes(max: number): Codec<Uint8Array> {
       w.u32(v.length);
       w.raw(v);
     },
+    span: (buf, pos) => prefixedSpan(buf, pos, max),
     read: (r, path) => {
       const len = r.u32(`${path} length`);
       if (len > max) throw new CodecError("malformed_encoding", `${path}: length ${len} exceeds ${max}`);
@@ -372,6 +409,7 @@ export function text(maxBytes: number, pattern?: RegExp): Codec<string> {
   return {
     fixedSize: undefined,
     write: (w, v) => w.text(v, maxBytes),
+    span: (buf, pos) => prefixedSpan(buf, pos, maxBytes),
     read: (r, path) => {
       const len = r.u32(`${path} length`);
       if (len > maxBytes) throw new CodecError("malformed_encoding", `${path}: text length ${len} exceeds ${maxBytes}`);
@@ -480,8 +518,18 @@ export function struct<F extends Fields>(fields: F): Codec<StructOf<F>> {
   let fixed: number | undefined = 0;
   for (const [, c] of entries) fixed = fixed !== undefined && c.fixedSize !== undefined ? fixed + c.fixedSize : undefined;
   const required = entries.filter(([, c]) => !isOptional(c)).map(([k]) => k);
+  const codecs = entries.map(([, c]) => c);
+  const spannable = codecs.every((c) => c.fixedSize !== undefined || c.span !== undefined);
+  const span = (buf: Uint8Array, pos: number): number => {
+    for (const c of codecs) {
+      pos = c.fixedSize !== undefined ? pos + c.fixedSize : c.span!(buf, pos);
+      if (pos < 0 || pos > buf.length) return -1;
+    }
+    return pos;
+  };
   return {
     fixedSize: fixed,
+    ...(spannable && fixed === undefined ? { span } : {}),
     write: (w, v) => {
       for (const [k, c] of entries) c.write(w, (v as Record<string, unknown>)[k]);
     },
@@ -578,7 +626,8 @@ export function union<V extends Variants>(variants: V): Codec<UnionOf<V>> {
  * remembered bytes are exactly what encoding the value would give.
  */
 export function rememberingEncoding<T extends object>(codec: Codec<T>): Codec<T> {
-  return {
+  // Interners are asked by codec identity (which held values are of this type), so this is the one they see.
+  const remembering: Codec<T> = {
     ...codec,
     // Encoding is canonical, so remembered bytes are the encoding: copying them is all writing needs.
     write: (w, v) => {
@@ -588,11 +637,20 @@ export function rememberingEncoding<T extends object>(codec: Codec<T>): Codec<T>
     },
     read: (r, path) => {
       const start = r.pos;
+      if (r.interner !== null) {
+        const end = r.spanEnd(codec);
+        const held = end < 0 ? undefined : r.interner(remembering, r.consumed(start, end));
+        if (held !== undefined) {
+          r.pos = end;
+          return held;
+        }
+      }
       const v = codec.read(r, path);
       memoOf(v).raw = r.consumed(start, r.pos).slice();
       return v;
     },
   };
+  return remembering;
 }
 
 /** Records the canonical encoding of a value built or checked elsewhere (e.g. admission encoded it already). */

@@ -16,7 +16,7 @@
 //   timeouts form a TC; any valid QC or TC for view >= current moves a validator to the next view;
 // - votes are broadcast (not only sent to the next leader): every validator forms each QC itself.
 
-import { decode, encode } from "../codec/codec.ts";
+import { decode, encode, encodingOf, rememberEncoding } from "../codec/codec.ts";
 import { bytesEqual, toHex } from "../codec/hex.ts";
 import { BLOCK_FORMAT_VERSION, Block, type Block as BlockT, type QuorumCertificate as QcT, type SignedInvocation } from "../codec/types.ts";
 import {
@@ -282,7 +282,7 @@ export class ConsensusCore {
     let msg: ConsensusMessage;
     if (raw instanceof Uint8Array) {
       try {
-        msg = decode(ConsensusMessage, raw, "consensus message");
+        msg = decode(ConsensusMessage, raw, "consensus message", this.cfg.interner ?? null);
       } catch (e) {
         throw new Reject("malformed", e instanceof Error ? e.message : "undecodable consensus message");
       }
@@ -383,7 +383,8 @@ export class ConsensusCore {
     if (h.height < 1n) throw new Reject("invalid_block", "height 0 is the genesis block");
     this.requireQc(h.justify);
     if (!bytesEqual(h.invocationsRoot, invocationsRoot(block.invocations))) throw new Reject("invalid_block", "invocationsRoot does not match the invocations");
-    const size = encode(Block, block).length;
+    // The bytes it arrived as (remembered by the codec): measuring must not copy a whole block again.
+    const size = encodingOf(Block, block).length;
     if (size > this.cfg.maxBlockBytes) throw new Reject("too_large", `block of ${size} bytes exceeds ${this.cfg.maxBlockBytes}`);
   }
 
@@ -805,7 +806,10 @@ export class ConsensusCore {
       return;
     }
     let block: BlockT = this.buildBlock(view, parent, invocations);
-    if (encode(Block, block).length > this.cfg.maxBlockBytes) {
+    // Encoded once here; sending, storing and serving the block reuse these bytes.
+    const encoded = encode(Block, block);
+    rememberEncoding(block, encoded);
+    if (encoded.length > this.cfg.maxBlockBytes) {
       this.log("error", "payload_too_large", `payload for view ${view} exceeds maxBlockBytes; proposing an empty block`);
       block = this.buildBlock(view, parent, []);
     }

@@ -1,6 +1,7 @@
 // The consensus core's interface: configuration, events in, actions out, injected crypto, errors.
 // The core is a pure state machine; the node (or the simulator) owns sockets, timers, disk and execution.
 
+import type { Interner } from "../codec/codec.ts";
 import type { Block, QuorumCertificate, SignedInvocation } from "../codec/types.ts";
 import type { ConsensusMessage, Evidence, SafetyState, TimeoutCertificate } from "../codec/consensus.ts";
 
@@ -29,6 +30,12 @@ export interface ConsensusConfig {
   maxBlockBytes: number;
   /** Optional bounds; defaults in DEFAULT_LIMITS. */
   limits?: Partial<ConsensusLimits>;
+  /**
+   * Optional: lets decoding a proposal take values the node already holds for byte-identical encodings (the
+   * node's pooled invocations) instead of copies. Equal bytes decode to equal values, so the core's
+   * behaviour does not depend on it.
+   */
+  interner?: Interner;
 }
 
 export interface ConsensusLimits {

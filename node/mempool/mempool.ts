@@ -104,6 +104,16 @@ export class Mempool {
     return this.byId.get(typeof id === "string" ? id : toHex(id));
   }
 
+  /**
+   * The pooled invocation whose canonical encoding is exactly `raw`, if any. A proposal carries invocations
+   * that most validators pooled from gossip already; decoding it can take these objects (verified, their id
+   * and encoding memoized) instead of building copies (see the codec's Interner).
+   */
+  heldEncoding(raw: Uint8Array): SignedInvocation | undefined {
+    const e = this.byId.get(toHex(invocationIdOfEncoding(raw)));
+    return e !== undefined && bytesEqual(encodingOf(SignedInvocation, e.inv), raw) ? e.inv : undefined;
+  }
+
   /** Every pending entry in arrival order (e.g. to offer a reconnecting peer). */
   entries(): PoolEntry[] {
     return [...this.byId.values()];

@@ -2,7 +2,7 @@
 // building of the server side, and the structural checks of an answer (hashes, body roots, height and
 // hash links). Certificate signatures are checked by the caller, who knows the consensus rules.
 
-import { encode } from "../codec/codec.ts";
+import { encode, encodingOf } from "../codec/codec.ts";
 import { bytesEqual, toHex } from "../codec/hex.ts";
 import { Block, QuorumCertificate, type Block as BlockT, type QuorumCertificate as QcT } from "../codec/types.ts";
 import { blockHash, invocationsRoot } from "../crypto/digests.ts";
@@ -102,7 +102,7 @@ export function fitAnswer(blocks: readonly BlockT[], certificate: QcT | null, bu
   let total = RESPONSE_BASE_BYTES;
   let n = 0;
   while (n < blocks.length) {
-    const size = encode(Block, blocks[n]!).length;
+    const size = encodingOf(Block, blocks[n]!).length;
     const cert = n + 1 < blocks.length ? blocks[n + 1]!.header.justify : certificate;
     if (total + size + certSize(certificate === null ? null : cert) > budget) break;
     total += size;
