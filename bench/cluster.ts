@@ -6,9 +6,11 @@
 // clients. Prints a table and, last, `cluster-bench: tps=T p50_ms=L limit_tps=M ratio=R` where
 // M = cores x verify rate / 4 (every invocation is verified by all four validators) and R = T / M.
 //
-// Knobs (environment): BENCH_SECONDS (30), BENCH_WARMUP (5), BENCH_BATCH (invocations per request, 25),
-// BENCH_LOOPS (closed-loop clients, 8: about the most in flight that keeps p50 under 100 ms here), BENCH_ACCOUNTS (64), BENCH_TOKEN_SHARE (0.5), BENCH_SYNC (fsync, 1),
-// BENCH_BLOCK_MAX (invocations per block, 1000), BENCH_KEEP=1 (keep the devnet folder and its logs).
+// Knobs (environment): BENCH_SECONDS (30), BENCH_WARMUP (5), BENCH_BATCH (invocations per request, 64),
+// BENCH_LOOPS (closed-loop clients, 4: 256 in flight is about the most that keeps p50 under 100 ms here; fewer,
+// larger requests cost less per invocation than 8 x 25), BENCH_ACCOUNTS (64), BENCH_TOKEN_SHARE (0.5),
+// BENCH_SYNC (fsync, 1), BENCH_BLOCK_MAX (invocations per block, 1000), BENCH_KEEP=1 (keep the devnet folder
+// and its logs).
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -25,8 +27,8 @@ import { freePortBase } from "../test/helpers/cluster.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
-const BATCH = Number(process.env.BENCH_BATCH ?? 25);
-const LOOPS = Number(process.env.BENCH_LOOPS ?? 8);
+const BATCH = Number(process.env.BENCH_BATCH ?? 64);
+const LOOPS = Number(process.env.BENCH_LOOPS ?? 4);
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 64);
 const TOKEN_SHARE = Number(process.env.BENCH_TOKEN_SHARE ?? 0.5);
 const SYNC = (process.env.BENCH_SYNC ?? "1") !== "0";
@@ -92,8 +94,14 @@ function cpuSeconds(pids: readonly number[]): number | null {
   }
 }
 
+interface Ticks {
+  busy: number;
+  idle: number;
+  steal: number;
+}
+
 /** Whole-machine CPU ticks by kind since boot (null without /proc): how much of the machine the run got. */
-function machineTicks(): { busy: number; idle: number; steal: number } | null {
+function machineTicks(): Ticks | null {
   try {
     const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
     const [user, nice, system, idle, iowait, irq, softirq, steal] = f as [number, number, number, number, number, number, number, number];
@@ -218,14 +226,10 @@ async function main(): Promise<void> {
     };
     process.stderr.write(`load: ${LOOPS} closed-loop clients, batches of ${BATCH}, ${WARMUP} s warm-up, ${SECONDS} s measured\n`);
     const pids = procs.map((p) => p.pid!);
-    let cpuAtStart: number | null = null;
-    let cpuAtEnd: number | null = null;
-    let machineAtStart: ReturnType<typeof machineTicks> = null;
-    let machineAtEnd: ReturnType<typeof machineTicks> = null;
-    const marks = [
-      setTimeout(() => ((cpuAtStart = cpuSeconds(pids)), (machineAtStart = machineTicks())), warmEnd - performance.now()),
-      setTimeout(() => ((cpuAtEnd = cpuSeconds(pids)), (machineAtEnd = machineTicks())), end - performance.now()),
-    ];
+    // CPU and machine counters at the start and the end of the measured window.
+    const at: Array<{ cpu: number | null; machine: Ticks | null }> = [];
+    const mark = (): number => at.push({ cpu: cpuSeconds(pids), machine: machineTicks() });
+    const marks = [setTimeout(mark, warmEnd - performance.now()), setTimeout(mark, end - performance.now())];
     await Promise.all(Array.from({ length: LOOPS }, (_, i) => loop(i)));
     marks.forEach(clearTimeout);
     const tps = counts.ok / SECONDS;
@@ -247,12 +251,12 @@ async function main(): Promise<void> {
       ["latency p50 / p99", `${p50.toFixed(1)} ms / ${p99.toFixed(1)} ms`],
       ["final heights", heights.join(", ")],
     ];
-    if (cpuAtStart !== null && cpuAtEnd !== null && counts.ok > 0) {
-      rows.push(["validator CPU per committed invocation", `${(((cpuAtEnd - cpuAtStart) / counts.ok) * 1e6).toFixed(0)} us (4 processes, user + system)`]);
+    const [open, close] = at;
+    if (open?.cpu != null && close?.cpu != null && counts.ok > 0) {
+      rows.push(["validator CPU per committed invocation", `${(((close.cpu - open.cpu) / counts.ok) * 1e6).toFixed(0)} us (4 processes, user + system)`]);
     }
-    if (machineAtStart !== null && machineAtEnd !== null) {
-      const a = machineAtStart as { busy: number; idle: number; steal: number };
-      const b = machineAtEnd as { busy: number; idle: number; steal: number };
+    if (open?.machine && close?.machine) {
+      const [a, b] = [open.machine, close.machine];
       const total = b.busy - a.busy + (b.idle - a.idle) + (b.steal - a.steal);
       const pct = (x: number): string => `${((x / Math.max(1, total)) * 100).toFixed(0)}%`;
       rows.push(["machine busy / idle / stolen", `${pct(b.busy - a.busy)} / ${pct(b.idle - a.idle)} / ${pct(b.steal - a.steal)}`]);
