@@ -93,6 +93,46 @@ function compareKeys(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+/** Byte counts whose charges are kept ready: every key, and values up to a few KiB. */
+const CACHED_COSTS = 4096;
+
+/**
+ * Host-call charges of one schedule: base + perByte x n, and perByte x n. The same exact bigints as computing
+ * them on each call, without the three or four bigint allocations each call made (a token transfer makes a
+ * handful of host calls).
+ */
+class HostCosts {
+  private readonly withBase: Array<bigint | undefined> = new Array(CACHED_COSTS).fill(undefined);
+  private readonly bytesOnly: Array<bigint | undefined> = new Array(CACHED_COSTS).fill(undefined);
+  private readonly base: bigint;
+  private readonly perByte: bigint;
+
+  constructor(schedule: GasSchedule) {
+    this.base = BigInt(schedule.hostCallBase);
+    this.perByte = BigInt(schedule.hostPerByte);
+  }
+
+  /** base + perByte x n (n is a u32 byte count). */
+  call(n: number): bigint {
+    if (n >= CACHED_COSTS) return this.base + this.perByte * BigInt(n);
+    return (this.withBase[n] ??= this.base + this.perByte * BigInt(n));
+  }
+
+  /** perByte x n. */
+  bytes(n: number): bigint {
+    if (n >= CACHED_COSTS) return this.perByte * BigInt(n);
+    return (this.bytesOnly[n] ??= this.perByte * BigInt(n));
+  }
+}
+
+const hostCosts = new WeakMap<GasSchedule, HostCosts>();
+
+function hostCostsOf(schedule: GasSchedule): HostCosts {
+  let c = hostCosts.get(schedule);
+  if (c === undefined) hostCosts.set(schedule, (c = new HostCosts(schedule)));
+  return c;
+}
+
 /** Map key for byte strings: one char per byte, cheap and collision-free. */
 function mapKey(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
@@ -140,8 +180,7 @@ export class InvocationHost {
 
   private readonly readLog = new Map<string, ReadRecord>();
   private readonly writeLog = new Map<string, WriteRecord>();
-  private readonly base: bigint;
-  private readonly perByte: bigint;
+  private readonly costs: HostCosts;
 
   constructor(
     private readonly state: StateView,
@@ -149,8 +188,7 @@ export class InvocationHost {
     schedule: GasSchedule,
     private readonly limits: RuntimeLimits,
   ) {
-    this.base = BigInt(schedule.hostCallBase);
-    this.perByte = BigInt(schedule.hostPerByte);
+    this.costs = hostCostsOf(schedule);
   }
 
   /** Keys read from the state (not from this run's own writes), each once, sorted by key bytes. */
@@ -168,13 +206,13 @@ export class InvocationHost {
   get(keyPtr: number, keyLen: number, bufPtr: number, bufCap: number): number {
     this.calls++;
     keyLen >>>= 0;
-    this.charge(this.base + this.perByte * BigInt(keyLen));
+    this.charge(this.costs.call(keyLen));
     this.checkKey(keyLen);
     const key = this.copyIn(keyPtr, keyLen);
     const value = this.lookup(key);
     if (value === null) return -1;
     if (value.length <= bufCap >>> 0) {
-      this.charge(this.perByte * BigInt(value.length));
+      this.charge(this.costs.bytes(value.length));
       this.view(bufPtr, value.length).set(value);
     }
     return value.length;
@@ -184,7 +222,7 @@ export class InvocationHost {
     this.calls++;
     keyLen >>>= 0;
     valLen >>>= 0;
-    this.charge(this.base + this.perByte * (BigInt(keyLen) + BigInt(valLen)));
+    this.charge(this.costs.call(keyLen + valLen));
     this.checkKey(keyLen);
     if (valLen > this.limits.maxValueBytes) {
       throw this.halt("trap", `limit: value of ${valLen} bytes exceeds ${this.limits.maxValueBytes}`);
@@ -200,13 +238,13 @@ export class InvocationHost {
 
   proposerAddr(ptr: number): void {
     this.calls++;
-    this.charge(this.base + this.perByte * BigInt(PROPOSER_BYTES));
+    this.charge(this.costs.call(PROPOSER_BYTES));
     this.view(ptr, PROPOSER_BYTES).set(this.proposer);
   }
 
   abort(msgPtr: number, filePtr: number, line: number, column: number): void {
     this.calls++;
-    this.charge(this.base);
+    this.charge(this.costs.call(0));
     const message = this.readString(msgPtr);
     let error: string;
     if (message !== null) {
