@@ -145,8 +145,7 @@ export class Reader {
 
   /** The end of the encoding of `codec` that starts at the current position, or -1 when it cannot tell. */
   spanEnd(codec: Codec<unknown>): number {
-    if (codec.fixedSize !== undefined) return this.pos + codec.fixedSize <= this.buf.length ? this.pos + codec.fixedSize : -1;
-    return codec.span ? codec.span(this.buf, this.pos) : -1;
+    return encodingEnd(codec, this.buf, this.pos);
   }
 
   get remaining(): number {
@@ -257,6 +256,12 @@ export function encode<T>(codec: Codec<T>, value: T): Uint8Array {
     if (w.capacity > SHARED_WRITER_MAX_KEPT) shared = new Writer(SHARED_WRITER_BYTES);
     sharedBusy = false;
   }
+}
+
+/** Where `codec`'s encoding starting at `pos` ends: by its fixed size or its span; -1 when out of `buf` or unknown. */
+function encodingEnd(codec: Codec<unknown>, buf: Uint8Array, pos: number): number {
+  const end = codec.fixedSize !== undefined ? pos + codec.fixedSize : codec.span ? codec.span(buf, pos) : -1;
+  return end > buf.length ? -1 : end;
 }
 
 /** Length-prefixed span: u32 length (at most `max`), then that many bytes. */
@@ -521,10 +526,7 @@ export function struct<F extends Fields>(fields: F): Codec<StructOf<F>> {
   const codecs = entries.map(([, c]) => c);
   const spannable = codecs.every((c) => c.fixedSize !== undefined || c.span !== undefined);
   const span = (buf: Uint8Array, pos: number): number => {
-    for (const c of codecs) {
-      pos = c.fixedSize !== undefined ? pos + c.fixedSize : c.span!(buf, pos);
-      if (pos < 0 || pos > buf.length) return -1;
-    }
+    for (const c of codecs) if ((pos = encodingEnd(c, buf, pos)) < 0) return -1;
     return pos;
   };
   return {
