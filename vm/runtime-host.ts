@@ -74,23 +74,17 @@ const TRAP_OUT_OF_GAS = 1;
 function sortedByKey<T extends { readonly key: Uint8Array }>(log: Map<string, T>): T[] {
   const out: T[] = [];
   for (const r of log.values()) out.push(r);
-  if (out.length > 16) return out.sort((a, b) => compareKeys(a.key, b.key));
+  if (out.length > 16) return out.sort((a, b) => Buffer.compare(a.key, b.key));
   for (let i = 1; i < out.length; i++) {
     const r = out[i]!;
     let j = i - 1;
-    while (j >= 0 && compareKeys(out[j]!.key, r.key) > 0) {
+    while (j >= 0 && Buffer.compare(out[j]!.key, r.key) > 0) {
       out[j + 1] = out[j]!;
       j--;
     }
     out[j + 1] = r;
   }
   return out;
-}
-
-function compareKeys(a: Uint8Array, b: Uint8Array): number {
-  const n = a.length < b.length ? a.length : b.length;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
 }
 
 /** Byte counts whose charges are kept ready: every key, and values up to a few KiB. */
