@@ -60,6 +60,19 @@ export function writeMany(): void {
   const n = <i32>util.parseU64(context.inputString());
   for (let i = 0; i < n; i++) storage.setString("w" + i.toString(), "v");
 }
+export function rewriteReread(): void {
+  const n = <i32>util.parseU64(context.inputString());
+  for (let i = 0; i < n; i++) storage.setString("k" + i.toString(), "a" + i.toString());
+  for (let i = n - 1; i >= 0; i--) storage.setString("k" + i.toString(), "b" + i.toString());
+  let out = "";
+  for (let i = 0; i < n; i++) {
+    const own = storage.getString("k" + i.toString());
+    const s1 = storage.getString("s" + i.toString());
+    const s2 = storage.getString("s" + i.toString());
+    out += (own === null ? "-" : own) + (s1 === null ? "-" : s1) + (s2 === null ? "-" : s2) + ",";
+  }
+  context.outputString(out);
+}
 export function readManyDown(): void {
   const n = <i32>util.parseU64(context.inputString());
   for (let i = n - 1; i >= 0; i--) storage.getString("r" + i.toString());
@@ -207,6 +220,24 @@ describe("SDK surface", () => {
       expect(w).toEqual(Array.from({ length: n }, (_, i) => `w${i}`).sort());
       const reads = call(probe, "readManyDown", { input: String(n) }).reads.map((x) => Buffer.from(x.key).toString());
       expect(reads).toEqual(Array.from({ length: n }, (_, i) => `r${i}`).sort());
+    }
+  });
+
+  it("overwrites, own writes and repeated reads resolve the same with a handful of keys and with thousands", () => {
+    // Small logs are searched by comparing bytes, big ones through an index: both must give the same answers.
+    for (const n of [4, 16, 17, 300]) {
+      const state = new MemoryState();
+      for (let i = 0; i < n; i += 2) state.data.set(hex(utf8(`s${i}`)), utf8(`v${i}`));
+      const r = call(probe, "rewriteReread", { input: String(n), state, gas: 1_000_000_000n });
+      expect(r.status).toBe("ok");
+      const names = Array.from({ length: n }, (_, i) => i);
+      expect(text(r)).toBe(names.map((i) => `b${i}${i % 2 === 0 ? `v${i}v${i}` : "--"},`).join(""));
+      expect(r.writes.map((w) => [Buffer.from(w.key).toString(), Buffer.from(w.value).toString()])).toEqual(
+        names.map((i) => [`k${i}`, `b${i}`]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
+      );
+      // The run's own keys are never asked of the state, and each state key is asked once.
+      expect(r.reads.map((x) => Buffer.from(x.key).toString())).toEqual(names.map((i) => `s${i}`).sort());
+      expect(state.gets).toBe(n);
     }
   });
 });

@@ -66,25 +66,70 @@ const INVOKER_BYTES = 32;
 const PROPOSER_BYTES = 32;
 const TRAP_OUT_OF_GAS = 1;
 
+/** Logs of up to this many keys are searched by comparing bytes; bigger ones keep a Map index as well. */
+const SMALL_LOG = 16;
+
+/** mem[start, start+len) as a Map key: one char per byte, cheap and collision-free. */
+function mapKey(mem: Uint8Array, start: number, len: number): string {
+  return Buffer.from(mem.buffer, mem.byteOffset + start, len).toString("latin1");
+}
+
 /**
- * The records of a log in key-byte order. A run touches a handful of keys, and Array.prototype.sort allocates
- * its work arrays on every call (a few hundred bytes per invocation, measured): an insertion sort of that
- * few allocates nothing. Bigger logs take the library sort.
+ * The records of one log, one per key, in the order first seen. A run touches a handful of keys, and comparing
+ * those bytes where the contract left them, in its memory, costs less than making a string for a Map lookup on
+ * every host call (that string was a tenth of a token transfer's time). Past SMALL_LOG keys a Map index keeps
+ * lookups constant-time, so a contract touching thousands of keys costs no quadratic work.
  */
-function sortedByKey<T extends { readonly key: Uint8Array }>(log: Map<string, T>): T[] {
-  const out: T[] = [];
-  for (const r of log.values()) out.push(r);
-  if (out.length > 16) return out.sort((a, b) => Buffer.compare(a.key, b.key));
-  for (let i = 1; i < out.length; i++) {
-    const r = out[i]!;
-    let j = i - 1;
-    while (j >= 0 && Buffer.compare(out[j]!.key, r.key) > 0) {
-      out[j + 1] = out[j]!;
-      j--;
-    }
-    out[j + 1] = r;
+class KeyLog<T extends { readonly key: Uint8Array }> {
+  readonly records: T[] = [];
+  private index: Map<string, number> | null = null;
+
+  get size(): number {
+    return this.records.length;
   }
-  return out;
+
+  /** Position of the record whose key equals mem[start, start+len), or -1. */
+  find(mem: Uint8Array, start: number, len: number): number {
+    if (this.index !== null) return this.index.get(mapKey(mem, start, len)) ?? -1;
+    const records = this.records;
+    next: for (let i = 0; i < records.length; i++) {
+      const k = records[i]!.key;
+      if (k.length !== len) continue;
+      for (let j = 0; j < len; j++) if (k[j] !== mem[start + j]) continue next;
+      return i;
+    }
+    return -1;
+  }
+
+  /** Adds a record for a key not in the log yet. */
+  add(record: T): void {
+    const records = this.records;
+    records.push(record);
+    if (this.index !== null) this.index.set(mapKey(record.key, 0, record.key.length), records.length - 1);
+    else if (records.length > SMALL_LOG) {
+      this.index = new Map();
+      for (let i = 0; i < records.length; i++) this.index.set(mapKey(records[i]!.key, 0, records[i]!.key.length), i);
+    }
+  }
+
+  /**
+   * The records in key-byte order. A handful is insertion-sorted: Array.prototype.sort allocates its work
+   * arrays on every call (a few hundred bytes per invocation, measured). Bigger logs take the library sort.
+   */
+  sorted(): T[] {
+    const out = this.records.slice();
+    if (out.length > SMALL_LOG) return out.sort((a, b) => Buffer.compare(a.key, b.key));
+    for (let i = 1; i < out.length; i++) {
+      const r = out[i]!;
+      let j = i - 1;
+      while (j >= 0 && Buffer.compare(out[j]!.key, r.key) > 0) {
+        out[j + 1] = out[j]!;
+        j--;
+      }
+      out[j + 1] = r;
+    }
+    return out;
+  }
 }
 
 /** Byte counts whose charges are kept ready: every key, and values up to a few KiB. */
@@ -127,11 +172,6 @@ function hostCostsOf(schedule: GasSchedule): HostCosts {
   return c;
 }
 
-/** Map key for byte strings: one char per byte, cheap and collision-free. */
-function mapKey(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
-}
-
 const utf16 = new TextDecoder("utf-16le");
 
 /**
@@ -172,9 +212,11 @@ export class InvocationHost {
   /** Host functions entered so far (the runtime checks that `__cairn_start` called none before snapshotting). */
   calls = 0;
 
-  private readonly readLog = new Map<string, ReadRecord>();
-  private readonly writeLog = new Map<string, WriteRecord>();
+  private readonly readLog = new KeyLog<ReadRecord>();
+  private readonly writeLog = new KeyLog<WriteRecord>();
   private readonly costs: HostCosts;
+  /** A view of the whole instance memory, remade when growth replaces the memory's buffer. */
+  private memBytes: Uint8Array | null = null;
 
   constructor(
     private readonly state: StateView,
@@ -187,12 +229,12 @@ export class InvocationHost {
 
   /** Keys read from the state (not from this run's own writes), each once, sorted by key bytes. */
   reads(): ReadRecord[] {
-    return sortedByKey(this.readLog);
+    return this.readLog.sorted();
   }
 
   /** Final value of every written key, sorted by key bytes. */
   writes(): WriteRecord[] {
-    return sortedByKey(this.writeLog);
+    return this.writeLog.sorted();
   }
 
   // ---- host functions ------------------------------------------------------------------------------------
@@ -202,12 +244,12 @@ export class InvocationHost {
     keyLen >>>= 0;
     this.charge(this.costs.call(keyLen));
     this.checkKey(keyLen);
-    const key = this.copyIn(keyPtr, keyLen);
-    const value = this.lookup(key);
+    const mem = this.range(keyPtr, keyLen);
+    const value = this.lookup(mem, keyPtr >>> 0, keyLen);
     if (value === null) return -1;
     if (value.length <= bufCap >>> 0) {
       this.charge(this.costs.bytes(value.length));
-      this.view(bufPtr, value.length).set(value);
+      this.range(bufPtr, value.length).set(value, bufPtr >>> 0);
     }
     return value.length;
   }
@@ -221,19 +263,25 @@ export class InvocationHost {
     if (valLen > this.limits.maxValueBytes) {
       throw this.halt("trap", `limit: value of ${valLen} bytes exceeds ${this.limits.maxValueBytes}`);
     }
-    const key = this.copyIn(keyPtr, keyLen);
-    const value = this.copyIn(valPtr, valLen);
-    const k = mapKey(key);
-    if (!this.writeLog.has(k) && this.writeLog.size >= this.limits.maxWrites) {
+    this.range(keyPtr, keyLen);
+    const mem = this.range(valPtr, valLen);
+    const keyStart = keyPtr >>> 0;
+    const valStart = valPtr >>> 0;
+    const log = this.writeLog;
+    const at = log.find(mem, keyStart, keyLen);
+    if (at < 0 && log.size >= this.limits.maxWrites) {
       throw this.halt("trap", `limit: more than ${this.limits.maxWrites} keys written`);
     }
-    this.writeLog.set(k, { key, value });
+    // Copies: memory may grow (detaching views) and the contract may overwrite it.
+    const value = mem.slice(valStart, valStart + valLen);
+    if (at >= 0) log.records[at] = { key: log.records[at]!.key, value };
+    else log.add({ key: mem.slice(keyStart, keyStart + keyLen), value });
   }
 
   proposerAddr(ptr: number): void {
     this.calls++;
     this.charge(this.costs.call(PROPOSER_BYTES));
-    this.view(ptr, PROPOSER_BYTES).set(this.proposer);
+    this.range(ptr, PROPOSER_BYTES).set(this.proposer, ptr >>> 0);
   }
 
   abort(msgPtr: number, filePtr: number, line: number, column: number): void {
@@ -252,13 +300,16 @@ export class InvocationHost {
 
   // ---- helpers -------------------------------------------------------------------------------------------
 
-  /** The value a read sees: this run's own write, else the state (recorded once per key). */
-  private lookup(key: Uint8Array): Uint8Array | null {
-    const k = mapKey(key);
-    const written = this.writeLog.get(k);
-    if (written) return written.value.length === 0 ? null : written.value;
-    const seen = this.readLog.get(k);
-    if (seen) return seen.value;
+  /** The value a read of mem[start, start+len) sees: this run's own write, else the state (recorded once per key). */
+  private lookup(mem: Uint8Array, start: number, len: number): Uint8Array | null {
+    const written = this.writeLog.find(mem, start, len);
+    if (written >= 0) {
+      const v = this.writeLog.records[written]!.value;
+      return v.length === 0 ? null : v;
+    }
+    const seen = this.readLog.find(mem, start, len);
+    if (seen >= 0) return this.readLog.records[seen]!.value;
+    const key = mem.slice(start, start + len);
     let value: Uint8Array | null;
     try {
       value = this.state.get(key);
@@ -268,7 +319,7 @@ export class InvocationHost {
     }
     // Empty values do not exist (writing one deletes the key); copy so later mutation by the caller cannot leak in.
     const stored = value === null || value.length === 0 ? null : value.slice();
-    this.readLog.set(k, { key, value: stored });
+    this.readLog.add({ key, value: stored });
     return stored;
   }
 
@@ -298,14 +349,24 @@ export class InvocationHost {
     return stop;
   }
 
-  /** A live view of [ptr, ptr+len) of the instance memory, or a deterministic trap when out of bounds. */
-  view(ptr: number, len: number): Uint8Array {
+  /**
+   * The whole instance memory as bytes, once [ptr, ptr+len) is checked to lie inside it (else a deterministic
+   * trap). Callers index it at ptr >>> 0; the view is reused until growth replaces the memory's buffer.
+   */
+  range(ptr: number, len: number): Uint8Array {
     const memory = this.memory;
     if (!memory) throw this.halt("trap", "host: the module exports no memory");
     const buffer = memory.buffer;
+    let mem = this.memBytes;
+    if (mem === null || mem.buffer !== buffer) this.memBytes = mem = new Uint8Array(buffer);
+    if ((ptr >>> 0) + len > mem.length) throw this.halt("trap", "host: out of bounds memory access");
+    return mem;
+  }
+
+  /** A live view of [ptr, ptr+len) of the instance memory, or a deterministic trap when out of bounds. */
+  view(ptr: number, len: number): Uint8Array {
     const start = ptr >>> 0;
-    if (start + len > buffer.byteLength) throw this.halt("trap", "host: out of bounds memory access");
-    return new Uint8Array(buffer, start, len);
+    return this.range(start, len).subarray(start, start + len);
   }
 
   /** A copy of [ptr, ptr+len): memory may grow (detaching views) and the contract may overwrite it. */
