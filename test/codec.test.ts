@@ -199,6 +199,23 @@ describe("hashes", () => {
     expect(encode(SignedInvocation, decoded)).toEqual(encode(SignedInvocation, sampleInvocation(3n)));
   });
 
+  it("a remembered value's byte fields live in its one remembered copy, never in the input", () => {
+    const blk = sampleBlock();
+    const input = encode(Block, blk);
+    const out = decode(Block, input);
+    const raw = encodingOf(Block, out);
+    // One copy per decoded block: header hashes and every invocation's bytes are views into it.
+    for (const field of [out.header.parentHash, out.header.proposer, ...out.invocations.flatMap((i) => [i.invoker, i.input, i.signature])]) {
+      expect(field.buffer).toBe(raw.buffer);
+    }
+    expect(encodingOf(SignedInvocation, out.invocations[1]!).buffer).toBe(raw.buffer);
+    // Scribbling over the input afterwards changes nothing decoded or remembered.
+    input.fill(0xee);
+    expect(out).toEqual(decode(Block, encode(Block, blk)));
+    expect(raw).toEqual(encode(Block, blk));
+    expect(encodingOf(SignedInvocation, out.invocations[0]!)).toEqual(encode(SignedInvocation, blk.invocations[0]!));
+  });
+
   it("an interner hands back held values for byte-identical encodings only, and changes no outcome", () => {
     const blk = sampleBlock();
     const bytes = encode(Block, blk);

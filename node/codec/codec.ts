@@ -137,6 +137,9 @@ export function internerFor<V>(codec: Codec<V>, held: (raw: Uint8Array) => V | u
 
 export class Reader {
   pos = 0;
+  /** The copy of the input that byte fields are views into while a remembering codec decodes, and its offset. */
+  private copy: Uint8Array | null = null;
+  private copyStart = 0;
 
   constructor(
     private readonly buf: Uint8Array,
@@ -189,12 +192,46 @@ export class Reader {
     return this.buf.subarray(start, end);
   }
 
-  /** A copy, so decoded values never alias (and pin) the frame they came from. */
+  /**
+   * Bytes a decoded value may keep, never a view into the input: decoded values must not alias (and pin) the
+   * frame they came from. Inside a remembered copy (see `remembered`) they are views into that copy, which
+   * the value keeps anyway; elsewhere a copy of their own.
+   */
   raw(n: number, what = "bytes"): Uint8Array {
     this.need(n, what);
-    const out = this.buf.slice(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
+    const p = this.pos;
+    this.pos = p + n;
+    return this.owned(p, p + n);
+  }
+
+  /** [start, end) of the input as bytes a decoded value may keep (see raw). */
+  private owned(start: number, end: number): Uint8Array {
+    const copy = this.copy;
+    return copy !== null ? copy.subarray(start - this.copyStart, end - this.copyStart) : this.buf.slice(start, end);
+  }
+
+  /**
+   * Decodes [pos, end) with `codec`, which must consume exactly that: the bytes are copied once (or viewed in
+   * an enclosing copy) and every byte field of the value is a view into that copy, returned as `raw`. One
+   * allocation per value instead of one per field, and the copy is what the value remembers as its encoding.
+   */
+  remembered<T extends object>(codec: Codec<T>, end: number, path: string): T {
+    const start = this.pos;
+    const raw = this.owned(start, end);
+    const outerCopy = this.copy;
+    const outerStart = this.copyStart;
+    this.copy = raw;
+    this.copyStart = start;
+    let value: T;
+    try {
+      value = codec.read(this, path);
+    } finally {
+      this.copy = outerCopy;
+      this.copyStart = outerStart;
+    }
+    if (this.pos !== end) throw new CodecError("malformed_encoding", `${path}: decoded ${this.pos - start} bytes of an encoding spanning ${end - start}`);
+    memoOf(value).raw = raw;
+    return value;
   }
 
   /** n bytes of strict UTF-8 as a string (throws on invalid UTF-8; the caller names the field). */
@@ -439,8 +476,19 @@ export function text(maxBytes: number, pattern?: RegExp): Codec<string> {
 }
 
 export function list<T>(item: Codec<T>, max: number): Codec<T[]> {
+  // u32 count, then the items: spannable when the items are.
+  const span = (buf: Uint8Array, pos: number): number => {
+    if (pos + 4 > buf.length) return -1;
+    const len = (buf[pos]! | (buf[pos + 1]! << 8) | (buf[pos + 2]! << 16) | (buf[pos + 3]! << 24)) >>> 0;
+    if (len > max) return -1;
+    pos += 4;
+    if (item.fixedSize !== undefined) return pos + len * item.fixedSize;
+    for (let i = 0; i < len; i++) if ((pos = encodingEnd(item, buf, pos)) < 0) return -1;
+    return pos;
+  };
   return {
     fixedSize: undefined,
+    ...(item.fixedSize !== undefined || item.span !== undefined ? { span } : {}),
     write: (w, v) => {
       if (v.length > max) throw new CodecError("malformed_encoding", `list of ${v.length} exceeds ${max}`);
       w.u32(v.length);
@@ -639,17 +687,22 @@ export function rememberingEncoding<T extends object>(codec: Codec<T>): Codec<T>
     },
     read: (r, path) => {
       const start = r.pos;
+      const end = r.spanEnd(codec);
+      if (end < 0) {
+        // Truncated or over a bound: decoding fails with the precise error (or, for a codec without span,
+        // succeeds and is remembered from a copy of what it consumed).
+        const v = codec.read(r, path);
+        memoOf(v).raw = r.consumed(start, r.pos).slice();
+        return v;
+      }
       if (r.interner !== null) {
-        const end = r.spanEnd(codec);
-        const held = end < 0 ? undefined : r.interner(remembering, r.consumed(start, end));
+        const held = r.interner(remembering, r.consumed(start, end));
         if (held !== undefined) {
           r.pos = end;
           return held;
         }
       }
-      const v = codec.read(r, path);
-      memoOf(v).raw = r.consumed(start, r.pos).slice();
-      return v;
+      return r.remembered(codec, end, path);
     },
   };
   return remembering;
