@@ -71,6 +71,21 @@ describe("canonical codec", () => {
     expect(encode(Block, fromJson(Block, json))).toEqual(bytesOut);
   });
 
+  it("decoding errors name the exact field, down through lists and nested structs", () => {
+    const blk = sampleBlock();
+    // The encoder does not check text patterns, so a block can carry a contract name the decoder refuses.
+    blk.invocations[1] = { ...blk.invocations[1]!, contract: "Not-A-Name" };
+    const bad = encode(Block, blk);
+    expect(() => decode(Block, bad, "block")).toThrow('block.invocations[1].contract: "Not-A-Name" does not match');
+    const good = encode(Block, sampleBlock());
+    const second = encode(SignedInvocation, sampleInvocation(2n));
+    // Cut inside the second invocation's input length prefix (chain id, contract, version, method come first).
+    const cut = good.length - second.length + (4 + 10) + (4 + 5) + 4 + (4 + 8) + 2;
+    expect(() => decode(Block, good.subarray(0, cut), "block")).toThrow(
+      `truncated: block.invocations[1].input length needs 4 bytes at offset ${cut - 2}, 2 left`,
+    );
+  });
+
   it("rejects trailing bytes, truncation and non-canonical booleans", () => {
     const enc = encode(SignedInvocation, sampleInvocation());
     const trailing = new Uint8Array([...enc, 0]);

@@ -141,10 +141,21 @@ export class Reader {
   private copy: Uint8Array | null = null;
   private copyStart = 0;
 
+  /**
+   * `paths`: build each field's path for error messages (`block.invocations[3].nonce`). decode() reads
+   * without them first, since they cost a string per field of every value, and reads again with them only to
+   * report an error.
+   */
   constructor(
     private readonly buf: Uint8Array,
     readonly interner: Interner | null = null,
+    readonly paths = true,
   ) {}
+
+  /** `path + suffix` when paths are built, else `path` as it is (no string made). */
+  sub(path: string, suffix: string): string {
+    return this.paths ? path + suffix : path;
+  }
 
   /** The end of the encoding of `codec` that starts at the current position, or -1 when it cannot tell. */
   spanEnd(codec: Codec<unknown>): number {
@@ -311,7 +322,17 @@ function prefixedSpan(buf: Uint8Array, pos: number, max: number): number {
 
 /** `interner`: see Interner; values it hands back are shared with whoever held them. */
 export function decode<T>(codec: Codec<T>, bytes: Uint8Array, what = "value", interner: Interner | null = null): T {
-  const r = new Reader(bytes, interner);
+  try {
+    return decodeAll(codec, new Reader(bytes, interner, false), what);
+  } catch (e) {
+    if (!(e instanceof CodecError)) throw e;
+    // Decoding is deterministic: the same bytes fail again at the same place, now with the field's path.
+    decodeAll(codec, new Reader(bytes, interner, true), what);
+    throw e;
+  }
+}
+
+function decodeAll<T>(codec: Codec<T>, r: Reader, what: string): T {
   const v = codec.read(r, what);
   if (r.remaining !== 0) {
     throw new CodecError("malformed_encoding", `${what}: ${r.remaining} trailing bytes after offset ${r.pos}`);
@@ -433,7 +454,7 @@ export function bytes(max: number): Codec<Uint8Array> {
     },
     span: (buf, pos) => prefixedSpan(buf, pos, max),
     read: (r, path) => {
-      const len = r.u32(`${path} length`);
+      const len = r.u32(r.sub(path, " length"));
       if (len > max) throw new CodecError("malformed_encoding", `${path}: length ${len} exceeds ${max}`);
       return r.raw(len, path);
     },
@@ -445,15 +466,15 @@ export function bytes(max: number): Codec<Uint8Array> {
 
 /** Strict UTF-8 text of at most maxBytes encoded bytes. */
 export function text(maxBytes: number, pattern?: RegExp): Codec<string> {
-  const check = (s: string, path: string, err: (m: string) => CodecError): void => {
-    if (pattern && !pattern.test(s)) throw err(`${path}: ${JSON.stringify(s.slice(0, 40))} does not match ${pattern.source}`);
+  const check = (s: string, path: string, code: "malformed_encoding" | "malformed_json"): void => {
+    if (pattern && !pattern.test(s)) throw new CodecError(code, `${path}: ${JSON.stringify(s.slice(0, 40))} does not match ${pattern.source}`);
   };
   return {
     fixedSize: undefined,
     write: (w, v) => w.text(v, maxBytes),
     span: (buf, pos) => prefixedSpan(buf, pos, maxBytes),
     read: (r, path) => {
-      const len = r.u32(`${path} length`);
+      const len = r.u32(r.sub(path, " length"));
       if (len > maxBytes) throw new CodecError("malformed_encoding", `${path}: text length ${len} exceeds ${maxBytes}`);
       let s: string;
       try {
@@ -461,14 +482,14 @@ export function text(maxBytes: number, pattern?: RegExp): Codec<string> {
       } catch {
         throw new CodecError("malformed_encoding", `${path}: invalid UTF-8`);
       }
-      check(s, path, (m) => new CodecError("malformed_encoding", m));
+      check(s, path, "malformed_encoding");
       return s;
     },
     toJson: (v) => v,
     fromJson: (j, path) => {
       if (typeof j !== "string") throw jsonError(path, "a string", j);
       if (utf8(j).length > maxBytes) throw jsonError(path, `at most ${maxBytes} bytes of text`, j);
-      check(j, path, (m) => new CodecError("malformed_json", m));
+      check(j, path, "malformed_json");
       return j;
     },
     schema: () => ({ type: "string", ...(pattern ? { pattern: pattern.source } : {}) }),
@@ -495,14 +516,14 @@ export function list<T>(item: Codec<T>, max: number): Codec<T[]> {
       for (const x of v) item.write(w, x);
     },
     read: (r, path) => {
-      const len = r.u32(`${path} length`);
+      const len = r.u32(r.sub(path, " length"));
       if (len > max) throw new CodecError("malformed_encoding", `${path}: list length ${len} exceeds ${max}`);
       // A hostile length cannot make us allocate more than the frame could possibly hold.
       if (item.fixedSize !== undefined && len * item.fixedSize > r.remaining) {
         throw new CodecError("malformed_encoding", `${path}: list of ${len} items does not fit in ${r.remaining} bytes`);
       }
       const out: T[] = [];
-      for (let i = 0; i < len; i++) out.push(item.read(r, `${path}[${i}]`));
+      for (let i = 0; i < len; i++) out.push(item.read(r, r.paths ? `${path}[${i}]` : path));
       return out;
     },
     toJson: (v) => v.map((x) => item.toJson(x)),
@@ -572,6 +593,8 @@ export function struct<F extends Fields>(fields: F): Codec<StructOf<F>> {
   for (const [, c] of entries) fixed = fixed !== undefined && c.fixedSize !== undefined ? fixed + c.fixedSize : undefined;
   const required = entries.filter(([, c]) => !isOptional(c)).map(([k]) => k);
   const codecs = entries.map(([, c]) => c);
+  const names = entries.map(([k]) => k);
+  const suffixes = names.map((k) => `.${k}`);
   const spannable = codecs.every((c) => c.fixedSize !== undefined || c.span !== undefined);
   const span = (buf: Uint8Array, pos: number): number => {
     for (const c of codecs) if ((pos = encodingEnd(c, buf, pos)) < 0) return -1;
@@ -585,7 +608,7 @@ export function struct<F extends Fields>(fields: F): Codec<StructOf<F>> {
     },
     read: (r, path) => {
       const out: Record<string, unknown> = {};
-      for (const [k, c] of entries) out[k] = c.read(r, `${path}.${k}`);
+      for (let i = 0; i < codecs.length; i++) out[names[i]!] = codecs[i]!.read(r, r.sub(path, suffixes[i]!));
       return out as StructOf<F>;
     },
     toJson: (v) => {
@@ -645,10 +668,10 @@ export function union<V extends Variants>(variants: V): Codec<UnionOf<V>> {
       variants[v.type]!.write(w, v.value);
     },
     read: (r, path) => {
-      const tag = r.u8(`${path} tag`);
+      const tag = r.u8(r.sub(path, " tag"));
       const name = names[tag];
       if (name === undefined) throw new CodecError("malformed_encoding", `${path}: unknown variant tag ${tag}`);
-      return { type: name, value: variants[name]!.read(r, `${path}.${name}`) } as UnionOf<V>;
+      return { type: name, value: variants[name]!.read(r, r.paths ? `${path}.${name}` : path) } as UnionOf<V>;
     },
     toJson: (v) => ({ type: v.type, value: variants[v.type]!.toJson(v.value) }),
     fromJson: (j, path) => {
