@@ -188,8 +188,11 @@ function result(
   };
 }
 
+function bad(what: string): VmError {
+  return new VmError("bad_request", `run request: ${what}`);
+}
+
 function checkRequest(req: RunRequest): void {
-  const bad = (what: string) => new VmError("bad_request", `run request: ${what}`);
   if (typeof req.method !== "string") throw bad("method must be a string");
   if (!(req.invoker instanceof Uint8Array) || req.invoker.length !== INVOKER_BYTES) throw bad("invoker must be 32 bytes");
   if (!(req.proposer instanceof Uint8Array) || req.proposer.length !== 32) throw bad("proposer must be 32 bytes");
@@ -268,7 +271,6 @@ function runInSlot(
     host.meter = { gas, trap };
     gas.value = startGas === null ? req.gasLimit : req.gasLimit - startGas;
   }
-  const gasUsed = (): bigint => (host.meter ? req.gasLimit - (host.meter.gas.value as bigint) : 0n);
 
   let output: Uint8Array;
   try {
@@ -284,21 +286,26 @@ function runInSlot(
     if (outPtr && outLen) {
       const len = Number(outLen()) >>> 0;
       if (len > limits.maxOutputBytes) {
-        return result("trap", gasUsed(), `limit: output of ${len} bytes exceeds ${limits.maxOutputBytes}`, host);
+        return result("trap", gasUsedBy(host, req), `limit: output of ${len} bytes exceeds ${limits.maxOutputBytes}`, host);
       }
       output = len === 0 ? new Uint8Array(0) : host.copyIn(Number(outPtr()), len);
     } else {
       output = new Uint8Array(0);
     }
   } catch (e) {
-    return classify(e, contract, req, host, gasUsed);
+    return classify(e, contract, req, host);
   }
   if (host.stop) {
     // A host function stopped the run but the engine swallowed the exception: cannot happen without Wasm
     // exception handling (rejected by validation); refuse to report success regardless.
-    return classify(host.stop, contract, req, host, gasUsed);
+    return classify(host.stop, contract, req, host);
   }
-  return result("ok", gasUsed(), null, host, { output });
+  return result("ok", gasUsedBy(host, req), null, host, { output });
+}
+
+/** Gas the run has used so far: the limit less what the meter has left (0 for an unmetered run). */
+function gasUsedBy(host: InvocationHost, req: RunRequest): bigint {
+  return host.meter ? req.gasLimit - (host.meter.gas.value as bigint) : 0n;
 }
 
 function classify(
@@ -306,8 +313,8 @@ function classify(
   contract: LoadedContract,
   req: RunRequest,
   host: InvocationHost,
-  gasUsed: () => bigint,
 ): RunResult {
+  const gasUsed = (): bigint => gasUsedBy(host, req);
   const stop = host.stop ?? (e instanceof HostStop ? e : null);
   if (stop) {
     switch (stop.kind) {
