@@ -17,9 +17,9 @@ import { Agent, request } from "node:http";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, Keypair } from "../node/client/index.ts";
-import { encode, toJson } from "../node/codec/codec.ts";
+import { decode, encode, toJson } from "../node/codec/codec.ts";
 import { utf8 } from "../node/codec/hex.ts";
-import { SignedInvocation, TransferPayload, type Invocation } from "../node/codec/types.ts";
+import { BINARY_MEDIA_TYPE, SignedInvocation, SubmitOutcomes, TransferPayload, type Invocation } from "../node/codec/types.ts";
 import { invocationSigningDigest } from "../node/crypto/digests.ts";
 import { SodiumSigner, verifyStrict } from "../node/crypto/sodium.ts";
 import { initDevnet, spawnValidator } from "../node/devnet.ts";
@@ -33,6 +33,7 @@ const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 64);
 const TOKEN_SHARE = Number(process.env.BENCH_TOKEN_SHARE ?? 0.5);
 const SYNC = (process.env.BENCH_SYNC ?? "1") !== "0";
 const BLOCK_MAX = Number(process.env.BENCH_BLOCK_MAX ?? 1000);
+const WIRE = process.env.BENCH_WIRE === "json" ? "json" : "binary";
 
 function verifyRate(): number {
   const signer = new SodiumSigner(new Uint8Array(32).fill(5));
@@ -53,26 +54,55 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /**
- * One POST on a kept-alive connection. The load generator shares the validators' two cores, so it uses
- * node:http directly: fetch (undici) spent several times more CPU per request, all of it taken from them.
+ * One POST on a kept-alive connection, answered with the whole response body. The load generator shares the
+ * validators' two cores, so it uses node:http directly: fetch (undici) spent several times more CPU per
+ * request, all of it taken from them.
  */
-function postJson(url: URL, body: string, agent: Agent): Promise<unknown> {
+function post(url: URL, body: Uint8Array | string, contentType: string, agent: Agent): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+    const headers = { "content-type": contentType, accept: contentType, "content-length": Buffer.byteLength(body) };
+    const req = request(url, { method: "POST", agent, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
-        } catch (e) {
-          reject(e as Error);
-        }
+        const all = Buffer.concat(chunks);
+        if (res.statusCode !== 200) reject(new Error(`batch refused (${res.statusCode}): ${all.toString("utf8").slice(0, 300)}`));
+        else resolve(all);
       });
       res.on("error", reject);
     });
     req.on("error", reject);
     req.end(body);
   });
+}
+
+/** What the bench counts of one batch item's outcome, from either wire format. */
+type Outcome = "ok" | "failed" | "refused" | "pending";
+
+/** A batch in the binary form: u32 count (little-endian), then each item's canonical encoding. */
+function binaryBatch(items: Uint8Array[]): Uint8Array {
+  let size = 4;
+  for (const it of items) size += it.length;
+  const out = Buffer.allocUnsafe(size);
+  out.writeUInt32LE(items.length, 0);
+  let pos = 4;
+  for (const it of items) {
+    out.set(it, pos);
+    pos += it.length;
+  }
+  return out;
+}
+
+async function submit(url: URL, items: (string | Uint8Array)[], agent: Agent): Promise<Outcome[]> {
+  if (WIRE === "binary") {
+    const res = await post(url, binaryBatch(items as Uint8Array[]), BINARY_MEDIA_TYPE, agent);
+    return decode(SubmitOutcomes, res, "answer").map((o) =>
+      o.type === "committed" ? (o.value.status === "ok" ? "ok" : "failed") : o.type === "refused" ? "refused" : "pending",
+    );
+  }
+  const res = await post(url, "[" + (items as string[]).join(",") + "]", "application/json", agent);
+  const body = JSON.parse(res.toString("utf8")) as { results: Array<{ receipt?: { status: string }; error?: unknown }> };
+  return body.results.map((r) => (r.receipt ? (r.receipt.status === "ok" ? "ok" : "failed") : r.error ? "refused" : "pending"));
 }
 
 /**
@@ -164,7 +194,7 @@ async function main(): Promise<void> {
     const perAccount = Math.ceil((((SECONDS + WARMUP + 10) * limit * 1.2) / ACCOUNTS));
     process.stderr.write(`pre-signing ${perAccount * ACCOUNTS} invocations...\n`);
     const signers = accounts.map((a) => new SodiumSigner(a.secretKey));
-    const queues: string[][] = accounts.map(() => []);
+    const queues: (string | Uint8Array)[][] = accounts.map(() => []);
     const kinds: ("bank" | "token")[][] = accounts.map(() => []);
     accounts.forEach((a, ai) => {
       const to = accounts[(ai + 1) % ACCOUNTS]!;
@@ -174,7 +204,8 @@ async function main(): Promise<void> {
           ? { chainId, contract: "token", version: 1, method: "transfer", input: utf8(`${to.publicKeyHex} 1`), invoker: a.publicKey, nonce: BigInt(n), gasLimit: 200_000n, gasPrice: 1n }
           : { chainId, contract: "bank", version: 0, method: "transfer", input: encode(TransferPayload, { to: to.publicKey, amount: 1n }), invoker: a.publicKey, nonce: BigInt(n), gasLimit: 10_000n, gasPrice: 1n };
         const signature = signers[ai]!.sign(invocationSigningDigest(inv));
-        queues[ai]!.push(JSON.stringify(toJson(SignedInvocation, { ...inv, signature })));
+        const signed = { ...inv, signature };
+        queues[ai]!.push(WIRE === "binary" ? encode(SignedInvocation, signed) : JSON.stringify(toJson(SignedInvocation, signed)));
         kinds[ai]!.push(token ? "token" : "bank");
       }
     });
@@ -195,7 +226,7 @@ async function main(): Promise<void> {
       // Whole rounds over this client's accounts: the batch actually sent can be a little under BATCH.
       const perAcct = Math.max(1, Math.floor(BATCH / mine.length));
       while (performance.now() < end) {
-        const items: string[] = [];
+        const items: (string | Uint8Array)[] = [];
         const itemKinds: string[] = [];
         for (const ai of mine) {
           for (let k = 0; k < perAcct && cursor[ai]! < queues[ai]!.length; k++) {
@@ -207,19 +238,15 @@ async function main(): Promise<void> {
         sent.requests++;
         sent.items += items.length;
         const t0 = performance.now();
-        const body = (await postJson(url, "[" + items.join(",") + "]", agent)) as { results?: Array<{ receipt?: { status: string }; status?: string; error?: unknown }> };
+        const outcomes = await submit(url, items, agent);
         const t1 = performance.now();
-        if (!body.results) throw new Error(`batch refused: ${JSON.stringify(body).slice(0, 300)}`);
         if (t0 < warmEnd || t1 > end) continue;
-        body.results.forEach((r, i) => {
-          if (r.receipt) {
-            if (r.receipt.status === "ok") {
-              counts.ok++;
-              counts[itemKinds[i] as "bank" | "token"]++;
-              latencies.push(t1 - t0);
-            } else counts.failed++;
-          } else if (r.error) counts.refused++;
-          else counts.pending++;
+        outcomes.forEach((o, i) => {
+          if (o === "ok") {
+            counts.ok++;
+            counts[itemKinds[i] as "bank" | "token"]++;
+            latencies.push(t1 - t0);
+          } else counts[o]++;
         });
       }
       agent.destroy();
@@ -243,6 +270,7 @@ async function main(): Promise<void> {
       ["strict verify rate, one core", `${rate.toFixed(0)}/s`],
       ["limit M = cores x rate / 4", `${limit.toFixed(0)} invocations/s`],
       ["batch size (asked / sent) / clients", `${BATCH} / ${(sent.items / Math.max(1, sent.requests)).toFixed(1)} / ${LOOPS}`],
+      ["wire format", WIRE === "binary" ? `binary (${BINARY_MEDIA_TYPE})` : "JSON"],
       ["max invocations per block", String(BLOCK_MAX)],
       ["fsync per commit", SYNC ? "yes" : "no"],
       ["committed ok (measured window)", `${counts.ok} (bank ${counts.bank}, token ${counts.token})`],

@@ -1,8 +1,8 @@
 // Every route of the REST API over real HTTP against an in-memory node.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
-import { encode, toHex, toJson, utf8 } from "../node/codec/index.ts";
-import { DeployPayload, SignedInvocation, type Invocation } from "../node/codec/types.ts";
+import { decode, encode, toHex, toJson, utf8 } from "../node/codec/index.ts";
+import { BINARY_MEDIA_TYPE, DeployPayload, InvocationBatch, Receipt, SignedInvocation, SubmitOutcomes, type Invocation } from "../node/codec/types.ts";
 import { blockHash, invocationId, invocationSigningDigest } from "../node/crypto/digests.ts";
 import { SodiumSigner } from "../node/crypto/sodium.ts";
 import { createApiServer } from "../node/api/server.ts";
@@ -45,6 +45,14 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
     json = undefined;
   }
   return { status: res.status, json, text, type: res.headers.get("content-type") };
+}
+
+/** A POST in the binary wire form; the answer body comes back as bytes (and as JSON when it is JSON). */
+async function callBinary(path: string, body: Uint8Array, accept = BINARY_MEDIA_TYPE): Promise<{ status: number; bytes: Uint8Array; json: any; type: string | null }> {
+  const res = await fetch(base + path, { method: "POST", headers: { "content-type": BINARY_MEDIA_TYPE, accept }, body });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const type = res.headers.get("content-type");
+  return { status: res.status, bytes, json: type?.startsWith("application/json") ? JSON.parse(new TextDecoder().decode(bytes)) : undefined, type };
 }
 
 beforeAll(async () => {
@@ -110,6 +118,72 @@ describe("REST API routes", () => {
     expect((await call("GET", `/v1/accounts/${toHex(bob.publicKey)}`)).json.pendingNonce).toBe("3");
     const nobody = await call("GET", `/v1/accounts/${"ab".repeat(32)}`);
     expect(nobody.json).toMatchObject({ balance: "0", nonce: "0", pendingNonce: "0" });
+  });
+
+  it("takes invocations and batches in the binary wire form and answers batches in it", async () => {
+    const carol = new SodiumSigner(new Uint8Array(32).fill(9));
+    node.accounts.set(toHex(carol.publicKey), { balance: 1_000_000n, nonce: 0n });
+    const one = signed(carol, 0n);
+    const single = await callBinary("/v1/invocations", encode(SignedInvocation, one));
+    expect(single.status).toBe(202);
+    expect(single.json).toEqual({ id: toHex(invocationId(one)) });
+
+    const a = signed(carol, 1n);
+    const b = signed(carol, 2n);
+    const clash = signed(carol, 2n, { method: "other" });
+    const res = await callBinary("/v1/invocations/batch", encode(InvocationBatch, [a, b, clash]));
+    expect(res.status).toBe(200);
+    expect(res.type).toBe(BINARY_MEDIA_TYPE);
+    const outcomes = decode(SubmitOutcomes, res.bytes);
+    expect(outcomes.slice(0, 2)).toEqual([a, b].map((i) => ({ type: "admitted", value: { id: invocationId(i) } })));
+    expect(outcomes[2]).toMatchObject({ type: "refused", value: { code: "duplicate" } });
+
+    // A binary body may still ask for the JSON answer, which is the same as for a JSON body.
+    const asJson = await callBinary("/v1/invocations/batch", encode(InvocationBatch, [signed(carol, 3n), a]), "application/json");
+    expect(asJson.json.results[0]).toEqual({ id: toHex(invocationId(signed(carol, 3n))) });
+    expect(asJson.json.results[1].error.code).toBe("duplicate");
+
+    // With wait: committed items carry their receipt (the very one the receipt route serves), the rest pend.
+    const late = await callBinary("/v1/invocations/batch?wait=true&timeoutMs=50", encode(InvocationBatch, [signed(carol, 4n)]));
+    expect(decode(SubmitOutcomes, late.bytes)).toEqual([{ type: "pending", value: { id: invocationId(signed(carol, 4n)) } }]);
+    node.autoCommit = true;
+    try {
+      const next = signed(carol, 5n);
+      const waited = decode(SubmitOutcomes, (await callBinary("/v1/invocations/batch?wait=true", encode(InvocationBatch, [next, next]))).bytes);
+      expect(waited[0]!.type).toBe("committed");
+      const receipt = waited[0]!.value as Receipt;
+      expect(receipt).toMatchObject({ id: invocationId(next), status: "ok" });
+      expect((await call("GET", `/v1/invocations/${toHex(invocationId(next))}`)).json).toEqual(toJson(Receipt, receipt));
+      expect(waited[1]).toMatchObject({ type: "refused", value: { code: "duplicate" } });
+    } finally {
+      node.autoCommit = false;
+    }
+  });
+
+  it("refuses malformed binary bodies with the field that is wrong, and admits nothing from them", async () => {
+    const dave = new SodiumSigner(new Uint8Array(32).fill(10));
+    node.accounts.set(toHex(dave.publicKey), { balance: 1_000_000n, nonce: 0n });
+    const good = encode(SignedInvocation, signed(dave, 0n));
+    const garbage = await callBinary("/v1/invocations", good.subarray(0, 40));
+    expect(garbage.status).toBe(400);
+    expect(garbage.json.error.code).toBe("malformed");
+    expect(garbage.json.error.message).toMatch(/body\.input needs/);
+    const trailing = await callBinary("/v1/invocations", new Uint8Array([...good, 0]));
+    expect(trailing).toMatchObject({ status: 400, json: { error: { code: "malformed" } } });
+
+    const batch = encode(InvocationBatch, [signed(dave, 0n), signed(dave, 1n)]);
+    const cut = await callBinary("/v1/invocations/batch", batch.subarray(0, batch.length - 1));
+    expect(cut.status).toBe(400);
+    expect(cut.json.error.message).toMatch(/body\[1\]\./);
+    expect((await callBinary("/v1/invocations/batch", encode(InvocationBatch, []))).json.error.message).toMatch(/1 to 1000 invocations, this one 0/);
+    const tooMany = Array.from({ length: 1001 }, () => signed(dave, 0n));
+    expect((await callBinary("/v1/invocations/batch", encode(InvocationBatch, tooMany))).status).toBe(400);
+    // A count that promises more than the body holds is refused without reading past it.
+    const lying = new Uint8Array(batch);
+    new DataView(lying.buffer).setUint32(0, 9000, true);
+    expect((await callBinary("/v1/invocations/batch", lying)).status).toBe(400);
+    // Nothing of the refused bodies reached the pool.
+    expect((await call("GET", `/v1/accounts/${toHex(dave.publicKey)}`)).json.pendingNonce).toBe("0");
   });
 
   it("runs read-only queries with hex or text input", async () => {
@@ -197,6 +271,7 @@ describe("REST API routes", () => {
     }
     const body = doc.json.paths["/v1/invocations"].post.requestBody.content["application/json"].schema;
     expect(body.required).toContain("signature");
+    expect(Object.keys(doc.json.paths["/v1/invocations/batch"].post.requestBody.content)).toEqual(["application/json", BINARY_MEDIA_TYPE]);
     const ui = await fetch(base + "/docs/");
     expect(ui.status).toBe(200);
     expect(await ui.text()).toMatch(/swagger/i);

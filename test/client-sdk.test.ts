@@ -139,6 +139,17 @@ describe("Client", () => {
     const results = await client.submitBatch([...invs, invs[0]!]);
     expect(results.slice(0, 2)).toEqual(invs.map((i) => ({ id: toHex(invocationId(i)) })));
     expect(results[2]).toMatchObject({ error: { code: "duplicate" } });
+    // With wait, each admitted item comes back with its typed receipt (bigints and bytes, not JSON strings).
+    node.autoCommit = true;
+    try {
+      const more = [2n, 3n].map((i) =>
+        signInvocation(bob, { chainId: "testnet", contract: "counter", version: 1, method: "inc", input: new Uint8Array(0), nonce: base + i, gasLimit: 5000n, gasPrice: 1n }),
+      );
+      const waited = await client.submitBatch(more, { wait: true, timeoutMs: 10_000 });
+      expect(waited.map((r) => ("receipt" in r ? [r.id, r.receipt.status, r.receipt.gasUsed] : r))).toEqual(more.map((i) => [toHex(invocationId(i)), "ok", GAS_USED]));
+    } finally {
+      node.autoCommit = false;
+    }
   });
 
   it("turns API errors into typed ClientErrors and re-reads the nonce after a refusal", async () => {

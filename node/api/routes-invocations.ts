@@ -1,11 +1,22 @@
 // Submitting invocations and reading their receipts.
 
-import type { FastifyInstance } from "fastify";
-import { fromJson, fromHex, toHex, toJson } from "../codec/index.ts";
-import { Receipt, SignedInvocation } from "../codec/types.ts";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { decode, encode, fromJson, fromHex, toHex, toJson } from "../codec/index.ts";
+import { utf8 } from "../codec/hex.ts";
+import {
+  BINARY_MEDIA_TYPE,
+  InvocationBatch,
+  LIMITS,
+  Receipt,
+  SignedInvocation,
+  SubmitOutcomes,
+  type Receipt as ReceiptT,
+  type SubmitOutcome,
+} from "../codec/types.ts";
 import { CairnError } from "../errors.ts";
+import { errorBody } from "./errors.ts";
 import * as schemas from "./schemas.ts";
-import type { NodeServices } from "./services.ts";
+import type { NodeServices, SubmitResult } from "./services.ts";
 
 export const DEFAULT_WAIT_MS = 30_000;
 export const MAX_WAIT_MS = 120_000;
@@ -15,18 +26,48 @@ export interface InvocationRouteOptions {
   batchBodyLimit: number;
 }
 
+/** A binary body arrives as the Buffer the content parser below leaves it (the schemas check only JSON bodies). */
+function isBinary(body: unknown): body is Buffer {
+  return Buffer.isBuffer(body);
+}
+
+function acceptsBinary(req: FastifyRequest): boolean {
+  return req.headers.accept?.includes(BINARY_MEDIA_TYPE) ?? false;
+}
+
+function waitMs(q: { wait?: string; timeoutMs?: string }): number | null {
+  if (!(q.wait === "true" || q.wait === "1")) return null;
+  return Math.min(MAX_WAIT_MS, q.timeoutMs === undefined ? DEFAULT_WAIT_MS : Number(q.timeoutMs));
+}
+
+/** The binary form of one batch item's outcome; refusal messages are cut as in JSON error bodies. */
+function outcomeOf(r: SubmitResult, waited: boolean, receipt: ReceiptT | null | undefined): SubmitOutcome {
+  if (!("id" in r)) return { type: "refused", value: { code: r.error.code, message: cutMessage(r.error.message) } };
+  if (!waited) return { type: "admitted", value: { id: fromHex(r.id) } };
+  return receipt ? { type: "committed", value: receipt } : { type: "pending", value: { id: fromHex(r.id) } };
+}
+
+function cutMessage(message: string): string {
+  let m = errorBody({ status: 0, code: "malformed", message, internal: false }).error.message;
+  while (utf8(m).length > LIMITS.maxErrorBytes) m = m.slice(0, -1);
+  return m;
+}
+
 export function invocationRoutes(services: NodeServices, opts: InvocationRouteOptions) {
   return async (app: FastifyInstance): Promise<void> => {
+    // Binary bodies: the canonical encoding of one SignedInvocation, or of an InvocationBatch. Registered in
+    // this plugin only, so no other route ever sees a Buffer body.
+    app.addContentTypeParser(BINARY_MEDIA_TYPE, { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+
     app.post<{ Querystring: { wait?: string; timeoutMs?: string } }>(
       "/v1/invocations",
       { schema: schemas.submitInvocation },
       async (req, reply) => {
-        const inv = fromJson(SignedInvocation, req.body, "body");
+        const inv = isBinary(req.body) ? decode(SignedInvocation, req.body, "body") : fromJson(SignedInvocation, req.body, "body");
         const id = await services.submit(inv);
         const idHex = toHex(id);
-        const wait = req.query.wait === "true" || req.query.wait === "1";
-        if (!wait) return reply.code(202).send({ id: idHex });
-        const timeoutMs = Math.min(MAX_WAIT_MS, req.query.timeoutMs === undefined ? DEFAULT_WAIT_MS : Number(req.query.timeoutMs));
+        const timeoutMs = waitMs(req.query);
+        if (timeoutMs === null) return reply.code(202).send({ id: idHex });
         const [receipt] = await services.waitForReceipts([id], timeoutMs);
         if (receipt === null) return reply.code(202).send({ id: idHex, status: "pending" });
         return reply.code(200).send(toJson(Receipt, receipt));
@@ -36,16 +77,29 @@ export function invocationRoutes(services: NodeServices, opts: InvocationRouteOp
     app.post<{ Querystring: { wait?: string; timeoutMs?: string } }>(
       "/v1/invocations/batch",
       { schema: schemas.submitBatch(opts.maxBatch), bodyLimit: opts.batchBodyLimit },
-      async (req) => {
-        const items = (req.body as unknown[]).map((j, i) => fromJson(SignedInvocation, j, `body[${i}]`));
+      async (req, reply) => {
+        let items: SignedInvocation[];
+        if (isBinary(req.body)) {
+          items = decode(InvocationBatch, req.body, "body");
+          if (items.length === 0 || items.length > opts.maxBatch) {
+            throw new CairnError("malformed", `body: a batch holds 1 to ${opts.maxBatch} invocations, this one ${items.length}`);
+          }
+        } else {
+          items = (req.body as unknown[]).map((j, i) => fromJson(SignedInvocation, j, `body[${i}]`));
+        }
         const results = await services.submitBatch(items);
-        if (!(req.query.wait === "true" || req.query.wait === "1")) return { results };
         // With wait, each admitted item also carries its receipt once committed (or "pending" at the timeout),
         // which lets a client pipeline whole batches and still learn every outcome in one round trip.
-        const timeoutMs = Math.min(MAX_WAIT_MS, req.query.timeoutMs === undefined ? DEFAULT_WAIT_MS : Number(req.query.timeoutMs));
-        const admitted = results.flatMap((r) => ("id" in r ? [fromHex(r.id)] : []));
-        const receipts = await services.waitForReceipts(admitted, timeoutMs);
+        const timeoutMs = waitMs(req.query);
+        let receipts: (ReceiptT | null)[] = [];
+        if (timeoutMs !== null) receipts = await services.waitForReceipts(results.flatMap((r) => ("id" in r ? [fromHex(r.id)] : [])), timeoutMs);
         let next = 0;
+        if (acceptsBinary(req)) {
+          const outcomes = results.map((r) => outcomeOf(r, timeoutMs !== null, "id" in r ? receipts[next++] : undefined));
+          const body = encode(SubmitOutcomes, outcomes);
+          return reply.type(BINARY_MEDIA_TYPE).send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+        }
+        if (timeoutMs === null) return { results };
         const waited = results.map((r) => {
           if (!("id" in r)) return r;
           const receipt = receipts[next++];

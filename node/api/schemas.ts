@@ -5,6 +5,7 @@
 import type { JsonSchema } from "../codec/codec.ts";
 import { u32, u64, bytes } from "../codec/codec.ts";
 import {
+  BINARY_MEDIA_TYPE,
   Block,
   ContractVersionInfo,
   LIMITS,
@@ -41,6 +42,14 @@ function withErrors(ok: Record<number, JsonSchema>, errors: number[]): Record<nu
 }
 
 export const signedInvocation = SignedInvocation.schema();
+
+/**
+ * A body that is either JSON, validated here by `json`, or (Content-Type BINARY_MEDIA_TYPE) canonical codec
+ * bytes, which the route decodes and the codec checks; so the binary form accepts nothing the JSON one refuses.
+ */
+function jsonOrBinary(json: JsonSchema, binary: string): JsonSchema {
+  return { content: { "application/json": { schema: json }, [BINARY_MEDIA_TYPE]: { schema: { description: binary } } } };
+}
 export const receipt = Receipt.schema();
 
 const idParams: JsonSchema = { type: "object", required: ["id"], properties: { id: hex32 } };
@@ -65,7 +74,7 @@ export const submitInvocation = {
     "Admits a signed invocation to the mempool (202 with its id). With wait=true, waits up to timeoutMs " +
     "(default 30 000, at most 120 000) for it to commit and answers 200 with the receipt, or 202 with " +
     '{"id","status":"pending"} when it has not committed by then.',
-  body: signedInvocation,
+  body: jsonOrBinary(signedInvocation, "the canonical encoding of one SignedInvocation"),
   querystring: waitQuery,
   response: withErrors(
     {
@@ -80,9 +89,11 @@ export const submitBatch = (maxItems: number) => ({
   summary: "Submit many signed invocations",
   description:
     "Each item is admitted independently; the answer lists, in order, its id or its error. With ?wait=true " +
-    '(optional timeoutMs) each admitted item also carries its receipt, or status "pending" if not committed in time.',
+    '(optional timeoutMs) each admitted item also carries its receipt, or status "pending" if not committed in time. ' +
+    `The body may also be the canonical encoding of an InvocationBatch (Content-Type ${BINARY_MEDIA_TYPE}); ` +
+    `with Accept ${BINARY_MEDIA_TYPE} the answer is the canonical encoding of SubmitOutcomes, one per item in order.`,
   querystring: waitQuery,
-  body: { type: "array", minItems: 1, maxItems, items: signedInvocation },
+  body: jsonOrBinary({ type: "array", minItems: 1, maxItems, items: signedInvocation }, "the canonical encoding of an InvocationBatch"),
   response: withErrors(
     {
       200: {

@@ -1,15 +1,18 @@
 // The Cairn TypeScript SDK: talks to one node's REST API with fetch only, so it runs in browsers too.
 // Values come back typed (bigint for u64, Uint8Array for bytes) through the same codec the node uses.
 
-import { bytes, encode, fromJson, toJson } from "../codec/codec.ts";
+import { bytes, decode, encode, fromJson, toJson } from "../codec/codec.ts";
 import { toHex, tryFromUtf8, utf8 } from "../codec/hex.ts";
 import {
+  BINARY_MEDIA_TYPE,
   Block,
   ContractVersionInfo,
+  InvocationBatch,
   DeployPayload,
   Receipt,
   SignedInvocation,
   SourceFile,
+  SubmitOutcomes,
   TransferPayload,
   type Block as BlockT,
   type ContractVersionInfo as ContractVersionInfoT,
@@ -106,7 +109,12 @@ export interface TransferOptions extends SendOptions {
   amount: bigint;
 }
 
-export type SubmitItemResult = { id: string } | { error: { code: string; message: string } };
+/** One batch item's outcome: admitted (and with wait: committed with its receipt, or still pending), or refused. */
+export type SubmitItemResult =
+  | { id: string }
+  | { id: string; status: "pending" }
+  | { id: string; receipt: ReceiptT }
+  | { error: { code: string; message: string } };
 
 type Waited<O extends { wait?: boolean }, R> = O extends { wait: true } ? R : string;
 
@@ -147,16 +155,21 @@ export class Client {
 
   // ---- HTTP ----------------------------------------------------------------------------------------
 
-  /** One request; resolves to [status, parsed JSON]. Non-2xx answers throw ClientError with the API's code. */
+  /**
+   * One request; resolves to [status, parsed JSON], or to [status, bytes] for a binary answer. A Uint8Array
+   * body is sent as the codec's binary form and asks for a binary answer. Non-2xx answers (always JSON)
+   * throw ClientError with the API's code.
+   */
   private async request(method: "GET" | "POST", path: string, body?: unknown, timeoutMs = this.requestTimeoutMs): Promise<[number, unknown]> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
+    const binary = body instanceof Uint8Array;
     let res: Response;
     try {
       res = await this.fetchImpl(this.url + path, {
         method,
-        headers: body === undefined ? {} : { "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: body === undefined ? {} : binary ? { "content-type": BINARY_MEDIA_TYPE, accept: BINARY_MEDIA_TYPE } : { "content-type": "application/json" },
+        body: body === undefined ? undefined : binary ? body : JSON.stringify(body),
         signal: controller.signal,
       });
     } catch (e) {
@@ -164,12 +177,14 @@ export class Client {
       const aborted = (e as Error).name === "AbortError";
       throw new ClientError(0, aborted ? "timeout" : "unavailable", aborted ? `${method} ${path}: no answer within ${timeoutMs} ms` : `${method} ${path}: ${(e as Error).message}`);
     }
-    let text: string;
+    let raw: Uint8Array;
     try {
-      text = await res.text();
+      raw = new Uint8Array(await res.arrayBuffer());
     } finally {
       clearTimeout(timer);
     }
+    if (res.ok && (res.headers.get("content-type") ?? "").startsWith(BINARY_MEDIA_TYPE)) return [res.status, raw];
+    const text = new TextDecoder().decode(raw);
     let json: unknown = undefined;
     try {
       json = text === "" ? undefined : JSON.parse(text);
@@ -330,9 +345,30 @@ export class Client {
     return this.waitForReceipt((j as { id: string }).id, Math.max(0, timeoutMs - (Date.now() - started)));
   }
 
-  async submitBatch(invs: SignedInvocationT[]): Promise<SubmitItemResult[]> {
-    const [, j] = await this.request("POST", "/v1/invocations/batch", invs.map((i) => toJson(SignedInvocation, i)));
-    return (j as { results: SubmitItemResult[] }).results;
+  /**
+   * Submits up to the node's batch limit (1,000 by default) of signed invocations in one request, in the
+   * codec's binary form (no hex or JSON on either side). One result per item, in order. With wait, the node
+   * holds the answer until every admitted item has committed or timeoutMs (at most 120 000) has passed.
+   */
+  async submitBatch(invs: SignedInvocationT[], opts: { wait?: boolean; timeoutMs?: number } = {}): Promise<SubmitItemResult[]> {
+    const serverWait = Math.min(opts.timeoutMs ?? DEFAULT_WAIT_MS, 120_000);
+    const path = opts.wait ? `/v1/invocations/batch?wait=true&timeoutMs=${serverWait}` : "/v1/invocations/batch";
+    const [, raw] = await this.request("POST", path, encode(InvocationBatch, invs), (opts.wait ? serverWait : 0) + this.requestTimeoutMs);
+    if (!(raw instanceof Uint8Array)) throw new ClientError(0, "malformed", "the node answered a binary batch in JSON");
+    const outcomes = decodeOrThrow("batch answer", () => decode(SubmitOutcomes, raw, "answer"));
+    if (outcomes.length !== invs.length) throw new ClientError(0, "malformed", `the node answered ${outcomes.length} results for ${invs.length} items`);
+    return outcomes.map((o): SubmitItemResult => {
+      switch (o.type) {
+        case "refused":
+          return { error: o.value };
+        case "admitted":
+          return { id: toHex(o.value.id) };
+        case "pending":
+          return { id: toHex(o.value.id), status: "pending" };
+        case "committed":
+          return { id: toHex(o.value.id), receipt: o.value };
+      }
+    });
   }
 
   /**

@@ -13,6 +13,7 @@ import {
   u16,
   u32,
   u64,
+  union,
   type Infer,
 } from "./codec.ts";
 
@@ -116,6 +117,29 @@ export const Receipt = struct({
   writes: list(KeyValue, LIMITS.maxReadsWrites),
 });
 export type Receipt = Infer<typeof Receipt>;
+
+/**
+ * The binary form of the batch route (Content-Type / Accept: BINARY_MEDIA_TYPE): the canonical encodings the
+ * validators use among themselves, so a high-rate client pays no hex, JSON or schema work on either side.
+ */
+export const BINARY_MEDIA_TYPE = "application/octet-stream";
+
+/** A batch of signed invocations, as POSTed in binary. */
+export const InvocationBatch = list(SignedInvocation, LIMITS.maxInvocationsPerBlock);
+export type InvocationBatch = Infer<typeof InvocationBatch>;
+
+/** One item's outcome in a binary batch answer: the same four cases as the JSON answer's `results[i]`. */
+export const SubmitOutcome = union({
+  refused: struct({ code: text(64), message: text(LIMITS.maxErrorBytes) }),
+  admitted: struct({ id: bytes32 }),
+  /** ?wait=true and not committed before the timeout. */
+  pending: struct({ id: bytes32 }),
+  /** ?wait=true: committed, with its receipt (which names the id). */
+  committed: Receipt,
+});
+export type SubmitOutcome = Infer<typeof SubmitOutcome>;
+
+export const SubmitOutcomes = list(SubmitOutcome, LIMITS.maxInvocationsPerBlock);
 
 export const Account = struct({ balance: u64, nonce: u64 });
 export type Account = Infer<typeof Account>;
