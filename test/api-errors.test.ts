@@ -87,6 +87,22 @@ describe("REST API errors", () => {
     for (const body of cases) expectError(await post("/v1/invocations", body), 400, "malformed");
     expectError(await post("/v1/invocations", [good]), 400, "malformed");
     expectError(await post("/v1/invocations/batch", []), 400, "malformed");
+    expectError(await post("/v1/invocations/batch", { items: [good] }), 400, "malformed");
+    // In a batch each of those is refused alone, naming its place, and the good item beside them is admitted.
+    const dave = new SodiumSigner(new Uint8Array(32).fill(12));
+    node.accounts.set(toHex(dave.publicKey), { balance: 1_000_000n, nonce: 0n });
+    const batch = await post("/v1/invocations/batch", [...cases, "not an object", null, signed(dave, 0n)]);
+    expect(batch.status).toBe(200);
+    const results = (batch.json as unknown as { results: Array<{ id?: string; error?: { code: string; message: string } }> }).results;
+    expect(results).toHaveLength(cases.length + 3);
+    results.slice(0, -1).forEach((r, i) => {
+      expect(r.error?.code, JSON.stringify(r)).toBe("malformed");
+      expect(r.error?.message).toContain(`body[${i}]`);
+    });
+    expect(results.at(-1)!.id).toMatch(/^[0-9a-f]{64}$/);
+    expect(node.mempool.size).toBe(1);
+    await node.commit();
+    expect(node.mempool.size).toBe(0);
     expectError(await post("/v1/invocations?timeoutMs=soon", good), 400, "malformed");
     expectError(await post("/v1/query", { contract: "echo", version: 1, method: "m", input: "00", inputString: "x" }), 400, "malformed");
     expectError(await post("/v1/query", { contract: "echo", version: 1, method: "m", input: "0g" }), 400, "malformed");

@@ -1,7 +1,7 @@
 // Submitting invocations and reading their receipts.
 
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { decode, encode, fromJson, fromHex, toHex, toJson } from "../codec/index.ts";
+import { CodecError, decode, encode, fromJson, fromHex, toHex, toJson } from "../codec/index.ts";
 import { utf8 } from "../codec/hex.ts";
 import {
   BINARY_MEDIA_TYPE,
@@ -53,6 +53,24 @@ function cutMessage(message: string): string {
   return m;
 }
 
+/** JSON batch items, each decoded on its own: one that is not a SignedInvocation is refused alone, in place. */
+async function submitJsonItems(services: NodeServices, json: unknown[]): Promise<SubmitResult[]> {
+  const results: (SubmitResult | null)[] = new Array(json.length).fill(null);
+  const valid: SignedInvocation[] = [];
+  for (let i = 0; i < json.length; i++) {
+    try {
+      valid.push(fromJson(SignedInvocation, json[i], `body[${i}]`));
+    } catch (e) {
+      if (!(e instanceof CodecError)) throw e;
+      results[i] = { error: { code: "malformed", message: cutMessage(e.message) } };
+    }
+  }
+  if (valid.length === json.length) return services.submitBatch(valid);
+  const admitted = valid.length === 0 ? [] : await services.submitBatch(valid);
+  let next = 0;
+  return results.map((r) => r ?? admitted[next++]!);
+}
+
 export function invocationRoutes(services: NodeServices, opts: InvocationRouteOptions) {
   return async (app: FastifyInstance): Promise<void> => {
     // Binary bodies: the canonical encoding of one SignedInvocation, or of an InvocationBatch. Registered in
@@ -78,16 +96,17 @@ export function invocationRoutes(services: NodeServices, opts: InvocationRouteOp
       "/v1/invocations/batch",
       { schema: schemas.submitBatch(opts.maxBatch), bodyLimit: opts.batchBodyLimit },
       async (req, reply) => {
-        let items: SignedInvocation[];
+        let results: SubmitResult[];
         if (isBinary(req.body)) {
-          items = decode(InvocationBatch, req.body, "body");
+          // Without JSON's framing a bad item leaves no way to find the next one: the whole body is refused.
+          const items = decode(InvocationBatch, req.body, "body");
           if (items.length === 0 || items.length > opts.maxBatch) {
             throw new CairnError("malformed", `body: a batch holds 1 to ${opts.maxBatch} invocations, this one ${items.length}`);
           }
+          results = await services.submitBatch(items);
         } else {
-          items = (req.body as unknown[]).map((j, i) => fromJson(SignedInvocation, j, `body[${i}]`));
+          results = await submitJsonItems(services, req.body as unknown[]);
         }
-        const results = await services.submitBatch(items);
         // With wait, each admitted item also carries its receipt once committed (or "pending" at the timeout),
         // which lets a client pipeline whole batches and still learn every outcome in one round trip.
         const timeoutMs = waitMs(req.query);

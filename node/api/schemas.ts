@@ -88,12 +88,18 @@ export const submitInvocation = {
 export const submitBatch = (maxItems: number) => ({
   summary: "Submit many signed invocations",
   description:
-    "Each item is admitted independently; the answer lists, in order, its id or its error. With ?wait=true " +
+    "Each item is admitted independently; the answer lists, in order, its id or its error. An item that is not " +
+    "a valid SignedInvocation (see POST /v1/invocations) is refused alone, with code malformed. With ?wait=true " +
     '(optional timeoutMs) each admitted item also carries its receipt, or status "pending" if not committed in time. ' +
     `The body may also be the canonical encoding of an InvocationBatch (Content-Type ${BINARY_MEDIA_TYPE}); ` +
     `with Accept ${BINARY_MEDIA_TYPE} the answer is the canonical encoding of SubmitOutcomes, one per item in order.`,
   querystring: waitQuery,
-  body: jsonOrBinary({ type: "array", minItems: 1, maxItems, items: signedInvocation }, "the canonical encoding of an InvocationBatch"),
+  // Items are checked one by one in the route (each against the SignedInvocation codec), so that one bad item
+  // is refused alone instead of failing the whole request here.
+  body: jsonOrBinary(
+    { type: "array", minItems: 1, maxItems, items: { description: "a SignedInvocation, as POST /v1/invocations takes it" } },
+    "the canonical encoding of an InvocationBatch",
+  ),
   response: withErrors(
     {
       200: {
