@@ -56,8 +56,12 @@ export function toApiError(err: unknown): ApiError {
 
 const MAX_MESSAGE = 300;
 
-/** The JSON body of an error response; messages that echo hostile input are cut short. */
+/** A message that may echo hostile input, cut short (at most 903 bytes of UTF-8: 300 UTF-16 units and "…"). */
+export function shortMessage(message: string): string {
+  return message.length > MAX_MESSAGE ? message.slice(0, MAX_MESSAGE) + "…" : message;
+}
+
+/** The JSON body of an error response. */
 export function errorBody(e: ApiError): { error: { code: string; message: string } } {
-  const message = e.message.length > MAX_MESSAGE ? e.message.slice(0, MAX_MESSAGE) + "…" : e.message;
-  return { error: { code: e.code, message } };
+  return { error: { code: e.code, message: shortMessage(e.message) } };
 }

@@ -2,11 +2,9 @@
 
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { CodecError, decode, encode, fromJson, fromHex, toHex, toJson } from "../codec/index.ts";
-import { utf8 } from "../codec/hex.ts";
 import {
   BINARY_MEDIA_TYPE,
   InvocationBatch,
-  LIMITS,
   Receipt,
   SignedInvocation,
   SubmitOutcomes,
@@ -14,7 +12,7 @@ import {
   type SubmitOutcome,
 } from "../codec/types.ts";
 import { CairnError } from "../errors.ts";
-import { errorBody } from "./errors.ts";
+import { shortMessage } from "./errors.ts";
 import * as schemas from "./schemas.ts";
 import type { NodeServices, SubmitResult } from "./services.ts";
 
@@ -40,17 +38,11 @@ function waitMs(q: { wait?: string; timeoutMs?: string }): number | null {
   return Math.min(MAX_WAIT_MS, q.timeoutMs === undefined ? DEFAULT_WAIT_MS : Number(q.timeoutMs));
 }
 
-/** The binary form of one batch item's outcome; refusal messages are cut as in JSON error bodies. */
+/** The binary form of one batch item's outcome (a short message fits the codec's maxErrorBytes). */
 function outcomeOf(r: SubmitResult, waited: boolean, receipt: ReceiptT | null | undefined): SubmitOutcome {
-  if (!("id" in r)) return { type: "refused", value: { code: r.error.code, message: cutMessage(r.error.message) } };
+  if (!("id" in r)) return { type: "refused", value: { code: r.error.code, message: shortMessage(r.error.message) } };
   if (!waited) return { type: "admitted", value: { id: fromHex(r.id) } };
   return receipt ? { type: "committed", value: receipt } : { type: "pending", value: { id: fromHex(r.id) } };
-}
-
-function cutMessage(message: string): string {
-  let m = errorBody({ status: 0, code: "malformed", message, internal: false }).error.message;
-  while (utf8(m).length > LIMITS.maxErrorBytes) m = m.slice(0, -1);
-  return m;
 }
 
 /** JSON batch items, each decoded on its own: one that is not a SignedInvocation is refused alone, in place. */
@@ -62,7 +54,7 @@ async function submitJsonItems(services: NodeServices, json: unknown[]): Promise
       valid.push(fromJson(SignedInvocation, json[i], `body[${i}]`));
     } catch (e) {
       if (!(e instanceof CodecError)) throw e;
-      results[i] = { error: { code: "malformed", message: cutMessage(e.message) } };
+      results[i] = { error: { code: "malformed", message: shortMessage(e.message) } };
     }
   }
   if (valid.length === json.length) return services.submitBatch(valid);
