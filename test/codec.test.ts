@@ -25,6 +25,7 @@ import {
   internerFor,
 } from "../node/codec/index.ts";
 import { blockHash, invocationId, invocationsRoot, merkleRoot, ZERO_HASH } from "../node/crypto/index.ts";
+import { ON_HEAP_MAX_BYTES, OffHeapScratch } from "../node/offheap.ts";
 
 function sampleInvocation(nonce = 7n): SignedInvocationT {
   return {
@@ -272,5 +273,38 @@ describe("hashes", () => {
     expect(merkleRoot([l[1]!, l[0]!, l[2]!])).not.toEqual(r3);
     expect(merkleRoot([])).not.toEqual(merkleRoot([new Uint8Array(32)]));
     expect(fromHex(toHex(r3))).toEqual(r3);
+  });
+});
+
+describe("short arrays at native calls", () => {
+  it("toHex agrees with Buffer's hex for every length and offset, short (scratch) or long", () => {
+    const backing = new Uint8Array(200).map((_, i) => (i * 37 + 11) & 255);
+    for (let len = 0; len <= 130; len++) {
+      for (const off of [0, 1, 7]) {
+        const view = backing.subarray(off, off + len);
+        expect(toHex(view)).toBe(Buffer.from(view).toString("hex"));
+        // A fresh short array (inside V8's heap) too; and the input is left as it was.
+        const fresh = view.slice();
+        expect(toHex(fresh)).toBe(Buffer.from(view).toString("hex"));
+        expect(fresh).toEqual(view);
+      }
+    }
+  });
+
+  it("OffHeapScratch hands over the same bytes at the same length, and leaves long arrays alone", () => {
+    const s = new OffHeapScratch();
+    for (let len = 0; len <= ON_HEAP_MAX_BYTES; len++) {
+      const a = new Uint8Array(len).map((_, i) => 255 - i);
+      const v = s.view(a);
+      expect(v.length).toBe(len);
+      expect(Buffer.isBuffer(v)).toBe(true);
+      expect(new Uint8Array(v)).toEqual(a);
+    }
+    const long = new Uint8Array(ON_HEAP_MAX_BYTES + 1);
+    expect(s.view(long)).toBe(long);
+    // Each call overwrites the one area: a view is good until the next call, which is how callers use it.
+    const first = s.view(new Uint8Array([1, 2, 3]));
+    s.view(new Uint8Array([9, 9, 9]));
+    expect([...first]).toEqual([9, 9, 9]);
   });
 });

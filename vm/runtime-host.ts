@@ -118,11 +118,11 @@ class KeyLog<T extends { readonly key: Uint8Array }> {
    */
   sorted(): T[] {
     const out = this.records.slice();
-    if (out.length > SMALL_LOG) return out.sort((a, b) => Buffer.compare(a.key, b.key));
+    if (out.length > SMALL_LOG) return out.sort((a, b) => compareKeys(a.key, b.key));
     for (let i = 1; i < out.length; i++) {
       const r = out[i]!;
       let j = i - 1;
-      while (j >= 0 && Buffer.compare(out[j]!.key, r.key) > 0) {
+      while (j >= 0 && compareKeys(out[j]!.key, r.key) > 0) {
         out[j + 1] = out[j]!;
         j--;
       }
@@ -130,6 +130,18 @@ class KeyLog<T extends { readonly key: Uint8Array }> {
     }
     return out;
   }
+}
+
+/**
+ * Byte order of two keys. Keys are fresh copies out of instance memory, and one of up to 64 bytes lives in V8's
+ * heap: Buffer.compare (native) would make V8 move it out first, about 0.85 us a key. Such keys are compared
+ * here instead; longer ones natively.
+ */
+function compareKeys(a: Uint8Array, b: Uint8Array): number {
+  if (a.length > 64 || b.length > 64) return Buffer.compare(a, b);
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
 }
 
 /** Byte counts whose charges are kept ready: every key, and values up to a few KiB. */

@@ -10,10 +10,26 @@ const LOOKUP: Int8Array = (() => {
   return t;
 })();
 
+interface NodeBufferLike {
+  set(bytes: Uint8Array): void;
+  toString(enc?: "hex", start?: number, end?: number): string;
+}
 /** Node's Buffer when present: its hex encoder builds one flat string, the loop below a chain of pieces. */
-const NodeBuffer = (globalThis as { Buffer?: { from(ab: ArrayBufferLike, offset: number, length: number): { toString(enc: "hex"): string } } }).Buffer;
+const NodeBuffer = (
+  globalThis as { Buffer?: { from(ab: ArrayBufferLike, offset: number, length: number): NodeBufferLike; allocUnsafeSlow(n: number): NodeBufferLike } }
+).Buffer;
+/**
+ * Short arrays (ids, keys: up to 64 bytes) are hex-encoded from a copy in this off-heap scratch. Viewing one
+ * through `.buffer` instead would make V8 move it out of its heap first: 1.4 us against 0.15 us per 32-byte id.
+ */
+const SCRATCH_BYTES = 64;
+const scratch = NodeBuffer?.allocUnsafeSlow(SCRATCH_BYTES);
 
 export function toHex(bytes: Uint8Array): string {
+  if (scratch !== undefined && bytes.length <= SCRATCH_BYTES) {
+    scratch.set(bytes);
+    return scratch.toString("hex", 0, bytes.length);
+  }
   if (NodeBuffer !== undefined) return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
   let out = "";
   for (let i = 0; i < bytes.length; i++) {

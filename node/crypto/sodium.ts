@@ -2,6 +2,7 @@
 // keys and R rejected) and the fastest verifier available here. Node-only; the client uses ed25519-noble.ts.
 
 import { createRequire } from "node:module";
+import { OffHeapScratch } from "../offheap.ts";
 
 const require = createRequire(import.meta.url);
 const sodium = require("sodium-native") as {
@@ -10,10 +11,15 @@ const sodium = require("sodium-native") as {
   crypto_sign_seed_keypair(pk: Uint8Array, sk: Uint8Array, seed: Uint8Array): void;
 };
 
+/** Digests and keys are short typed arrays: passed through off-heap copies (see offheap.ts). */
+const sigScratch = new OffHeapScratch();
+const msgScratch = new OffHeapScratch();
+const keyScratch = new OffHeapScratch();
+
 export function verifyStrict(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
   if (signature.length !== 64 || publicKey.length !== 32) return false;
   try {
-    return sodium.crypto_sign_verify_detached(signature, message, publicKey);
+    return sodium.crypto_sign_verify_detached(sigScratch.view(signature), msgScratch.view(message), keyScratch.view(publicKey));
   } catch {
     return false;
   }

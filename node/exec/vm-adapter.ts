@@ -4,6 +4,7 @@
 // invocation outcome every validator reaches; an ENVIRONMENTAL failure (compiler crash, timeout) is not, and
 // must fail the block's execution (ExecError 'unavailable') instead of producing a receipt.
 
+import { toHex } from "../codec/hex.ts";
 import type { ReceiptStatus } from "../codec/types.ts";
 import {
   CompileError,
@@ -94,10 +95,6 @@ const LOADED_KEPT = 256;
 const MAX_VM_GAS = (1n << 63n) - 1n;
 const EMPTY = new Uint8Array(0);
 
-function hexOf(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
-}
-
 /** ContractVm over vm/index.ts: compileContract in its worker, loadContract (cached by code hash), runContract. */
 export class RealContractVm implements ContractVm {
   /** Outcomes by sources hash, deterministic failures included (the vm's own cache forgets failures). */
@@ -155,7 +152,7 @@ export class RealContractVm implements ContractVm {
   /** Loads (validates, instruments, engine-compiles) once per code hash; 'invalid_wasm' becomes a reason. */
   private hexOfCode(codeHash: Uint8Array): string {
     if (codeHash !== this.lastHash) {
-      this.lastHex = hexOf(codeHash);
+      this.lastHex = toHex(codeHash);
       this.lastHash = codeHash;
     }
     return this.lastHex;

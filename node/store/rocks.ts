@@ -2,6 +2,7 @@
 // always bytes; this file is the only place that knows the binding's shapes and its error conventions.
 
 import { createRequire } from "node:module";
+import { ON_HEAP_MAX_BYTES, OffHeapScratch } from "../offheap.ts";
 import { StoreError } from "./errors.ts";
 
 type Callback<T = void> = (err: Error | null | undefined, value?: T) => void;
@@ -79,13 +80,13 @@ export class WriteBatch {
     // The binding would store anything that is not bytes as an empty slice: refuse it here instead.
     if (!(key instanceof Uint8Array) || !(value instanceof Uint8Array)) throw new TypeError("WriteBatch.put takes a Uint8Array key and value");
     // The binding copies plain Uint8Arrays (any ArrayBufferView is a buffer to N-API); no Buffer wrapper needed.
-    binding.batch_put(this.handle, key, value);
+    binding.batch_put(this.handle, keyScratch.view(key), valueScratch.view(value));
     this.count++;
   }
 
   del(key: Uint8Array): void {
     if (!(key instanceof Uint8Array)) throw new TypeError("WriteBatch.del takes a Uint8Array key");
-    binding.batch_del(this.handle, key);
+    binding.batch_del(this.handle, keyScratch.view(key));
     this.count++;
   }
 }
@@ -97,8 +98,14 @@ export interface IterateOptions {
   limit?: number;
 }
 
+/** Short keys and values (most of them) pass to the binding through these; it copies them at once. */
+const keyScratch = new OffHeapScratch();
+const valueScratch = new OffHeapScratch();
+
+/** A Buffer of the bytes, as the binding wants; a short array is copied into Buffer's pool (see offheap.ts). */
 function buf(b: Uint8Array): Buffer {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (Buffer.isBuffer(b)) return b;
+  return b.length <= ON_HEAP_MAX_BYTES ? Buffer.from(b) : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /** A plain Uint8Array copy: callers keep values around and compare them; a Buffer view would pin the slab. */
