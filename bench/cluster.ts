@@ -1,7 +1,7 @@
 // npm run bench:cluster — 4 validator processes on loopback under closed-loop load through the REST API.
 //
 // Measures, in one run: the machine's strict single-core signature verification rate (libsodium, what
-// validators use), then committed invocations per second and submission-to-commit latency for a mix of
+// validators use; measured before and after the load, the better counts), then committed invocations per second and submission-to-commit latency for a mix of
 // native `bank` transfers and token-contract transfers, submitted in batches with ?wait=true by closed-loop
 // clients. Prints a table and, last, `cluster-bench: tps=T p50_ms=L limit_tps=M ratio=R` where
 // M = cores x verify rate / 4 (every invocation is verified by all four validators) and R = T / M.
@@ -9,8 +9,9 @@
 // Knobs (environment): BENCH_SECONDS (30), BENCH_WARMUP (5), BENCH_BATCH (invocations per request, 64),
 // BENCH_LOOPS (closed-loop clients, 4: 256 in flight is about the most that keeps p50 under 100 ms here; fewer,
 // larger requests cost less per invocation than 8 x 25), BENCH_ACCOUNTS (64), BENCH_TOKEN_SHARE (0.5),
-// BENCH_SYNC (fsync, 1), BENCH_BLOCK_MAX (invocations per block, 1000), BENCH_KEEP=1 (keep the devnet folder
-// and its logs).
+// BENCH_SYNC (fsync, 1), BENCH_BLOCK_MAX (invocations per block, 1000), BENCH_WIRE (binary: the canonical
+// codec bytes, as a high-rate client sends; json: the JSON form), BENCH_KEEP=1 (keep the devnet folder and its
+// logs).
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -35,17 +36,26 @@ const SYNC = (process.env.BENCH_SYNC ?? "1") !== "0";
 const BLOCK_MAX = Number(process.env.BENCH_BLOCK_MAX ?? 1000);
 const WIRE = process.env.BENCH_WIRE === "json" ? "json" : "binary";
 
+/**
+ * Strict verifications per second on one core: the best of several short slices. Neighbours on a shared host
+ * only ever slow a slice down, so the best one is the machine's rate; a single long measurement taken in a
+ * noisy second inflated the ratio of whole runs (limits from 6,000 to 10,500 on the same machine).
+ */
 function verifyRate(): number {
   const signer = new SodiumSigner(new Uint8Array(32).fill(5));
   const msgs = Array.from({ length: 256 }, (_, i) => new Uint8Array(32).fill(i));
   const sigs = msgs.map((m) => signer.sign(m));
-  let n = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < 2000) {
-    for (let i = 0; i < 256; i++) if (!verifyStrict(sigs[i]!, msgs[i]!, signer.publicKey)) throw new Error("verify failed");
-    n += 256;
+  let best = 0;
+  for (let slice = 0; slice < 8; slice++) {
+    let n = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < 250) {
+      for (let i = 0; i < 256; i++) if (!verifyStrict(sigs[i]!, msgs[i]!, signer.publicKey)) throw new Error("verify failed");
+      n += 256;
+    }
+    best = Math.max(best, n / ((performance.now() - t0) / 1000));
   }
-  return n / ((performance.now() - t0) / 1000);
+  return best;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -156,8 +166,7 @@ async function waitReady(url: string): Promise<void> {
 async function main(): Promise<void> {
   const cores = availableParallelism();
   process.stderr.write(`measuring single-core strict verification rate...\n`);
-  const rate = verifyRate();
-  const limit = (cores * rate) / 4;
+  const rateBefore = verifyRate();
 
   const dir = mkdtempSync(join(tmpdir(), "cairn-bench-"));
   const basePort = await freePortBase(4);
@@ -191,7 +200,7 @@ async function main(): Promise<void> {
     if (last.status !== "ok") throw new Error("setup did not commit");
 
     // Pre-sign every invocation the run can use, so the load generator spends no CPU on signing.
-    const perAccount = Math.ceil((((SECONDS + WARMUP + 10) * limit * 1.2) / ACCOUNTS));
+    const perAccount = Math.ceil((((SECONDS + WARMUP + 10) * ((cores * rateBefore) / 4) * 1.2) / ACCOUNTS));
     process.stderr.write(`pre-signing ${perAccount * ACCOUNTS} invocations...\n`);
     const signers = accounts.map((a) => new SodiumSigner(a.secretKey));
     const queues: (string | Uint8Array)[][] = accounts.map(() => []);
@@ -264,10 +273,15 @@ async function main(): Promise<void> {
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
     const heights = await Promise.all(info.rest.map(async (u) => ((await (await fetch(u + "/v1/status")).json()) as { height: string }).height));
+    // The rate again on the quiet machine, once the validators are gone; the better of the two counts.
+    await stop();
+    const rateAfter = verifyRate();
+    const rate = Math.max(rateBefore, rateAfter);
+    const limit = (cores * rate) / 4;
 
     const rows: [string, string][] = [
       ["cores", String(cores)],
-      ["strict verify rate, one core", `${rate.toFixed(0)}/s`],
+      ["strict verify rate, one core", `${rate.toFixed(0)}/s (best 250 ms slice: ${rateBefore.toFixed(0)} before, ${rateAfter.toFixed(0)} after)`],
       ["limit M = cores x rate / 4", `${limit.toFixed(0)} invocations/s`],
       ["batch size (asked / sent) / clients", `${BATCH} / ${(sent.items / Math.max(1, sent.requests)).toFixed(1)} / ${LOOPS}`],
       ["wire format", WIRE === "binary" ? `binary (${BINARY_MEDIA_TYPE})` : "JSON"],

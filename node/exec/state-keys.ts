@@ -42,7 +42,11 @@ function withName(tag: number, name: string, tailLen: number): { out: Uint8Array
 
 function nameAndVersion(tag: number, name: string, version: number): Uint8Array {
   const { out, off } = withName(tag, name, 4);
-  new DataView(out.buffer).setUint32(off, version, false);
+  // Big-endian by hand: a DataView over a short key would make V8 move it out of its heap (see offheap.ts).
+  out[off] = version >>> 24;
+  out[off + 1] = (version >>> 16) & 255;
+  out[off + 2] = (version >>> 8) & 255;
+  out[off + 3] = version & 255;
   return out;
 }
 

@@ -36,24 +36,33 @@ export const META = {
 
 export const STORE_FORMAT = 1;
 
+// Keys are short typed arrays: a DataView over one would make V8 move it out of its heap first (see
+// node/offheap.ts), so numbers go through one long-lived view and bytes are read by hand.
+const scratch = new Uint8Array(8);
+const scratchView = new DataView(scratch.buffer);
+
+function be32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
 export function u64be(v: bigint): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, v, false);
-  return out;
+  scratchView.setBigUint64(0, v, false);
+  return scratch.slice();
 }
 
 export function readU64be(b: Uint8Array, offset = 0): bigint {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(offset, false);
+  if (offset < 0 || offset + 8 > b.length) throw new RangeError(`no u64 at offset ${offset} of ${b.length} bytes`);
+  return (BigInt(be32(b, offset)) << 32n) | BigInt(be32(b, offset + 4));
 }
 
 export function u32be(v: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, v, false);
-  return out;
+  scratchView.setUint32(0, v, false);
+  return scratch.slice(0, 4);
 }
 
 export function readU32be(b: Uint8Array, offset = 0): number {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(offset, false);
+  if (offset < 0 || offset + 4 > b.length) throw new RangeError(`no u32 at offset ${offset} of ${b.length} bytes`);
+  return be32(b, offset);
 }
 
 function key(table: number, ...parts: Uint8Array[]): Uint8Array {
