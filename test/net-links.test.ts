@@ -241,6 +241,31 @@ describe("hostile connections", () => {
     await stillServing(cl, 40);
   });
 
+  it("caps unauthenticated connections per remote host, so one host cannot keep a validator out", async () => {
+    c = await cluster(5, RUNNING, { maxPendingHandshakes: 8, maxPendingHandshakesPerHost: 3, handshakeTimeoutMs: 2_000 });
+    const cl = c;
+    await fullMesh(cl, RUNNING);
+    // Another loopback address stands in for a hostile host: it gets 3 slots, the other 3 are refused at once.
+    const hostile = Array.from({ length: 6 }, () =>
+      connect({ host: "127.0.0.1", port: cl.ports[TARGET]!, localAddress: "127.0.0.2" }).on("error", () => {}),
+    );
+    await waitFor(() => cl.net(TARGET).metrics().inboundRejected === 3, 1_000, "3 refused on accept");
+    expect(disconnects(cl, TARGET, "too_many_pending_from_host")).toBe(3);
+    // Validator 0 (from 127.0.0.1) still gets in while the hostile host's handshakes are pending.
+    const r = raw(cl);
+    await r.handshake();
+    await waitFor(() => cl.net(TARGET).isConnected(0));
+    expect(disconnects(cl, TARGET, "handshake_timeout")).toBe(0);
+    // The hostile host's slots come back when its connections go away.
+    for (const s of hostile) s.destroy();
+    await waitFor(() => cl.net(TARGET).metrics().disconnects.remote_closed! >= 3, 1_000, "pending ones closed");
+    const again = connect({ host: "127.0.0.1", port: cl.ports[TARGET]!, localAddress: "127.0.0.2" }).on("error", () => {});
+    await new Promise((res) => setTimeout(res, 100));
+    expect(cl.net(TARGET).metrics().inboundRejected).toBe(3);
+    again.destroy();
+    await stillServing(cl, 41);
+  });
+
   it("lets a newer authenticated link from the same validator replace the old one", async () => {
     const cl = await setup();
     const first = raw(cl);

@@ -41,6 +41,7 @@ export type CloseReason =
   | "slow_consumer" // its queue of essential messages overflowed
   | "replaced" // a newer authenticated link to the same peer took over
   | "too_many_pending"
+  | "too_many_pending_from_host" // one remote address holds maxPendingHandshakesPerHost unauthenticated links
   | "socket_error"
   | "remote_closed"
   | "stopped"

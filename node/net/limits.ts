@@ -15,6 +15,11 @@ export interface NetLimits {
   handshakeTimeoutMs: number;
   /** Unauthenticated inbound connections held at once; more are closed on accept. */
   maxPendingHandshakes: number;
+  /**
+   * Of those, how many one remote address may hold: a single host opening connections it never authenticates
+   * cannot take every slot and keep a restarted validator out until its handshakes time out.
+   */
+  maxPendingHandshakesPerHost: number;
   pingIntervalMs: number;
   /** No complete frame from the peer for this long closes the link. */
   idleTimeoutMs: number;
@@ -37,6 +42,7 @@ export const DEFAULT_NET_LIMITS: NetLimits = {
   maxQueueBytes: 64 * 1024 * 1024,
   handshakeTimeoutMs: 5_000,
   maxPendingHandshakes: 64,
+  maxPendingHandshakesPerHost: 8,
   pingIntervalMs: 5_000,
   idleTimeoutMs: 20_000,
   writeStallTimeoutMs: 30_000,

@@ -128,6 +128,9 @@ export class PeerNetwork {
   private stopped = false;
   private started = false;
   private readonly pendingInbound = new Set<Connection>();
+  /** Pending inbound connections per remote address (see maxPendingHandshakesPerHost). */
+  private readonly pendingByHost = new Map<string, number>();
+  private readonly hostOf = new Map<Connection, string>();
   private readonly messageHandlers = new Set<MessageHandler>();
   private readonly connectedHandlers = new Set<(peer: number) => void>();
   private readonly disconnectedHandlers = new Set<(peer: number, reason: CloseReason) => void>();
@@ -408,8 +411,31 @@ export class PeerNetwork {
       socket.destroy();
       return;
     }
-    const label = `in ${socket.remoteAddress}:${socket.remotePort}`;
-    this.pendingInbound.add(this.newConnection(socket, "listener", undefined, label));
+    const host = socket.remoteAddress ?? "unknown";
+    const fromHost = this.pendingByHost.get(host) ?? 0;
+    if (fromHost >= this.limits.maxPendingHandshakesPerHost) {
+      this.counters.inboundRejected++;
+      this.counters.disconnects.too_many_pending_from_host = (this.counters.disconnects.too_many_pending_from_host ?? 0) + 1;
+      this.log.warn("inbound connection refused: too many pending handshakes from one host", { remote: `${host}:${socket.remotePort}` });
+      socket.destroy();
+      return;
+    }
+    const label = `in ${host}:${socket.remotePort}`;
+    const c = this.newConnection(socket, "listener", undefined, label);
+    this.pendingInbound.add(c);
+    this.pendingByHost.set(host, fromHost + 1);
+    this.hostOf.set(c, host);
+  }
+
+  /** The connection is no longer an unauthenticated inbound one (it authenticated, or it closed). */
+  private leavePending(c: Connection): void {
+    this.pendingInbound.delete(c);
+    const host = this.hostOf.get(c);
+    if (host === undefined) return;
+    this.hostOf.delete(c);
+    const n = (this.pendingByHost.get(host) ?? 1) - 1;
+    if (n <= 0) this.pendingByHost.delete(host);
+    else this.pendingByHost.set(host, n);
   }
 
   private newConnection(socket: Socket, role: "dialer" | "listener", expectedPeer: number | undefined, label: string): Connection {
@@ -431,7 +457,7 @@ export class PeerNetwork {
   }
 
   private onAuthenticated(c: Connection): void {
-    this.pendingInbound.delete(c);
+    this.leavePending(c);
     const p = this.peers[c.peerIndex]!;
     if (p.dialing === c) p.dialing = null;
     if (this.stopped) {
@@ -453,7 +479,7 @@ export class PeerNetwork {
   private onClosed(c: Connection, reason: CloseReason): void {
     this.counters.disconnects[reason] = (this.counters.disconnects[reason] ?? 0) + 1;
     for (const k of Object.keys(this.totals) as (keyof ConnectionStats)[]) this.totals[k] += c.stats[k];
-    this.pendingInbound.delete(c);
+    this.leavePending(c);
     const authenticated = c.peerIndex >= 0;
     if (!authenticated && HANDSHAKE_FAILURES.has(reason)) this.counters.handshakesFailed++;
     for (const p of this.peers) {
