@@ -172,7 +172,10 @@ async function main(): Promise<void> {
   const basePort = await freePortBase(4);
   const { info } = initDevnet(dir, { validators: 4, basePort, syncWrites: SYNC, consensus: { baseTimeoutMs: 1000, maxBlockInvocations: BLOCK_MAX } });
   const procs = [0, 1, 2, 3].map((i) => spawnValidator(dir, i));
+  let stopped = false;
   const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
     for (const p of procs) if (p.exitCode === null) p.kill("SIGTERM");
     await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once("exit", r)))));
     if (process.env.BENCH_KEEP === "1") process.stderr.write(`kept ${dir}\n`);
