@@ -229,6 +229,26 @@ describe("voting rules", () => {
     expect(verifyEvidence(ev!.evidence, SIM_CHAIN, c.validators, fakeCrypto(null))).toBe(true);
   });
 
+  it("reports two different timeouts of one validator for one view, and not the same one re-sent", () => {
+    const c = new ChainBuilder(4);
+    const d = new Driver(c.core(0), c);
+    d.start();
+    const g = genesisBlockQc(c.genesis.hash);
+    const a = c.child(c.genesis, 1n);
+    const first = c.timeout(2, 2n, g);
+    expect(ofType(d.message(2, { type: "timeout", value: first }), "evidence")).toHaveLength(0);
+    expect(ofType(d.message(2, { type: "timeout", value: first }), "evidence")).toHaveLength(0);
+    const out = d.message(2, { type: "timeout", value: c.timeout(2, 2n, c.qcFor(a)) });
+    const [ev] = ofType(out, "evidence");
+    expect(ev!.evidence).toMatchObject({ kind: "timeout", view: 2n, validator: 2 });
+    expect(verifyEvidence(ev!.evidence, SIM_CHAIN, c.validators, fakeCrypto(null))).toBe(true);
+    expect(decode(Evidence, encode(Evidence, ev!.evidence))).toEqual(ev!.evidence);
+    // The same pair read as votes is not a proof: the domain is part of what was signed.
+    expect(verifyEvidence({ ...ev!.evidence, kind: "vote" }, SIM_CHAIN, c.validators, fakeCrypto(null))).toBe(false);
+    // Reported once.
+    expect(ofType(d.message(2, { type: "timeout", value: c.timeout(2, 2n, g) }), "evidence")).toHaveLength(0);
+  });
+
   it("locks on the 2-chain and votes only for blocks extending the lock or justified above it", () => {
     const c = new ChainBuilder(4);
     const d = new Driver(c.core(0), c);

@@ -57,13 +57,15 @@ export type Timeout = Infer<typeof Timeout>;
 export const ConsensusMessage = union({ proposal: Proposal, vote: Vote, timeout: Timeout });
 export type ConsensusMessage = Infer<typeof ConsensusMessage>;
 
-export const EVIDENCE_KINDS = ["proposal", "vote"] as const;
+export const EVIDENCE_KINDS = ["proposal", "vote", "timeout"] as const;
 export type EvidenceKind = (typeof EVIDENCE_KINDS)[number];
 
 /**
  * Proof that validator `validator` signed two different block hashes for one view in one role
- * ("proposal": domain cairn.proposal, "vote": cairn.vote). Canonical: blockHashA < blockHashB bytewise.
- * Anyone holding the validator set can check it with `verifyEvidence` (node/consensus).
+ * ("proposal": domain cairn.proposal, "vote": cairn.vote, "timeout": cairn.timeout, whose hash is the highest
+ * QC's block: an honest validator signs one timeout per view, persisted, and only ever re-sends that one).
+ * Canonical: blockHashA < blockHashB bytewise. Anyone holding the validator set can check it with
+ * `verifyEvidence` (node/consensus).
  */
 export const Evidence = struct({
   kind: enumeration(EVIDENCE_KINDS),

@@ -362,6 +362,10 @@ export class ConsensusCore {
       throw new Reject("malformed", `timeout for view ${t.view} with certificates not below it`);
     }
     if (!this.certs.signature("cairn.timeout", t.view, t.highQc.blockHash, t.signer, t.signature)) throw new Reject("bad_signature", `timeout of ${t.signer} for view ${t.view}`);
+    if (this.inWindow(t.view)) {
+      const ev = this.detector.observe("timeout", t.view, t.signer, { blockHash: t.highQc.blockHash, signature: t.signature });
+      if (ev) this.out.push({ type: "evidence", evidence: ev });
+    }
     this.requireQc(t.highQc);
     if (t.highTc) this.requireTc(t.highTc);
     if (t.highTc) this.processTc(t.highTc);

@@ -1,4 +1,5 @@
-// Equivocation: one validator signing two different block hashes for the same view, as proposer or voter.
+// Equivocation: one validator signing two different block hashes for the same view, as proposer, voter or
+// timing-out validator (a timeout signs its highest QC's block hash).
 // Detection keeps a bounded window of recent views; the evidence carries both signatures so anyone with the
 // validator set can check it without trusting the reporter.
 
@@ -6,6 +7,9 @@ import { bytesEqual, compareBytes, toHex } from "../codec/hex.ts";
 import type { Evidence, EvidenceKind } from "../codec/consensus.ts";
 import { consensusDigest } from "../crypto/digests.ts";
 import type { ConsensusCrypto } from "./types.ts";
+
+/** The signing domain of each role whose equivocation is evidence. */
+const EVIDENCE_DOMAIN = { proposal: "cairn.proposal", vote: "cairn.vote", timeout: "cairn.timeout" } as const satisfies Record<EvidenceKind, string>;
 
 /** Builds the canonical record (hashes in byte order). */
 export function makeEvidence(
@@ -26,7 +30,7 @@ export function verifyEvidence(ev: Evidence, chainId: string, validators: readon
   const pk = validators[ev.validator];
   if (pk === undefined) return false;
   if (compareBytes(ev.blockHashA, ev.blockHashB) >= 0) return false;
-  const domain = ev.kind === "proposal" ? "cairn.proposal" : "cairn.vote";
+  const domain = EVIDENCE_DOMAIN[ev.kind];
   return (
     crypto.verify(ev.signatureA, consensusDigest(domain, chainId, ev.view, ev.blockHashA), pk) &&
     crypto.verify(ev.signatureB, consensusDigest(domain, chainId, ev.view, ev.blockHashB), pk)

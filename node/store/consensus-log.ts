@@ -6,7 +6,7 @@
 //   'E' ++ u64be(view) ++ u16be(validator) ++ kind(1) -> encode(Evidence)
 
 import { decode, encode, encodingOf } from "../codec/codec.ts";
-import { Evidence, type Evidence as EvidenceT } from "../codec/consensus.ts";
+import { EVIDENCE_KINDS, Evidence, type Evidence as EvidenceT } from "../codec/consensus.ts";
 import { Block, type Block as BlockT } from "../codec/types.ts";
 import { blockHash } from "../crypto/digests.ts";
 import { keys, readU64be, u64be } from "./keys.ts";
@@ -79,7 +79,7 @@ export class ConsensusLog {
     k[0] = EVIDENCE;
     k.set(u64be(e.view), 1);
     new DataView(k.buffer).setUint16(9, e.validator, false);
-    k[11] = e.kind === "proposal" ? 0 : 1;
+    k[11] = EVIDENCE_KINDS.indexOf(e.kind);
     await this.store.db.put(k, encode(Evidence, e), true);
   }
 
