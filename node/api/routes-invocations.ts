@@ -91,10 +91,12 @@ export function invocationRoutes(services: NodeServices, opts: InvocationRouteOp
         let results: SubmitResult[];
         if (isBinary(req.body)) {
           // Without JSON's framing a bad item leaves no way to find the next one: the whole body is refused.
-          const items = decode(InvocationBatch, req.body, "body");
-          if (items.length === 0 || items.length > opts.maxBatch) {
-            throw new CairnError("malformed", `body: a batch holds 1 to ${opts.maxBatch} invocations, this one ${items.length}`);
+          // The count is checked before anything is decoded; a body too short to hold one fails in decode.
+          const count = req.body.length >= 4 ? req.body.readUInt32LE(0) : null;
+          if (count !== null && (count === 0 || count > opts.maxBatch)) {
+            throw new CairnError("malformed", `body: a batch holds 1 to ${opts.maxBatch} invocations, this one ${count}`);
           }
+          const items = decode(InvocationBatch, req.body, "body");
           results = await services.submitBatch(items);
         } else {
           results = await submitJsonItems(services, req.body as unknown[]);
