@@ -18,9 +18,9 @@ import { Agent, request } from "node:http";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, Keypair } from "../node/client/index.ts";
-import { decode, encode, toJson } from "../node/codec/codec.ts";
+import { decode, encode, rememberEncoding, toJson } from "../node/codec/codec.ts";
 import { utf8 } from "../node/codec/hex.ts";
-import { BINARY_MEDIA_TYPE, SignedInvocation, SubmitOutcomes, TransferPayload, type Invocation } from "../node/codec/types.ts";
+import { BINARY_MEDIA_TYPE, InvocationBatch, SignedInvocation, SubmitOutcomes, TransferPayload, type Invocation } from "../node/codec/types.ts";
 import { invocationSigningDigest } from "../node/crypto/digests.ts";
 import { SodiumSigner, verifyStrict } from "../node/crypto/sodium.ts";
 import { initDevnet, spawnValidator } from "../node/devnet.ts";
@@ -89,23 +89,9 @@ function post(url: URL, body: Uint8Array | string, contentType: string, agent: A
 /** What the bench counts of one batch item's outcome, from either wire format. */
 type Outcome = "ok" | "failed" | "refused" | "pending";
 
-/** A batch in the binary form: u32 count (little-endian), then each item's canonical encoding. */
-function binaryBatch(items: Uint8Array[]): Uint8Array {
-  let size = 4;
-  for (const it of items) size += it.length;
-  const out = Buffer.allocUnsafe(size);
-  out.writeUInt32LE(items.length, 0);
-  let pos = 4;
-  for (const it of items) {
-    out.set(it, pos);
-    pos += it.length;
-  }
-  return out;
-}
-
-async function submit(url: URL, items: (string | Uint8Array)[], agent: Agent): Promise<Outcome[]> {
+async function submit(url: URL, items: (string | SignedInvocation)[], agent: Agent): Promise<Outcome[]> {
   if (WIRE === "binary") {
-    const res = await post(url, binaryBatch(items as Uint8Array[]), BINARY_MEDIA_TYPE, agent);
+    const res = await post(url, encode(InvocationBatch, items as SignedInvocation[]), BINARY_MEDIA_TYPE, agent);
     return decode(SubmitOutcomes, res, "answer").map((o) =>
       o.type === "committed" ? (o.value.status === "ok" ? "ok" : "failed") : o.type === "refused" ? "refused" : "pending",
     );
@@ -211,7 +197,8 @@ async function main(): Promise<void> {
     const perAccount = Math.ceil((((SECONDS + WARMUP + 10) * ((cores * rateBefore) / 4) * 1.2) / ACCOUNTS));
     process.stderr.write(`pre-signing ${perAccount * ACCOUNTS} invocations...\n`);
     const signers = accounts.map((a) => new SodiumSigner(a.secretKey));
-    const queues: (string | Uint8Array)[][] = accounts.map(() => []);
+    // Binary: the signed invocations with their encodings remembered, so a batch's encoding only copies them.
+    const queues: (string | SignedInvocation)[][] = accounts.map(() => []);
     const kinds: ("bank" | "token")[][] = accounts.map(() => []);
     accounts.forEach((a, ai) => {
       const to = accounts[(ai + 1) % ACCOUNTS]!;
@@ -222,7 +209,8 @@ async function main(): Promise<void> {
           : { chainId, contract: "bank", version: 0, method: "transfer", input: encode(TransferPayload, { to: to.publicKey, amount: 1n }), invoker: a.publicKey, nonce: BigInt(n), gasLimit: 10_000n, gasPrice: 1n };
         const signature = signers[ai]!.sign(invocationSigningDigest(inv));
         const signed = { ...inv, signature };
-        queues[ai]!.push(WIRE === "binary" ? encode(SignedInvocation, signed) : JSON.stringify(toJson(SignedInvocation, signed)));
+        if (WIRE === "binary") rememberEncoding(signed, encode(SignedInvocation, signed));
+        queues[ai]!.push(WIRE === "binary" ? signed : JSON.stringify(toJson(SignedInvocation, signed)));
         kinds[ai]!.push(token ? "token" : "bank");
       }
     });
@@ -243,7 +231,7 @@ async function main(): Promise<void> {
       // Whole rounds over this client's accounts: the batch actually sent can be a little under BATCH.
       const perAcct = Math.max(1, Math.floor(BATCH / mine.length));
       while (performance.now() < end) {
-        const items: (string | Uint8Array)[] = [];
+        const items: (string | SignedInvocation)[] = [];
         const itemKinds: string[] = [];
         for (const ai of mine) {
           for (let k = 0; k < perAcct && cursor[ai]! < queues[ai]!.length; k++) {

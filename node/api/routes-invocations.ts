@@ -57,7 +57,6 @@ async function submitJsonItems(services: NodeServices, json: unknown[]): Promise
       results[i] = { error: { code: "malformed", message: shortMessage(e.message) } };
     }
   }
-  if (valid.length === json.length) return services.submitBatch(valid);
   const admitted = valid.length === 0 ? [] : await services.submitBatch(valid);
   let next = 0;
   return results.map((r) => r ?? admitted[next++]!);

@@ -22,6 +22,8 @@ const NodeBuffer = (
  * Short arrays (ids, keys: up to 64 bytes) are hex-encoded from a copy in this off-heap scratch. Viewing one
  * through `.buffer` instead would make V8 move it out of its heap first: 1.4 us against 0.15 us per 32-byte id.
  */
+// V8's in-heap typed array limit, as node/offheap.ts's ON_HEAP_MAX_BYTES (not imported: the SDK imports this
+// file and must stay free of Node's Buffer).
 const SCRATCH_BYTES = 64;
 const scratch = NodeBuffer?.allocUnsafeSlow(SCRATCH_BYTES);
 

@@ -127,10 +127,10 @@ export class PeerNetwork {
   private bound: { host: string; port: number } | null = null;
   private stopped = false;
   private started = false;
-  private readonly pendingInbound = new Set<Connection>();
-  /** Pending inbound connections per remote address (see maxPendingHandshakesPerHost). */
+  /** Unauthenticated inbound connections, each with its remote address. */
+  private readonly pendingInbound = new Map<Connection, string>();
+  /** How many of them each remote address holds (see maxPendingHandshakesPerHost). */
   private readonly pendingByHost = new Map<string, number>();
-  private readonly hostOf = new Map<Connection, string>();
   private readonly messageHandlers = new Set<MessageHandler>();
   private readonly connectedHandlers = new Set<(peer: number) => void>();
   private readonly disconnectedHandlers = new Set<(peer: number, reason: CloseReason) => void>();
@@ -225,7 +225,7 @@ export class PeerNetwork {
       p.dialing?.close("stopped", "network stopping");
       p.conn?.close("stopped", "network stopping");
     }
-    for (const c of [...this.pendingInbound]) c.close("stopped", "network stopping");
+    for (const c of [...this.pendingInbound.keys()]) c.close("stopped", "network stopping");
     this.requests.failLink(null, () => new NetError("stopped", "network stopped"));
     const server = this.server;
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -354,7 +354,7 @@ export class PeerNetwork {
         ...s,
       });
     }
-    for (const c of this.pendingInbound) addLive(c);
+    for (const c of this.pendingInbound.keys()) addLive(c);
     const t = this.totals;
     return {
       connectedPeers: peers.filter((p) => p.connected).length,
@@ -422,17 +422,15 @@ export class PeerNetwork {
     }
     const label = `in ${host}:${socket.remotePort}`;
     const c = this.newConnection(socket, "listener", undefined, label);
-    this.pendingInbound.add(c);
+    this.pendingInbound.set(c, host);
     this.pendingByHost.set(host, fromHost + 1);
-    this.hostOf.set(c, host);
   }
 
   /** The connection is no longer an unauthenticated inbound one (it authenticated, or it closed). */
   private leavePending(c: Connection): void {
-    this.pendingInbound.delete(c);
-    const host = this.hostOf.get(c);
+    const host = this.pendingInbound.get(c);
     if (host === undefined) return;
-    this.hostOf.delete(c);
+    this.pendingInbound.delete(c);
     const n = (this.pendingByHost.get(host) ?? 1) - 1;
     if (n <= 0) this.pendingByHost.delete(host);
     else this.pendingByHost.set(host, n);
