@@ -12,8 +12,13 @@ export interface ReceiptSource {
   load(id: Uint8Array): Promise<Receipt | null>;
 }
 
-/** Receipts remembered after their commit; enough for several seconds of commits at full load. */
-const RECENT_RECEIPTS = 65_536;
+/**
+ * Receipts remembered after their commit, for a waiter that registers just after its invocation committed
+ * (a wait on submission registers before its commit and needs none of these). About two seconds of commits at
+ * full load: keeping tens of seconds of every validator's receipts moved them all into V8's old generation,
+ * where collecting them cost more than the rare store read they saved.
+ */
+const RECENT_RECEIPTS = 4_096;
 
 /** One `wait` call: its answers so far and how many are still open. */
 interface WaitGroup {

@@ -266,7 +266,9 @@ describe("mempool readiness and selection", () => {
     expect(res).toEqual({ included: 2, evicted: 2 }); // included a0, b0; evicted pooled a1 (stale), b1 (unaffordable)
     expect(ids(mp.select({ maxCount: 10, maxBytes: 1e9 })).sort()).toEqual(["A2", "C0"]);
     expect(mp.size).toBe(2);
-    expect(mp.isVerified(invocationId(a0))).toBe(true); // execution after removal still skips re-verifying
+    // Committed ids leave the verified set (it holds what may still execute, not history); the pooled ones stay.
+    expect(mp.isVerified(invocationId(a0))).toBe(false);
+    expect(mp.isVerified(invocationId(sign(alice, 2n)))).toBe(true);
     // The next admission of a used nonce is refused from the refreshed account.
     expect(await refusal(mp.admit(sign(alice, 1n, { method: "third" })))).toBe("nonce_used");
   });

@@ -65,7 +65,7 @@ export class Mempool {
 
   private readonly byId = new Map<string, PoolEntry>();
   private readonly queues = new Map<string, InvokerQueue>();
-  /** Ids whose signature checked out, in insertion order so the oldest are forgotten first. */
+  /** Ids whose signature checked out and that have not committed, in insertion order so the oldest are forgotten first. */
   private readonly verified = new Set<string>();
   /**
    * Signature checks in flight, by id: an invocation reaching this validator twice at once (a peer's gossip
@@ -457,6 +457,10 @@ export class Mempool {
     const touched = new Map<string, Uint8Array>();
     for (const item of committed) {
       const inv = "inv" in item ? item.inv : item;
+      // A committed invocation is not executed again (a replay in a later block is refused by its nonce, after
+      // an inline check), so its id leaves the verified set now instead of ageing out of it: the set then holds
+      // about what is pending, not the last few minutes of traffic kept alive into the old generation.
+      this.verified.delete(invocationIdHex(inv));
       const hex = invokerHex(inv);
       const q = this.queues.get(hex);
       if (q === undefined) continue;
