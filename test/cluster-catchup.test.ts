@@ -1,0 +1,89 @@
+// A validator that was down while the chain moved on by a thousand blocks comes back and catches up through
+// committed-range sync (certified ranges, hash links, execution), then agrees with the others on every block it
+// was shown, on the head and on the state, and votes again.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Client, Keypair } from "../node/client/index.ts";
+import { TestCluster } from "./helpers/cluster.ts";
+
+/** Blocks the chain must grow by while validator 3 is down. */
+const BEHIND = 1_000;
+
+async function blockHash(cluster: TestCluster, i: number, h: bigint): Promise<string> {
+  const { status, body } = await cluster.getJson(i, `/v1/blocks/${h}`);
+  expect(status).toBe(200);
+  return body.hash;
+}
+
+describe("a validator a thousand blocks behind", () => {
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    // Leaders with nothing to propose wait only 5 ms, and the down validator's turns as leader time out after
+    // 100 ms, so the chain grows by a thousand blocks in under a minute.
+    cluster = await TestCluster.create(4, { consensus: { baseTimeoutMs: 100, maxTimeoutMs: 2000, maxBlockWaitMs: 5 } });
+    cluster.startAll();
+    await Promise.all([0, 1, 2, 3].map((i) => cluster.waitReady(i)));
+  }, 120_000);
+
+  afterAll(async () => {
+    await cluster?.destroy();
+  });
+
+  it(`catches up ${BEHIND}+ blocks with their invocations and agrees on blocks, head and state`, async () => {
+    const funded = Keypair.fromSecretHex(cluster.info.funded.secretKey);
+    const client = new Client(cluster.info.rest[0]!);
+    await cluster.waitHeight(3, 5n);
+    await cluster.kill(3, "SIGKILL");
+    const downAt = await cluster.height(0);
+
+    // While it is down: empty blocks, and blocks carrying transfers spread over the gap.
+    const payees = Array.from({ length: 8 }, () => Keypair.generate());
+    let sent = 0n;
+    let last: string | null = null;
+    for (let round = 0; (await cluster.height(0)) < downAt + BigInt(BEHIND); round++) {
+      if (round < 40) {
+        for (const p of payees) last = (await client.transfer({ key: funded, to: p.publicKey, amount: 1n })) as string;
+        sent += 1n;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(last).not.toBeNull();
+    const receipt = await client.waitForReceipt(last!, 30_000);
+    expect(receipt.status).toBe("ok");
+
+    // Back: it fetches the range it missed, executes it and takes part again.
+    const target = await cluster.height(0);
+    expect(target - downAt).toBeGreaterThanOrEqual(BigInt(BEHIND));
+    const t0 = performance.now();
+    cluster.start(3);
+    await cluster.waitReady(3);
+    await cluster.waitHeight(3, target, 120_000);
+    const seconds = (performance.now() - t0) / 1000;
+    process.stderr.write(`catch-up: ${target - downAt} blocks in ${seconds.toFixed(1)} s\n`);
+
+    // Every 97th block of the gap, its ends and the block carrying the last transfer: the same everywhere.
+    const heights = new Set<bigint>([downAt, downAt + 1n, receipt.height, target]);
+    for (let h = downAt; h <= target; h += 97n) heights.add(h);
+    for (const h of heights) {
+      const hashes = await Promise.all([0, 1, 2, 3].map((i) => blockHash(cluster, i, h)));
+      expect(new Set(hashes).size, `block ${h}`).toBe(1);
+    }
+    // The state it computed by executing the gap is everyone's: balances, and the commitment at one height.
+    for (const p of payees) {
+      const balances = await Promise.all([0, 1, 2, 3].map(async (i) => (await cluster.getJson(i, `/v1/accounts/${p.publicKeyHex}`)).body.balance));
+      expect(balances).toEqual([sent.toString(), sent.toString(), sent.toString(), sent.toString()]);
+    }
+    // A block commits the state after its parent: block target+1 carries everyone's state after `target`.
+    await Promise.all([0, 1, 2, 3].map((i) => cluster.waitHeight(i, target + 1n, 30_000)));
+    const roots = await Promise.all([0, 1, 2, 3].map(async (i) => (await cluster.getJson(i, `/v1/blocks/${target + 1n}`)).body.header.stateRoot));
+    expect(typeof roots[0]).toBe("string");
+    expect(new Set(roots).size).toBe(1);
+
+    // It votes again: with validator 0 down, commits need validator 3 (3 of 4).
+    await cluster.kill(0, "SIGKILL");
+    const h1 = await cluster.height(1);
+    await cluster.waitHeight(1, h1 + 5n, 30_000);
+    await cluster.waitHeight(3, h1 + 5n, 30_000);
+  }, 300_000);
+});
