@@ -61,7 +61,10 @@ export interface MempoolOptions {
   maxInvocationBytes?: number;
   /** Largest gas limit admitted (a block's gas budget, say). Default: no limit beyond u64. */
   maxGasLimit?: bigint;
-  /** Remembered verified ids (beyond the pool, so that execution after removal still skips them). Default 4 x maxTotal. */
+  /**
+   * Most verified ids remembered (pooled ones, and those a proposal brought that are not committed yet; committed
+   * ids are dropped at once). A bound for blocks that never commit. Default 4 x maxTotal.
+   */
   verifiedCacheSize?: number;
   /** Signature checking; default `createVerifier({})` (inline below the worker threshold, workers above). */
   verifier?: SignatureVerifier;
