@@ -15,6 +15,8 @@ const HELP: Record<string, string> = {
   cairn_net_bytes_in_total: "Bytes received from peers.",
   cairn_net_bytes_out_total: "Bytes sent to peers.",
   cairn_state_retries_total: "Invocation re-runs after loading missing state from RocksDB.",
+  cairn_sync_range_blocks_total: "Committed blocks received from peers in certified ranges (catching up).",
+  cairn_sync_hash_blocks_total: "Blocks received from peers when asked for by hash (missing ancestors).",
 };
 
 export class NodeMetrics {

@@ -60,7 +60,13 @@ describe("a validator a thousand blocks behind", () => {
     await cluster.waitReady(3);
     await cluster.waitHeight(3, target, 120_000);
     const seconds = (performance.now() - t0) / 1000;
-    process.stderr.write(`catch-up: ${target - downAt} blocks in ${seconds.toFixed(1)} s\n`);
+    const metrics = await (await fetch(cluster.info.rest[3] + "/metrics")).text();
+    const counter = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(metrics)?.[1] ?? 0);
+    const byRange = counter("cairn_sync_range_blocks_total");
+    const byHash = counter("cairn_sync_hash_blocks_total");
+    process.stderr.write(`catch-up: ${target - downAt} blocks in ${seconds.toFixed(1)} s (${byRange} in certified ranges, ${byHash} by hash)\n`);
+    // The gap came in certified ranges, not by walking back one ancestor at a time.
+    expect(byRange).toBeGreaterThanOrEqual(Number(target - downAt) - 64);
 
     // Every 97th block of the gap, its ends and the block carrying the last transfer: the same everywhere.
     const heights = new Set<bigint>([downAt, downAt + 1n, receipt.height, target]);
