@@ -9,12 +9,6 @@ import { TestCluster } from "./helpers/cluster.ts";
 /** Blocks the chain must grow by while validator 3 is down. */
 const BEHIND = 1_000;
 
-async function blockHash(cluster: TestCluster, i: number, h: bigint): Promise<string> {
-  const { status, body } = await cluster.getJson(i, `/v1/blocks/${h}`);
-  expect(status).toBe(200);
-  return body.hash;
-}
-
 describe("a validator a thousand blocks behind", () => {
   let cluster: TestCluster;
 
@@ -72,7 +66,7 @@ describe("a validator a thousand blocks behind", () => {
     const heights = new Set<bigint>([downAt, downAt + 1n, receipt.height, target]);
     for (let h = downAt; h <= target; h += 97n) heights.add(h);
     for (const h of heights) {
-      const hashes = await Promise.all([0, 1, 2, 3].map((i) => blockHash(cluster, i, h)));
+      const hashes = await Promise.all([0, 1, 2, 3].map((i) => cluster.blockHash(i, h)));
       expect(new Set(hashes).size, `block ${h}`).toBe(1);
     }
     // The state it computed by executing the gap is everyone's: balances, and the commitment at one height.

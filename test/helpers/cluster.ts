@@ -95,6 +95,13 @@ export class TestCluster {
     throw new Error(`validator ${i} not ready after ${timeoutMs} ms; log:\n${this.log(i).slice(-4000)}`);
   }
 
+  /** The hash of the block validator i has committed at height h (throws naming both when it has none). */
+  async blockHash(i: number, h: bigint): Promise<string> {
+    const { status, body } = await this.getJson(i, `/v1/blocks/${h}`);
+    if (status !== 200) throw new Error(`validator ${i} answered ${status} for block ${h}: ${JSON.stringify(body)}`);
+    return body.hash;
+  }
+
   async height(i: number): Promise<bigint> {
     const { body } = await this.getJson(i, "/v1/status");
     return BigInt(body.height);
