@@ -1,24 +1,22 @@
-// Clients waiting for receipts (`?wait=true`). A batch of ids shares one timer, and the receipts of recent
-// commits are kept in memory, so a waiter that registers just after its invocation committed is answered
-// without a disk read: under load, every waited invocation used to cost a timer and two RocksDB reads.
+// Clients waiting for receipts (`?wait=true`). A batch of ids shares one timer; an id still pending is answered
+// when its commit delivers the receipt, any other from the store. No receipts are kept here: the source's
+// ordering (below) leaves no moment at which a receipt is in neither place.
 
 import { toHex } from "./codec/hex.ts";
 import type { Receipt } from "./codec/types.ts";
+import { ReleasingMap } from "./releasing-map.ts";
 
+/**
+ * Where receipts come from. The caller keeps one ordering: an id stops being pending only once its receipt is
+ * in the store, and `deliver` is called for it in the same synchronous run in which it stops being pending. A
+ * waiter that registers before then is answered by `deliver`; one that registers after finds it stored.
+ */
 export interface ReceiptSource {
   /** True while the invocation is admitted and not yet committed: its receipt will come through `deliver`. */
   isPending(idHex: string): boolean;
-  /** The committed receipt from storage (the slow path, for ids neither recent nor pending). */
+  /** The committed receipt from storage (for ids that are not pending). */
   load(id: Uint8Array): Promise<Receipt | null>;
 }
-
-/**
- * Receipts remembered after their commit, for a waiter that registers just after its invocation committed
- * (a wait on submission registers before its commit and needs none of these). About two seconds of commits at
- * full load: keeping tens of seconds of every validator's receipts moved them all into V8's old generation,
- * where collecting them cost more than the rare store read they saved.
- */
-const RECENT_RECEIPTS = 4_096;
 
 /** One `wait` call: its answers so far and how many are still open. */
 interface WaitGroup {
@@ -38,19 +36,19 @@ interface Waiter {
 
 export class ReceiptWaiters {
   /** Waiters by id hex: one record, or a list when several waits want the same id. */
-  private readonly waiting = new Map<string, Waiter | Waiter[]>();
-  private readonly recent = new Map<string, Receipt>();
+  private readonly waiting = new ReleasingMap<string, Waiter | Waiter[]>();
   /** The pending waits, so `close` can answer them. */
   private readonly groups = new Set<WaitGroup>();
   private closed = false;
 
   constructor(private readonly source: ReceiptSource) {}
 
-  /** Called for every committed receipt, in commit order; `idHex` is `toHex(r.id)` when the caller has it. */
+  /**
+   * Called for every committed receipt, in commit order, right as its id stops being pending (see
+   * ReceiptSource); `idHex` is `toHex(r.id)` when the caller has it.
+   */
   deliver(r: Receipt, idHex?: string): void {
     const hex = idHex ?? toHex(r.id);
-    if (this.recent.size >= RECENT_RECEIPTS) this.recent.delete(this.recent.keys().next().value!);
-    this.recent.set(hex, r);
     const ws = this.waiting.get(hex);
     if (ws === undefined) return;
     this.waiting.delete(hex);
@@ -72,11 +70,6 @@ export class ReceiptWaiters {
       for (let i = 0; i < ids.length; i++) {
         const id = ids[i]!;
         const hex = toHex(id);
-        const known = this.recent.get(hex);
-        if (known) {
-          out[i] = known;
-          continue;
-        }
         group.open++;
         const w: Waiter = { group, i, hex };
         group.waiters.push(w);
@@ -84,7 +77,7 @@ export class ReceiptWaiters {
         if (list === undefined) this.waiting.set(hex, w);
         else if (Array.isArray(list)) list.push(w);
         else this.waiting.set(hex, [list, w]);
-        // Neither recent nor pending: it committed long ago (or was never admitted here). Ask the store.
+        // Not pending: it has committed (so it is stored) or was never admitted here. Ask the store.
         if (!this.source.isPending(hex)) {
           this.source.load(id).then(
             (r) => (r ? this.answer(w, r) : undefined),

@@ -30,6 +30,7 @@ import { Store } from "./store/index.ts";
 import { ConsensusLog } from "./store/consensus-log.ts";
 import { NodeMetrics } from "./metrics.ts";
 import { ReceiptWaiters } from "./receipt-waiters.ts";
+import { ReleasingMap } from "./releasing-map.ts";
 
 export interface ValidatorOptions {
   logger?: Logger;
@@ -56,11 +57,11 @@ export class Validator implements NodeServices {
   private payloadTimer: NodeJS.Timeout | null = null;
   private proposeNow: (() => void) | null = null;
   private readonly waiters: ReceiptWaiters;
-  private readonly executedResults = new Map<string, ExecutedBlock>();
+  private readonly executedResults = new ReleasingMap<string, ExecutedBlock>();
   private readonly fetching = new Set<string>();
   private readonly pendingHeights = new Map<string, bigint>();
   /** Blocks the core committed whose invocations the mempool has not dropped yet (insertion = height order). */
-  private readonly committing = new Set<Block>();
+  private readonly committing = new ReleasingMap<string, Block>();
   private gossipQueue: SignedInvocation[] = [];
   private gossipScheduled = false;
   private commitChain: Promise<void> = Promise.resolve();
@@ -365,7 +366,7 @@ export class Validator implements NodeServices {
     if (this.payloadTimer) clearTimeout(this.payloadTimer);
     const { maxBlockInvocations, maxBlockBytes } = this.loaded.config.consensus;
     const ahead: SignedInvocation[] = [];
-    for (const b of this.committing) for (const inv of b.invocations) ahead.push(inv);
+    for (const b of this.committing.values()) for (const inv of b.invocations) ahead.push(inv);
     for (const b of ancestors) for (const inv of b.invocations) ahead.push(inv);
     const propose = (): void => {
       if (this.payloadTimer) clearTimeout(this.payloadTimer);
@@ -394,7 +395,7 @@ export class Validator implements NodeServices {
   private commit(blocks: CommittedBlock[]): void {
     // The core no longer lists these blocks as pending ancestors, but their invocations stay in the mempool
     // until the commit below has run: until then, payloads must still leave them out.
-    for (const cb of blocks) this.committing.add(cb.block);
+    for (const cb of blocks) this.committing.set(toHex(cb.hash), cb.block);
     this.commitChain = this.commitChain.then(async () => {
       for (const cb of blocks) {
         if (this.stopped) return;
@@ -413,17 +414,19 @@ export class Validator implements NodeServices {
         this.metricsRegistry.inc("cairn_invocations_committed_total", cb.block.invocations.length);
         this.metricsRegistry.set("cairn_height", Number(cb.block.header.height));
         const invs = cb.block.invocations;
+        // The block's ids stop being pending synchronously inside onCommitted, and their receipts are delivered
+        // in the same run: a waiter either registered before and is answered here, or registers after and finds
+        // the receipt stored (the ordering ReceiptWaiters relies on to keep no receipts of its own).
+        // The ids are memoized on these objects (execution computed them), so no {inv, id} pairs are needed.
+        const cleanup = this.mempool.onCommitted(invs);
         for (let i = 0; i < receipts.length; i++) {
           const r = receipts[i]!;
           const inv = invs[i];
           // Receipts come in block order; the invocation's memoized id hex saves encoding it again.
           this.waiters.deliver(r, inv !== undefined && bytesEqual(r.id, invocationId(inv)) ? invocationIdHex(inv) : undefined);
         }
-        // The ids are memoized on these objects (execution computed them), so no {inv, id} pairs are needed.
-        await this.mempool
-          .onCommitted(invs)
-          .catch((e) => this.log.warn("mempool cleanup failed", { error: String(e) }));
-        this.committing.delete(cb.block);
+        await cleanup.catch((e) => this.log.warn("mempool cleanup failed", { error: String(e) }));
+        this.committing.delete(hex);
       }
     });
   }

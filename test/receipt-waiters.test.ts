@@ -46,22 +46,32 @@ describe("receipt waiters", () => {
     expect(loads).toEqual([]); // pending ids never touch the store
   });
 
-  it("answers from recent commits without the store, and from the store for old ids", async () => {
-    const { waiters, loads } = setup([receipt(9, 0n)]);
+  it("answers ids that are not pending from the store, and keeps no receipt once delivered", async () => {
+    const { waiters, loads, pend } = setup([receipt(9, 0n), receipt(4)], [4]);
+    const p = waiters.wait([id(4), id(9)], 5_000);
+    // As the validator commits: the id stops being pending and its receipt is delivered in one run.
+    pend.delete(toHex(id(4)));
     waiters.deliver(receipt(4));
-    const got = await waiters.wait([id(4), id(9)], 5_000);
+    const got = await p;
     expect(got[0]?.index).toBe(4);
     expect(got[1]?.height).toBe(0n);
     expect(loads).toEqual([toHex(id(9))]);
+    // A wait registered after the delivery reads the store: nothing was kept in memory.
+    expect((await waiters.wait([id(4)], 5_000))[0]?.index).toBe(4);
+    expect(loads).toEqual([toHex(id(9)), toHex(id(4))]);
   });
 
   it("gives null for what did not commit in time and forgets the waiter", async () => {
     const { waiters } = setup([], [5, 6]);
     const got = await waiters.wait([id(5), id(6)], 30);
     expect(got).toEqual([null, null]);
-    // A late delivery after the timeout must not throw or resurrect anything.
+    // A late delivery after the timeout must not throw or touch the answered array.
     waiters.deliver(receipt(5));
-    expect((await waiters.wait([id(5)], 10))[0]?.index).toBe(5);
+    expect(got).toEqual([null, null]);
+    // A new wait on the still pending id is answered by its delivery.
+    const again = waiters.wait([id(6)], 5_000);
+    waiters.deliver(receipt(6));
+    expect((await again)[0]?.index).toBe(6);
   });
 
   it("answers a partial batch at the timeout", async () => {

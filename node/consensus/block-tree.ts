@@ -4,6 +4,7 @@
 import { toHex } from "../codec/hex.ts";
 import type { Block } from "../codec/types.ts";
 import { ConsensusInvariantError } from "./types.ts";
+import { ReleasingMap } from "../releasing-map.ts";
 
 export interface TreeNode {
   readonly block: Block;
@@ -19,7 +20,7 @@ export interface TreeNode {
 }
 
 export class BlockTree {
-  private readonly nodes = new Map<string, TreeNode>();
+  private readonly nodes = new ReleasingMap<string, TreeNode>();
   private rootKey: string;
 
   constructor(root: Block, rootHash: Uint8Array, rootStateRoot: Uint8Array) {

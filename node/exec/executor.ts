@@ -39,6 +39,7 @@ import { Overlay, nextStateRoot, type OverlayWrite } from "./overlay.ts";
 import { CommittedStateCache } from "./state-cache.ts";
 import { ContractRecord, SourceList, keyString, stateKeys } from "./state-keys.ts";
 import type { ContractSourcesInput, ContractVm, VmCallResult, VmStatus } from "./vm-adapter.ts";
+import { ReleasingMap } from "../releasing-map.ts";
 
 export interface ExecutorOptions {
   readonly genesis: Genesis;
@@ -314,7 +315,7 @@ export class Executor {
   private readonly lock = new Lock();
   /** Serializes commits (each spans two turns of `lock`, see commitBlock). */
   private readonly commitOrder = new Lock();
-  private readonly executed = new Map<string, ExecNode>();
+  private readonly executed = new ReleasingMap<string, ExecNode>();
   private readonly codeCache = new Map<string, Uint8Array>();
   private readonly maxRetries: number;
   private readonly queryGasCap: bigint;

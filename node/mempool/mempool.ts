@@ -28,6 +28,7 @@ import type {
   SelectOptions,
   SignatureVerifier,
 } from "./types.ts";
+import { ReleasingMap } from "../releasing-map.ts";
 
 const U64_MAX = (1n << 64n) - 1n;
 
@@ -63,7 +64,8 @@ export class Mempool {
   private readonly verifiedCacheSize: number;
   private readonly verifier: SignatureVerifier;
 
-  private readonly byId = new Map<string, PoolEntry>();
+  /** Pending entries by id hex (a ReleasingMap: a removed entry and its invocation are not kept alive). */
+  private readonly byId = new ReleasingMap<string, PoolEntry>();
   private readonly queues = new Map<string, InvokerQueue>();
   /** Ids whose signature checked out and that have not committed, in insertion order so the oldest are forgotten first. */
   private readonly verified = new Set<string>();
@@ -446,7 +448,8 @@ export class Mempool {
   /**
    * After blocks commit: removes the included invocations and evicts what can no longer execute (nonces
    * now used, fees the new balance cannot cover). Pass each invocation's id when known (receipts have it)
-   * to save recomputing it.
+   * to save recomputing it. The included ids stop being pending before this returns (synchronously); the
+   * promise covers the evictions, which read accounts. Receipt waiters rely on that (see ReceiptSource).
    */
   async onCommitted(
     committed: ReadonlyArray<SignedInvocation | { inv: SignedInvocation; id: Uint8Array }>,
