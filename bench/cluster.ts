@@ -282,7 +282,7 @@ async function main(): Promise<void> {
       ["batch size (asked / sent) / clients", `${BATCH} / ${(sent.items / Math.max(1, sent.requests)).toFixed(1)} / ${LOOPS}`],
       ["wire format", WIRE === "binary" ? `binary (${BINARY_MEDIA_TYPE})` : "JSON"],
       ["max invocations per block", String(BLOCK_MAX)],
-      ["fsync per commit", SYNC ? "yes" : "no"],
+      ["fsync", SYNC ? "before every vote (the safety state; commits become durable with it)" : "off"],
       ["committed ok (measured window)", `${counts.ok} (bank ${counts.bank}, token ${counts.token})`],
       ["failed / refused / still pending", `${counts.failed} / ${counts.refused} / ${counts.pending}`],
       ["throughput", `${tps.toFixed(0)} invocations/s`],

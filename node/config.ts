@@ -46,7 +46,10 @@ export interface NodeConfig {
   peers: PeerAddress[];
   consensus: ConsensusSettings;
   mempool: MempoolSettings;
-  /** fsync RocksDB batches: on for real deployments, may be off for throwaway test networks. */
+  /**
+   * fsync the consensus safety state before each vote (and with it every earlier write, commits included: one
+   * write-ahead log): on for real deployments, may be off for throwaway test networks.
+   */
   syncWrites: boolean;
   /**
    * Worker threads verifying invocation signatures; 0 verifies on the event loop. Default: the machine's

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { toHex } from "../node/codec/hex.ts";
 import { blockHash } from "../node/crypto/digests.ts";
 import { genesisHash } from "../node/crypto/digests.ts";
+import { ConsensusLog } from "../node/store/consensus-log.ts";
 import { Store, StoreError, storeKeys, verifyChain } from "../node/store/index.ts";
 import { childBlock, signer, tempDir, transfer } from "./fixtures/exec/chain.ts";
 import { GENESIS, buildChain, receiptsFor, rootFor, stateKeyFor } from "./fixtures/exec/store-chain.ts";
@@ -143,6 +144,23 @@ describe("store: committed chain", () => {
     await store.close();
     store = await Store.open(dir.path);
     expect(await store.getSafety()).toEqual(new Uint8Array([9, 8, 7]));
+  });
+
+  it("stores the safety state and a step's uncommitted blocks in one batch, handed back after reopening", async () => {
+    const blocks = await buildChain(store, 2);
+    const a = childBlock(blocks[2]!, rootFor(2n), [], { view: 10n });
+    const b = childBlock(a, rootFor(2n), [], { view: 11n });
+    const clog = new ConsensusLog(store);
+    await clog.putSafetyWithBlocks(new Uint8Array([1, 2]), [
+      { block: a, hash: blockHash(a.header) },
+      { block: b, hash: blockHash(b.header) },
+    ]);
+    await store.close();
+    store = await Store.open(dir.path);
+    expect(await store.getSafety()).toEqual(new Uint8Array([1, 2]));
+    const pending = await new ConsensusLog(store).pendingAbove(2n);
+    expect(pending.map((x) => toHex(blockHash(x.header)))).toEqual([toHex(blockHash(a.header)), toHex(blockHash(b.header))]);
+    expect(await new ConsensusLog(store).pendingAbove(3n)).toHaveLength(1);
   });
 
   it("refuses a database bound to another genesis", async () => {

@@ -10,6 +10,7 @@ import { EVIDENCE_KINDS, Evidence, type Evidence as EvidenceT } from "../codec/c
 import { Block, type Block as BlockT } from "../codec/types.ts";
 import { blockHash } from "../crypto/digests.ts";
 import { keys, readU64be, u64be } from "./keys.ts";
+import type { BatchOp } from "./rocks.ts";
 import type { Store } from "./store.ts";
 
 const PENDING = 0x50;
@@ -23,20 +24,32 @@ function pendingKey(height: bigint, hash: Uint8Array): Uint8Array {
   return k;
 }
 
+function pendingOps(block: BlockT, hash: Uint8Array): BatchOp[] {
+  return [
+    { type: "put", key: keys.block(hash), value: encodingOf(Block, block) },
+    { type: "put", key: pendingKey(block.header.height, hash), value: new Uint8Array(0) },
+  ];
+}
+
 export class ConsensusLog {
   constructor(private readonly store: Store) {}
 
   /** Stores an uncommitted block (certified or proposed). Not synced: peers can always send it again. */
-  async putPending(block: BlockT): Promise<Uint8Array> {
-    const hash = blockHash(block.header);
-    await this.store.db.batch(
-      [
-        { type: "put", key: keys.block(hash), value: encodingOf(Block, block) },
-        { type: "put", key: pendingKey(block.header.height, hash), value: new Uint8Array(0) },
-      ],
-      false,
-    );
+  async putPending(block: BlockT, hash: Uint8Array = blockHash(block.header)): Promise<Uint8Array> {
+    await this.store.db.batch(pendingOps(block, hash), false);
     return hash;
+  }
+
+  /**
+   * Stores the safety state (durably, see Store.putSafety) and, in the same batch, uncommitted blocks: a
+   * proposal's block and the vote for it come out of one step of the core, and writing them apart cost a
+   * second trip through the I/O threads every view.
+   */
+  putSafetyWithBlocks(state: Uint8Array, blocks: ReadonlyArray<{ block: BlockT; hash: Uint8Array }>): Promise<void> {
+    return this.store.putSafety(
+      state,
+      blocks.flatMap((b) => pendingOps(b.block, b.hash)),
+    );
   }
 
   /** Uncommitted blocks above `committedHeight`; index entries at or below it are cleared on the way. */
