@@ -277,11 +277,13 @@ export class Validator implements NodeServices {
         switch (a.type) {
           case "persistSafety": {
             const state = encode(SafetyState, a.state);
-            const write = riding !== null && riding.length > 0 ? this.clog.putSafetyWithBlocks(state, riding) : this.store.putSafety(state);
-            if (riding !== null && riding.length > 0) {
-              riding = [];
-              this.blockWrites = this.blockWrites.then(() => write.catch(() => undefined));
+            if (riding === null || riding.length === 0) {
+              await this.store.putSafety(state);
+              break;
             }
+            const write = this.clog.putSafetyWithBlocks(state, riding);
+            riding = [];
+            this.blockWrites = this.blockWrites.then(() => write.catch(() => undefined));
             await write;
             break;
           }

@@ -28,19 +28,16 @@ export class CommittedStateCache {
   set(key: string, value: Uint8Array | null): void {
     const old = this.entries.get(key);
     const known = old !== undefined || this.entries.has(key);
+    if (known) this.bytes -= cost(key, old ?? null);
     const c = cost(key, value);
     if (c > this.maxBytes) {
-      if (known) {
-        this.bytes -= cost(key, old ?? null);
-        this.entries.delete(key);
-      }
+      if (known) this.entries.delete(key);
       return;
     }
     // A known key is overwritten in place: it keeps its place in the eviction order and the Map's table gets no
     // new entry. Deleting and re-inserting on every write made the table of a few hundred hot keys rehash every
     // few hundred writes, and each abandoned table kept the values it held alive into the old generation
     // (see ReleasingMap).
-    if (known) this.bytes -= cost(key, old ?? null);
     this.entries.set(key, value);
     this.bytes += c;
     // First insertions go first (a Map iterates in insertion order).

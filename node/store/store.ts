@@ -414,12 +414,14 @@ export class Store {
    * Durable (fsynced unless configured otherwise) before it resolves: votes are sent only after this.
    * A vote leaves only after this resolves, so it sits on every view's critical path. It is one key no
    * check-then-write depends on: queueing it behind a commit batch (and that batch's fsync) only added
-   * milliseconds to every view. `with` are written in the same batch (the blocks the same step of the core
+   * milliseconds to every view. `alongside` are written in the same batch (the blocks the same step of the core
    * asked to store: one WAL write and one fsync instead of two writes).
    */
-  putSafety(state: Uint8Array, with_: readonly BatchOp[] = []): Promise<void> {
+  putSafety(state: Uint8Array, alongside: readonly BatchOp[] = []): Promise<void> {
     const run = this.safetyChain.then(() =>
-      with_.length === 0 ? this.db.put(keys.safety(), state, this.syncSafety) : this.db.batch([{ type: "put", key: keys.safety(), value: state }, ...with_], this.syncSafety),
+      alongside.length === 0
+        ? this.db.put(keys.safety(), state, this.syncSafety)
+        : this.db.batch([{ type: "put", key: keys.safety(), value: state }, ...alongside], this.syncSafety),
     );
     this.safetyChain = run.catch(() => undefined);
     return run;
