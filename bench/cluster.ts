@@ -259,8 +259,8 @@ async function main(): Promise<void> {
     process.stderr.write(`load: ${LOOPS} closed-loop clients, batches of ${BATCH}, ${WARMUP} s warm-up, ${SECONDS} s measured\n`);
     const pids = procs.map((p) => p.pid!);
     // CPU and machine counters at the start and the end of the measured window.
-    const at: Array<{ cpu: { all: number; main: number } | null; machine: Ticks | null }> = [];
-    const mark = (): number => at.push({ cpu: cpuSeconds(pids), machine: machineTicks() });
+    const at: Array<{ cpu: { all: number; main: number } | null; machine: Ticks | null; self: NodeJS.CpuUsage }> = [];
+    const mark = (): number => at.push({ cpu: cpuSeconds(pids), machine: machineTicks(), self: process.cpuUsage() });
     const marks = [setTimeout(mark, warmEnd - performance.now()), setTimeout(mark, end - performance.now())];
     await Promise.all(Array.from({ length: LOOPS }, (_, i) => loop(i)));
     marks.forEach(clearTimeout);
@@ -294,6 +294,8 @@ async function main(): Promise<void> {
       const us = (sec: number): string => ((sec / counts.ok) * 1e6).toFixed(0);
       const [all, main] = [close.cpu.all - open.cpu.all, close.cpu.main - open.cpu.main];
       rows.push(["validator CPU per committed invocation", `${us(all)} us (4 processes, user + system; event loops ${us(main)}, other threads ${us(all - main)})`]);
+      const self = close.self.user - open.self.user + (close.self.system - open.self.system);
+      rows.push(["load generator CPU per invocation", `${us(self / 1e6)} us (this process: requests, answers, bookkeeping)`]);
     }
     if (open?.machine && close?.machine) {
       const [a, b] = [open.machine, close.machine];

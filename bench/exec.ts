@@ -53,6 +53,7 @@ async function main(): Promise<void> {
   for (const kind of kinds) {
     const times: number[] = [];
     const execTimes: number[] = [];
+    const cpuTimes: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const invs = Array.from({ length: BLOCK }, (_, i) => {
         const from = keys[i % ACCOUNTS]!;
@@ -64,11 +65,14 @@ async function main(): Promise<void> {
       // As in a validator, the mempool already checked these signatures at admission.
       const block = chain.next(invs);
       if (session !== null) await session.post("Profiler.start");
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       const executed = await chain.ex.executeBlock(block, { has: () => true });
       const t1 = performance.now();
       await chain.ex.commitBlock(executed.hash);
       const t2 = performance.now();
+      const c = process.cpuUsage(c0);
+      cpuTimes.push((c.user + c.system) / 1000);
       if (session !== null) {
         const { profile } = await session.post("Profiler.stop");
         profiles.push(profile as Profile);
@@ -84,7 +88,8 @@ async function main(): Promise<void> {
     const execMedian = medianOf(execTimes);
     console.log(
       `${kind.padEnd(6)} block of ${BLOCK}: median ${median.toFixed(1)} ms = ${((median * 1000) / BLOCK).toFixed(1)} us/invocation ` +
-        `(execute + commit; signatures pre-checked as by the mempool; execute alone ${((execMedian * 1000) / BLOCK).toFixed(1)} us)`,
+        `(execute + commit; signatures pre-checked as by the mempool; execute alone ${((execMedian * 1000) / BLOCK).toFixed(1)} us; ` +
+        `process CPU ${((medianOf(cpuTimes) * 1000) / BLOCK).toFixed(1)} us, all threads)`,
     );
     if (PROFILE_DIR !== undefined) writeFileSync(`${PROFILE_DIR}/exec-${kind}.cpuprofile`, JSON.stringify(mergeProfiles(profiles.splice(0))));
   }

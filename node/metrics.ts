@@ -6,6 +6,7 @@ const HELP: Record<string, string> = {
   cairn_view: "Current consensus view.",
   cairn_mempool_size: "Invocations waiting in the mempool.",
   cairn_pending_blocks: "Uncommitted blocks held by consensus.",
+  cairn_stored_uncommitted_blocks: "Blocks stored before commit and not yet committed or dropped.",
   cairn_peers_connected: "Authenticated validator links.",
   cairn_blocks_committed_total: "Blocks committed since start.",
   cairn_invocations_committed_total: "Invocations committed since start.",

@@ -264,8 +264,8 @@ export class Validator implements NodeServices {
   /** Carries out actions in order; only persistence is awaited, so sends never overtake what guards them. */
   private async applyAsync(actions: ConsensusAction[]): Promise<void> {
     if (DEBUG) for (const a of actions) this.log.info("action", describeAction(a));
-    // A step that persists the safety state (a vote, a proposal) stores its blocks in that same batch: one
-    // trip through the I/O threads and one fsync per view instead of two writes.
+    // A step that persists the safety state (a vote, a proposal) stores its blocks in that same batch (and the
+    // deletions of pruned blocks, see ConsensusLog): one trip through the I/O threads and one fsync per view.
     let riding: { block: Block; hash: Uint8Array }[] | null = null;
     if (actions.some((a) => a.type === "persistSafety")) {
       riding = [];
@@ -276,14 +276,10 @@ export class Validator implements NodeServices {
       try {
         switch (a.type) {
           case "persistSafety": {
-            const state = encode(SafetyState, a.state);
-            if (riding === null || riding.length === 0) {
-              await this.store.putSafety(state);
-              break;
-            }
-            const write = this.clog.putSafetyWithBlocks(state, riding);
+            const blocks = riding ?? [];
             riding = [];
-            this.blockWrites = this.blockWrites.then(() => write.catch(() => undefined));
+            const write = this.clog.putSafety(encode(SafetyState, a.state), blocks);
+            if (blocks.length > 0) this.blockWrites = this.blockWrites.then(() => write.catch(() => undefined));
             await write;
             break;
           }
@@ -450,8 +446,20 @@ export class Validator implements NodeServices {
         }
         await cleanup.catch((e) => this.log.warn("mempool cleanup failed", { error: String(e) }));
         this.committing.delete(hex);
+        this.forgetPending(cb.block.header.height, cb.hash, hex);
       }
     });
+  }
+
+  /**
+   * A committed block leaves the uncommitted-block index (its bytes stay: the chain names them). Committed
+   * blocks never come back in a prune (that lists forked-off blocks only), so without this the index and
+   * `pendingHeights` grew by one entry per block until the next restart.
+   */
+  private forgetPending(height: bigint, hash: Uint8Array, hex: string): void {
+    if (!this.pendingHeights.delete(hex)) return;
+    // After the block's own write (a sync-fetched block is stored without waiting), then with the next safety write.
+    void this.blockWrites.then(() => this.clog.dropPending([{ height, hash, committed: true }]).catch((e) => this.log.warn("dropping a committed block's index entry failed", { error: String(e) })));
   }
 
   private prune(hashes: Uint8Array[]): void {
@@ -689,6 +697,7 @@ export class Validator implements NodeServices {
     m.set("cairn_height", Number(this.executor.head().height));
     m.set("cairn_mempool_size", this.mempool.size);
     m.set("cairn_pending_blocks", this.core.pendingBlocks);
+    m.set("cairn_stored_uncommitted_blocks", this.pendingHeights.size);
     m.set("cairn_peers_connected", net.connectedPeers);
     m.set("cairn_net_frames_in_total", net.framesIn);
     m.set("cairn_net_frames_out_total", net.framesOut);

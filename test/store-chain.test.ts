@@ -151,7 +151,7 @@ describe("store: committed chain", () => {
     const a = childBlock(blocks[2]!, rootFor(2n), [], { view: 10n });
     const b = childBlock(a, rootFor(2n), [], { view: 11n });
     const clog = new ConsensusLog(store);
-    await clog.putSafetyWithBlocks(new Uint8Array([1, 2]), [
+    await clog.putSafety(new Uint8Array([1, 2]), [
       { block: a, hash: blockHash(a.header) },
       { block: b, hash: blockHash(b.header) },
     ]);
@@ -161,6 +161,43 @@ describe("store: committed chain", () => {
     const pending = await new ConsensusLog(store).pendingAbove(2n);
     expect(pending.map((x) => toHex(blockHash(x.header)))).toEqual([toHex(blockHash(a.header)), toHex(blockHash(b.header))]);
     expect(await new ConsensusLog(store).pendingAbove(3n)).toHaveLength(1);
+  });
+
+  it("writes pruned blocks' deletions with the next safety state, and clears what a crash left over on reopening", async () => {
+    const blocks = await buildChain(store, 2);
+    const a = childBlock(blocks[2]!, rootFor(2n), [], { view: 10n });
+    const fork = childBlock(blocks[2]!, rootFor(2n), [], { view: 11n });
+    const b = childBlock(a, rootFor(3n), [], { view: 12n });
+    const [ha, hf, hb] = [a, fork, b].map((x) => blockHash(x.header)) as [Uint8Array, Uint8Array, Uint8Array];
+    const clog = new ConsensusLog(store);
+    await clog.putSafety(new Uint8Array([1]), [
+      { block: a, hash: ha },
+      { block: fork, hash: hf },
+      { block: b, hash: hb },
+    ]);
+    // a commits; the fork is pruned. The deletions wait for the next safety write.
+    await store.appendCommitted(a, null);
+    await clog.dropPending([
+      { height: 3n, hash: ha, committed: true },
+      { height: 3n, hash: hf, committed: false },
+    ]);
+    expect(await store.getBlockBytes(hf)).not.toBeNull();
+    await clog.putSafety(new Uint8Array([2]));
+    expect(await store.getBlockBytes(hf)).toBeNull();
+    expect(await store.getBlockBytes(ha)).not.toBeNull();
+    expect((await clog.pendingAbove(2n)).map((x) => toHex(blockHash(x.header)))).toEqual([toHex(hb)]);
+
+    // A crash before the deletions are written: reopening clears the stale entries, forked bytes included.
+    const fork2 = childBlock(a, rootFor(3n), [], { view: 13n });
+    const hf2 = blockHash(fork2.header);
+    await clog.putSafety(new Uint8Array([3]), [{ block: fork2, hash: hf2 }]);
+    await store.appendCommitted(b, null);
+    await clog.dropPending([{ height: 4n, hash: hf2, committed: false }]);
+    await store.close();
+    store = await Store.open(dir.path);
+    expect(await new ConsensusLog(store).pendingAbove(4n)).toEqual([]);
+    expect(await store.getBlockBytes(hf2)).toBeNull();
+    expect(await store.getBlockBytes(hb)).not.toBeNull();
   });
 
   it("refuses a database bound to another genesis", async () => {

@@ -7,6 +7,7 @@
 
 import { decode, encode, encodingOf } from "../codec/codec.ts";
 import { EVIDENCE_KINDS, Evidence, type Evidence as EvidenceT } from "../codec/consensus.ts";
+import { bytesEqual } from "../codec/hex.ts";
 import { Block, type Block as BlockT } from "../codec/types.ts";
 import { blockHash } from "../crypto/digests.ts";
 import { keys, readU64be, u64be } from "./keys.ts";
@@ -31,7 +32,17 @@ function pendingOps(block: BlockT, hash: Uint8Array): BatchOp[] {
   ];
 }
 
+/** Pruned-block deletions held back for the next safety write before they are written on their own. */
+const MAX_DEFERRED_OPS = 1024;
+
 export class ConsensusLog {
+  /**
+   * Deletions of pruned blocks not written yet. They ride the next safety-state batch: writing them on their
+   * own cost one more trip through the I/O threads every view. Nothing depends on them being durable: a
+   * restart clears whatever is left over (pendingAbove).
+   */
+  private deferred: BatchOp[] = [];
+
   constructor(private readonly store: Store) {}
 
   /** Stores an uncommitted block (certified or proposed). Not synced: peers can always send it again. */
@@ -41,50 +52,57 @@ export class ConsensusLog {
   }
 
   /**
-   * Stores the safety state (durably, see Store.putSafety) and, in the same batch, uncommitted blocks: a
-   * proposal's block and the vote for it come out of one step of the core, and writing them apart cost a
-   * second trip through the I/O threads every view.
+   * Stores the safety state (durably, see Store.putSafety) and, in the same batch, uncommitted blocks and the
+   * deletions of pruned ones: a proposal's block and the vote for it come out of one step of the core, and
+   * writing them apart cost a second trip through the I/O threads every view. The deletions go first, so a
+   * block pruned and then given again stays stored.
    */
-  putSafetyWithBlocks(state: Uint8Array, blocks: ReadonlyArray<{ block: BlockT; hash: Uint8Array }>): Promise<void> {
-    return this.store.putSafety(
-      state,
-      blocks.flatMap((b) => pendingOps(b.block, b.hash)),
-    );
+  putSafety(state: Uint8Array, blocks: ReadonlyArray<{ block: BlockT; hash: Uint8Array }> = []): Promise<void> {
+    const ops = this.deferred;
+    this.deferred = [];
+    for (const b of blocks) ops.push(...pendingOps(b.block, b.hash));
+    return this.store.putSafety(state, ops);
   }
 
-  /** Uncommitted blocks above `committedHeight`; index entries at or below it are cleared on the way. */
+  /** Uncommitted blocks above `committedHeight`; entries at or below it are cleared on the way. */
   async pendingAbove(committedHeight: bigint): Promise<BlockT[]> {
     const out: BlockT[] = [];
-    const stale: Uint8Array[] = [];
+    const stale: BatchOp[] = [];
     for await (const [k] of this.store.db.iterate({ gte: new Uint8Array([PENDING]), lt: new Uint8Array([PENDING + 1]) })) {
       const height = readU64be(k, 1);
       const hash = k.slice(9);
       if (height <= committedHeight) {
-        stale.push(k);
+        // Left over by a crash before its deletion was written: a forked-off block loses its bytes too.
+        stale.push({ type: "del", key: k });
+        const committed = await this.store.blockHashAt(height);
+        if (committed === null || !bytesEqual(committed, hash)) stale.push({ type: "del", key: keys.block(hash) });
         continue;
       }
       const raw = await this.store.db.get(keys.block(hash));
       if (raw === null) {
-        stale.push(k);
+        stale.push({ type: "del", key: k });
         continue;
       }
       out.push(decode(Block, raw, "pending block"));
     }
-    if (stale.length > 0) await this.store.db.batch(stale.map((key) => ({ type: "del" as const, key })), false);
+    if (stale.length > 0) await this.store.db.batch(stale, false);
     return out;
   }
 
   /**
-   * Forgets pruned blocks. Their bytes under 'B' stay only when they are committed (the chain index names
-   * them); forked-off blocks are deleted.
+   * Forgets pruned blocks: their bytes under 'B' stay only when they are committed (the chain index names
+   * them); forked-off blocks are deleted. The deletions ride the next safety write (see `deferred`), or are
+   * written now once many have piled up (a validator catching up commits without voting).
    */
   async dropPending(blocks: ReadonlyArray<{ height: bigint; hash: Uint8Array; committed: boolean }>): Promise<void> {
-    const ops = blocks.flatMap((b) => {
-      const del = [{ type: "del" as const, key: pendingKey(b.height, b.hash) }];
-      if (!b.committed) del.push({ type: "del" as const, key: keys.block(b.hash) });
-      return del;
-    });
-    if (ops.length > 0) await this.store.db.batch(ops, false);
+    for (const b of blocks) {
+      this.deferred.push({ type: "del", key: pendingKey(b.height, b.hash) });
+      if (!b.committed) this.deferred.push({ type: "del", key: keys.block(b.hash) });
+    }
+    if (this.deferred.length < MAX_DEFERRED_OPS) return;
+    const ops = this.deferred;
+    this.deferred = [];
+    await this.store.db.batch(ops, false);
   }
 
   async putEvidence(e: EvidenceT): Promise<void> {

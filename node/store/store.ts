@@ -16,6 +16,8 @@ import { StoreError } from "./errors.ts";
 import { META, STORE_FORMAT, TABLE, keys, prefixEnd, readU32be, readU64be, u32be, u64be } from "./keys.ts";
 import { RocksDb, type BatchOp, type IterateOptions } from "./rocks.ts";
 
+const RECENT_HEIGHTS = 64;
+
 export interface StoreOptions {
   /** fsync the batch that commits a block and its execution results (default true). */
   syncCommits?: boolean;
@@ -65,6 +67,12 @@ export class Store {
   // ~0.1 ms under write load). Heights and the applied record are written only by the serialized methods
   // below, which keep these in step; undefined/null means "read it from disk".
   private tip: { height: bigint; hash: Uint8Array } | null = null;
+  /**
+   * The last RECENT_HEIGHTS committed (height, hash) pairs, by height modulo their number. A validator asks
+   * for the hash at a just-committed height every view (pruning), and the chain index is append-only, so a
+   * remembered pair never goes stale.
+   */
+  private readonly recent: Array<{ height: bigint; hash: Uint8Array } | undefined> = new Array(RECENT_HEIGHTS);
   private applied: AppliedState | null | undefined = undefined;
   private readonly syncCommits: boolean;
   private readonly syncSafety: boolean;
@@ -153,6 +161,8 @@ export class Store {
   }
 
   blockHashAt(height: bigint): Promise<Uint8Array | null> {
+    const r = this.recent[Number(height % BigInt(RECENT_HEIGHTS))];
+    if (r !== undefined && r.height === height) return Promise.resolve(r.hash);
     return this.db.get(keys.height(height));
   }
 
@@ -237,6 +247,7 @@ export class Store {
   }
 
   private noteTip(height: bigint, hash: Uint8Array): void {
+    this.recent[Number(height % BigInt(RECENT_HEIGHTS))] = { height, hash };
     if (this.tip === null || height > this.tip.height) this.tip = { height, hash };
   }
 
