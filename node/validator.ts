@@ -52,6 +52,8 @@ export class Validator implements NodeServices {
   /** Events handed to the pump so far, and those it has finished (stepped and applied): FIFO, so a mark works. */
   private eventsIn = 0;
   private eventsDone = 0;
+  /** Waits for the pump to reach a mark (see eventsStepped), in mark order. */
+  private readonly markWaiters: Array<{ mark: number; resolve: () => void }> = [];
   private timer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
   private payloadTimer: NodeJS.Timeout | null = null;
@@ -211,6 +213,7 @@ export class Validator implements NodeServices {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.releaseMarks(true);
     for (const t of [this.timer, this.statusTimer, this.payloadTimer]) if (t) clearTimeout(t);
     this.waiters.close();
     await this.api?.close().catch(() => undefined);
@@ -228,6 +231,7 @@ export class Validator implements NodeServices {
   private die(e: Error): void {
     if (this.fatal) return;
     this.fatal = e;
+    this.releaseMarks(true);
     this.log.error("fatal", { error: e.message });
     this.onFatal(e);
   }
@@ -253,12 +257,27 @@ export class Validator implements NodeServices {
           this.die(e as Error);
           return;
         }
-        await this.applyAsync(actions);
-        this.eventsDone++;
+        try {
+          await this.applyAsync(actions);
+        } finally {
+          this.eventsDone++;
+          this.releaseMarks(false);
+        }
       }
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** Resolves once the pump has finished every event enqueued so far, or the node stops. */
+  private eventsStepped(): Promise<void> {
+    const mark = this.eventsIn;
+    if (this.eventsDone >= mark || this.stopped || this.fatal) return Promise.resolve();
+    return new Promise((resolve) => this.markWaiters.push({ mark, resolve }));
+  }
+
+  private releaseMarks(all: boolean): void {
+    while (this.markWaiters.length > 0 && (all || this.markWaiters[0]!.mark <= this.eventsDone)) this.markWaiters.shift()!.resolve();
   }
 
   /** Carries out actions in order; only persistence is awaited, so sends never overtake what guards them. */
@@ -589,8 +608,8 @@ export class Validator implements NodeServices {
         // the executor to reach the range's end instead stalled 5 s per range whenever the last consecutive-view
         // 3-chain ended more than three blocks below it, as it does wherever a leader was down. The mark is this
         // range's last event, not an idle pump: under load the pump is rarely idle.
-        const mark = this.eventsIn;
-        while (!this.stopped && !this.fatal && this.eventsDone < mark) await new Promise((r) => setTimeout(r, 2));
+        await this.eventsStepped();
+        if (this.stopped || this.fatal) break;
         if (range.blocks.length < SYNC_BATCH) break;
       }
     } catch (e) {
