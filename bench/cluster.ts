@@ -9,14 +9,14 @@
 // The load: LOOPS closed-loop clients, each with one batch in flight. The batch size is searched during warm-up
 // unless fixed: the target is throughput with p50 under 100 ms, and how much load keeps p50 there depends on
 // the machine's speed that day (the same code gave p50 64 ms at 4 x 64 on a quiet morning and 101 ms on a
-// noisy one). Probes of 4 s each step the batch up from 64 by 16 (to 128) while the probe's p50 stays under
-// BENCH_P50_AIM (80 ms: headroom under the 100 ms target for the 30 s window's own noise); the first probe over
+// noisy one). Probes of 5 s each step the batch up from 64 by 16 (to 128) while the probe's p50 stays under
+// BENCH_P50_AIM (85 ms: headroom under the 100 ms target for the 30 s window's own noise); the first probe over
 // it sends the batch back to the step before, and the window is measured at that load. Bigger blocks pay each
 // view's fixed costs (signatures on votes and certificates, a synced write, a commit, a handful of syscalls)
 // over more invocations; more in flight lengthens each invocation's wait, so the aim bounds it.
 //
-// Knobs (environment): BENCH_SECONDS (30), BENCH_WARMUP (5), BENCH_BATCH (invocations per request; a number
-// fixes it, unset or "auto" searches as above), BENCH_P50_AIM (80), BENCH_LOOPS (closed-loop clients, 4; fewer,
+// Knobs (environment): BENCH_SECONDS (30), BENCH_WARMUP (10), BENCH_BATCH (invocations per request; a number
+// fixes it, unset or "auto" searches as above), BENCH_P50_AIM (85), BENCH_LOOPS (closed-loop clients, 4; fewer,
 // larger requests cost less per invocation than 8 x 32), BENCH_ACCOUNTS (64), BENCH_TOKEN_SHARE (0.5),
 // BENCH_SYNC (fsync, 1), BENCH_BLOCK_MAX (invocations per block, 1000), BENCH_WIRE (binary: the canonical
 // codec bytes, as a high-rate client sends; json: the JSON form), BENCH_KEEP=1 (keep the devnet folder and its
@@ -26,6 +26,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleepMs } from "node:timers/promises";
 import { Client, Keypair } from "../node/client/index.ts";
 import { decode, encode, rememberEncoding, toJson } from "../node/codec/codec.ts";
 import { utf8 } from "../node/codec/hex.ts";
@@ -163,7 +164,7 @@ async function waitReady(url: string): Promise<void> {
     } catch {
       // starting
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleepMs(100);
   }
   throw new Error(`${url} never became ready`);
 }
@@ -275,7 +276,7 @@ async function main(): Promise<void> {
       }
       agent.destroy();
     };
-    const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, s * 1000));
+    const sleep = (s: number): Promise<void> => sleepMs(s * 1000);
     const probes: string[] = [];
     const pids = procs.map((p) => p.pid!);
     // CPU and machine counters at the start and the end of the measured window.
@@ -298,8 +299,9 @@ async function main(): Promise<void> {
         }
       }
       process.stderr.write(`measuring at batches of ${batch}${probes.length > 0 ? ` (probe p50 by batch: ${probes.join(", ")})` : ""}\n`);
-      // Only requests sent from here on count, so the window starts when the last old-size one is answered.
-      window = { from: performance.now(), to: performance.now() + SECONDS * 1000 };
+      // Only requests sent from here on count (the loops read `window` before sending).
+      const from = performance.now();
+      window = { from, to: from + SECONDS * 1000 };
       mark();
       await sleep(SECONDS);
       mark();
