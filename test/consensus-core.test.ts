@@ -755,4 +755,24 @@ describe("codecs and real signatures", () => {
     for (const node of cluster.nodes) expect(node.committed.length).toBeGreaterThan(3);
     expect(ofType(cluster.nodes.flatMap((n) => n.log.flat()), "misbehaviour")).toHaveLength(0);
   });
+
+  it("never spends a verification on its own vote coming back inside a QC", () => {
+    const signers = [1, 2, 3, 4].map((i) => new SodiumSigner(new Uint8Array(32).fill(i)));
+    const chain = new ChainBuilder(4, signers.map((s) => s.publicKey));
+    const own = [0, 0, 0, 0];
+    const others = [0, 0, 0, 0];
+    const cluster = new Cluster(chain, (i) => ({
+      sign: (d) => signers[i]!.sign(d),
+      verify: (sig, digest, pk) => {
+        if (bytesEqual(pk, signers[i]!.publicKey)) own[i]!++;
+        else others[i]!++;
+        return verifyStrict(sig, digest, pk);
+      },
+    }));
+    cluster.start();
+    cluster.run(400);
+    for (const node of cluster.nodes) expect(node.committed.length).toBeGreaterThan(3);
+    expect(own).toEqual([0, 0, 0, 0]);
+    for (const n of others) expect(n).toBeGreaterThan(0);
+  });
 });

@@ -770,6 +770,7 @@ export class ConsensusCore {
       signer: self,
       signature: this.crypto.sign(this.certs.digest("cairn.vote", node.view, node.hash)),
     };
+    this.certs.remember("cairn.vote", vote.view, vote.blockHash, self, vote.signature);
     this.countVote(vote);
     this.out.push({ type: "send", to: "all", message: { type: "vote", value: vote } });
   }

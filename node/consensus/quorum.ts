@@ -132,13 +132,25 @@ export class CertVerifier {
     const known = this.verified.get(key)?.get(signer);
     if (known !== undefined && bytesEqual(known, signature)) return true;
     if (!this.crypto.verify(signature, this.digest(domain, view, hash), pk)) return false;
+    this.record(key, signer, signature);
+    return true;
+  }
+
+  /**
+   * Remembers a signature this validator made itself, so the QC that carries our own vote back to us (in
+   * three of four proposals with n = 4) costs no verification of it.
+   */
+  remember(domain: SigningDomain, view: bigint, hash: Uint8Array, signer: number, signature: Uint8Array): void {
+    this.record(`${domain}|${view}|${toHex(hash)}`, signer, signature);
+  }
+
+  private record(key: string, signer: number, signature: Uint8Array): void {
     let m = this.verified.get(key);
     if (m === undefined) {
       if (this.verified.size >= this.capacity) this.verified.delete(this.verified.keys().next().value!);
       this.verified.set(key, (m = new Map()));
     }
     m.set(signer, signature);
-    return true;
   }
 
   qc(qc: QcT): CertCheck {
