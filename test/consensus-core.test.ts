@@ -746,10 +746,15 @@ describe("codecs and real signatures", () => {
     expect(() => decode(ConsensusMessage, new Uint8Array([7]))).toThrow();
   });
 
-  it("four validators with libsodium ed25519 keys commit", () => {
+  /** Four validators of the real core with libsodium keys; `verify` may wrap the strict check per validator. */
+  function sodiumCluster(verify: (i: number, signers: SodiumSigner[]) => typeof verifyStrict = () => verifyStrict) {
     const signers = [1, 2, 3, 4].map((i) => new SodiumSigner(new Uint8Array(32).fill(i)));
     const chain = new ChainBuilder(4, signers.map((s) => s.publicKey));
-    const cluster = new Cluster(chain, (i) => ({ sign: (d) => signers[i]!.sign(d), verify: verifyStrict }));
+    return new Cluster(chain, (i) => ({ sign: (d) => signers[i]!.sign(d), verify: verify(i, signers) }));
+  }
+
+  it("four validators with libsodium ed25519 keys commit", () => {
+    const cluster = sodiumCluster();
     cluster.start();
     cluster.run(400);
     for (const node of cluster.nodes) expect(node.committed.length).toBeGreaterThan(3);
@@ -757,18 +762,13 @@ describe("codecs and real signatures", () => {
   });
 
   it("never spends a verification on its own vote coming back inside a QC", () => {
-    const signers = [1, 2, 3, 4].map((i) => new SodiumSigner(new Uint8Array(32).fill(i)));
-    const chain = new ChainBuilder(4, signers.map((s) => s.publicKey));
     const own = [0, 0, 0, 0];
     const others = [0, 0, 0, 0];
-    const cluster = new Cluster(chain, (i) => ({
-      sign: (d) => signers[i]!.sign(d),
-      verify: (sig, digest, pk) => {
-        if (bytesEqual(pk, signers[i]!.publicKey)) own[i]!++;
-        else others[i]!++;
-        return verifyStrict(sig, digest, pk);
-      },
-    }));
+    const cluster = sodiumCluster((i, signers) => (sig, digest, pk) => {
+      if (bytesEqual(pk, signers[i]!.publicKey)) own[i]!++;
+      else others[i]!++;
+      return verifyStrict(sig, digest, pk);
+    });
     cluster.start();
     cluster.run(400);
     for (const node of cluster.nodes) expect(node.committed.length).toBeGreaterThan(3);

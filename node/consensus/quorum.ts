@@ -97,6 +97,11 @@ export function verifyTc(tc: TcT, set: ValidatorSet, crypto: ConsensusCrypto): C
 
 type SigningDomain = "cairn.vote" | "cairn.timeout" | "cairn.proposal";
 
+/** The cache key of one signed consensus message (the chain is fixed per verifier). */
+function messageKey(domain: SigningDomain, view: bigint, hash: Uint8Array): string {
+  return `${domain}|${view}|${toHex(hash)}`;
+}
+
 /**
  * Verification with memory: remembers each (role, view, block hash, signer) signature it has checked, so a
  * QC seen again (in a proposal, a timeout, a synced block) or assembled from votes already checked costs no
@@ -114,7 +119,7 @@ export class CertVerifier {
   ) {}
 
   digest(domain: SigningDomain, view: bigint, hash: Uint8Array): Uint8Array {
-    const key = `${domain}|${view}|${toHex(hash)}`;
+    const key = messageKey(domain, view, hash);
     let d = this.digests.get(key);
     if (d === undefined) {
       d = consensusDigest(domain, this.set.chainId, view, hash);
@@ -128,7 +133,7 @@ export class CertVerifier {
   signature(domain: SigningDomain, view: bigint, hash: Uint8Array, signer: number, signature: Uint8Array): boolean {
     const pk = this.set.validators[signer];
     if (pk === undefined) return false;
-    const key = `${domain}|${view}|${toHex(hash)}`;
+    const key = messageKey(domain, view, hash);
     const known = this.verified.get(key)?.get(signer);
     if (known !== undefined && bytesEqual(known, signature)) return true;
     if (!this.crypto.verify(signature, this.digest(domain, view, hash), pk)) return false;
@@ -141,7 +146,7 @@ export class CertVerifier {
    * three of four proposals with n = 4) costs no verification of it.
    */
   remember(domain: SigningDomain, view: bigint, hash: Uint8Array, signer: number, signature: Uint8Array): void {
-    this.record(`${domain}|${view}|${toHex(hash)}`, signer, signature);
+    this.record(messageKey(domain, view, hash), signer, signature);
   }
 
   private record(key: string, signer: number, signature: Uint8Array): void {
