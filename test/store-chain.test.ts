@@ -1,11 +1,12 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { toHex } from "../node/codec/hex.ts";
 import { blockHash } from "../node/crypto/digests.ts";
 import { genesisHash } from "../node/crypto/digests.ts";
 import { ConsensusLog } from "../node/store/consensus-log.ts";
 import { Store, StoreError, storeKeys, verifyChain } from "../node/store/index.ts";
+import { WriteBatch } from "../node/store/rocks.ts";
 import { childBlock, signer, tempDir, transfer } from "./fixtures/exec/chain.ts";
 import { GENESIS, buildChain, receiptsFor, rootFor, stateKeyFor } from "./fixtures/exec/store-chain.ts";
 
@@ -198,6 +199,38 @@ describe("store: committed chain", () => {
     expect(await new ConsensusLog(store).pendingAbove(4n)).toEqual([]);
     expect(await store.getBlockBytes(hf2)).toBeNull();
     expect(await store.getBlockBytes(hb)).not.toBeNull();
+  });
+
+  it("commits a block it stored uncommitted without writing its bytes again, but writes them once they were pruned", async () => {
+    const blocks = await buildChain(store, 2);
+    const a = childBlock(blocks[2]!, rootFor(2n), [transfer(signer(1), signer(2).publicKey, 5n, 0n)], { view: 10n });
+    const b = childBlock(a, rootFor(3n), [], { view: 11n });
+    const [ha, hb] = [a, b].map((x) => blockHash(x.header)) as [Uint8Array, Uint8Array];
+    const clog = new ConsensusLog(store);
+    await clog.putSafety(new Uint8Array([1]), [{ block: a, hash: ha }]);
+    await clog.putPending(b, hb);
+    // b is pruned as if forked off: its bytes are deleted with the next safety write, so committing it (which
+    // the core never does with a pruned block, but the store must not rely on) writes them again.
+    await clog.dropPending([{ height: 4n, hash: hb, committed: false }]);
+    await clog.putSafety(new Uint8Array([2]));
+    expect(await store.getBlockBytes(hb)).toBeNull();
+
+    const put = vi.spyOn(WriteBatch.prototype, "put");
+    try {
+      const blockKeysPut = (): string[] => put.mock.calls.map(([k]) => toHex(k)).filter((k) => k === toHex(storeKeys.block(ha)) || k === toHex(storeKeys.block(hb)));
+      await store.appendCommitted(a, null);
+      expect(blockKeysPut()).toEqual([]);
+      expect(put.mock.calls.length).toBeGreaterThan(0);
+      await store.appendCommitted(b, null);
+      expect(blockKeysPut()).toEqual([toHex(storeKeys.block(hb))]);
+    } finally {
+      put.mockRestore();
+    }
+    await store.close();
+    store = await Store.open(dir.path);
+    expect(await store.getBlock(ha)).toEqual(a);
+    expect(await store.getBlock(hb)).toEqual(b);
+    expect(toHex((await store.blockHashAt(4n))!)).toBe(toHex(hb));
   });
 
   it("refuses a database bound to another genesis", async () => {

@@ -48,6 +48,7 @@ export class ConsensusLog {
   /** Stores an uncommitted block (certified or proposed). Not synced: peers can always send it again. */
   async putPending(block: BlockT, hash: Uint8Array = blockHash(block.header)): Promise<Uint8Array> {
     await this.store.db.batch(pendingOps(block, hash), false);
+    this.store.noteBlockStored(hash);
     return hash;
   }
 
@@ -61,7 +62,10 @@ export class ConsensusLog {
     const ops = this.deferred;
     this.deferred = [];
     for (const b of blocks) ops.push(...pendingOps(b.block, b.hash));
-    return this.store.putSafety(state, ops);
+    if (blocks.length === 0) return this.store.putSafety(state, ops);
+    return this.store.putSafety(state, ops).then(() => {
+      for (const b of blocks) this.store.noteBlockStored(b.hash);
+    });
   }
 
   /** Uncommitted blocks above `committedHeight`; entries at or below it are cleared on the way. */
@@ -96,6 +100,7 @@ export class ConsensusLog {
    */
   async dropPending(blocks: ReadonlyArray<{ height: bigint; hash: Uint8Array; committed: boolean }>): Promise<void> {
     for (const b of blocks) {
+      this.store.forgetBlockStored(b.hash);
       this.deferred.push({ type: "del", key: pendingKey(b.height, b.hash) });
       if (!b.committed) this.deferred.push({ type: "del", key: keys.block(b.hash) });
     }

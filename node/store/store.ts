@@ -17,6 +17,8 @@ import { META, STORE_FORMAT, TABLE, keys, prefixEnd, readU32be, readU64be, u32be
 import { RocksDb, type BatchOp, type IterateOptions } from "./rocks.ts";
 
 const RECENT_HEIGHTS = 64;
+/** Bound on Store.storedBlocks: far more than the uncommitted blocks a validator holds at once. */
+const MAX_STORED_BLOCKS_NOTED = 4096;
 
 export interface StoreOptions {
   /** fsync the batch that commits a block and its execution results (default true). */
@@ -74,6 +76,14 @@ export class Store {
    */
   private readonly recent: Array<{ height: bigint; hash: Uint8Array } | undefined> = new Array(RECENT_HEIGHTS);
   private applied: AppliedState | null | undefined = undefined;
+  /**
+   * Blocks (by hash, hex) whose bytes a write of this store has landed under 'B' and that nothing has asked to
+   * delete since: committing one writes its indexes only. Writing its 10-20 KB again cost every byte twice in
+   * the WAL, the memtable, flushes and compactions. A landed write precedes the commit's synced batch in the
+   * WAL, so that fsync makes it durable too. Forgetting is always safe (the bytes are written again), so the
+   * set is cleared when it grows past its bound and starts empty after a restart.
+   */
+  private readonly storedBlocks = new Set<string>();
   private readonly syncCommits: boolean;
   private readonly syncSafety: boolean;
   private readonly syncBlocks: boolean;
@@ -147,7 +157,19 @@ export class Store {
   async putBlock(block: BlockT): Promise<Uint8Array> {
     const hash = blockHash(block.header);
     await this.db.put(keys.block(hash), encodingOf(Block, block), this.syncBlocks);
+    this.noteBlockStored(hash);
     return hash;
+  }
+
+  /** Records that a write of this store which put `hash`'s bytes under 'B' has landed (see storedBlocks). */
+  noteBlockStored(hash: Uint8Array): void {
+    if (this.storedBlocks.size >= MAX_STORED_BLOCKS_NOTED) this.storedBlocks.clear();
+    this.storedBlocks.add(toHex(hash));
+  }
+
+  /** Call before asking to delete `hash`'s bytes (or when they no longer matter): a commit will write them. */
+  forgetBlockStored(hash: Uint8Array): void {
+    this.storedBlocks.delete(toHex(hash));
   }
 
   async getBlock(hash: Uint8Array): Promise<BlockT | null> {
@@ -228,10 +250,9 @@ export class Store {
     if (qc !== null && !genesisQc && !bytesEqual(qc.blockHash, hash)) {
       throw new StoreError("chain_conflict", `the QC for height ${height} certifies ${toHex(qc.blockHash)}, not ${toHex(hash)}`, height);
     }
-    const ops: BatchOp[] = [
-      { type: "put", key: keys.block(hash), value: encodingOf(Block, block) },
-      { type: "put", key: keys.height(height), value: hash },
-    ];
+    const ops: BatchOp[] = [{ type: "put", key: keys.height(height), value: hash }];
+    // Bytes already under 'B' (the block was stored uncommitted) stay; only a block never stored here is written.
+    if (!this.storedBlocks.delete(toHex(hash))) ops.push({ type: "put", key: keys.block(hash), value: encodingOf(Block, block) });
     if (qc !== null) ops.push({ type: "put", key: keys.qc(height), value: encode(QuorumCertificate, qc) });
     return ops;
   }
