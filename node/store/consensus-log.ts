@@ -62,10 +62,10 @@ export class ConsensusLog {
     const ops = this.deferred;
     this.deferred = [];
     for (const b of blocks) ops.push(...pendingOps(b.block, b.hash));
-    if (blocks.length === 0) return this.store.putSafety(state, ops);
-    return this.store.putSafety(state, ops).then(() => {
-      for (const b of blocks) this.store.noteBlockStored(b.hash);
-    });
+    const write = this.store.putSafety(state, ops);
+    // Noted once landed. A block pruned while this write is in flight is noted anyway, after its forgetting:
+    // only a forked-off block is pruned with its bytes, and a forked-off block never commits.
+    return blocks.length === 0 ? write : write.then(() => blocks.forEach((b) => this.store.noteBlockStored(b.hash)));
   }
 
   /** Uncommitted blocks above `committedHeight`; entries at or below it are cleared on the way. */

@@ -335,9 +335,10 @@ export class Store {
         if (r.status !== "rejected" || indexesRejected!.has(i)) batch.put(k.receiptById(r.id), k.location(i));
       }
       for (let i = 0; i < receipts.length; i++) {
-        if (receipts[i]!.status === "rejected") continue;
+        const r = receipts[i]!;
+        if (r.status === "rejected") continue;
         const inv = block.invocations[i]!;
-        batch.put(inv.invoker.length === 32 ? k.nonce(inv.invoker, inv.nonce) : keys.nonce(inv.invoker, inv.nonce), receipts[i]!.id);
+        batch.put(inv.invoker.length === 32 ? k.nonce(inv.invoker, inv.nonce) : keys.nonce(inv.invoker, inv.nonce), r.id);
       }
       batch.put(keys.root(height), record.stateRoot);
       const appliedBytes = new Uint8Array(40);
