@@ -9,7 +9,7 @@
 //  - writes are serialized in this process, so a check-then-write (append-only, the receipt-by-id rule) is atomic.
 
 import { Writer, decode, encode, encodingOf } from "../codec/codec.ts";
-import { bytesEqual, toHex } from "../codec/hex.ts";
+import { bytesEqual, compareBytes, toHex } from "../codec/hex.ts";
 import { Block, QuorumCertificate, Receipt, type Block as BlockT, type QuorumCertificate as QcT, type Receipt as ReceiptT } from "../codec/types.ts";
 import { blockHash } from "../crypto/digests.ts";
 import { StoreError } from "./errors.ts";
@@ -322,23 +322,27 @@ export class Store {
       }
       k.setHeight(height);
       const w = this.writer;
-      // Table by table, not receipt by receipt: RocksDB's memtable resumes each insert from where the last one
-      // landed, and alternating between three tables made every insert search the skiplist from its top
-      // (a batch of commit-shaped writes took 10-15% less CPU grouped, flushes and compactions included).
+      // Table by table and, within the two indexes of random keys, in key order: RocksDB's memtable resumes each
+      // insert from where the last one landed, so neighbouring keys skip most of the skiplist's search. Scratch
+      // benchmark of commit-shaped batches (flushes and compactions included): grouped by table took 10-15%
+      // less CPU than receipt by receipt, and sorting the indexes 20-27% less again.
       for (let i = 0; i < receipts.length; i++) {
         w.reset();
         Receipt.write(w, receipts[i]!);
         batch.put(k.receipt(i), w.bytes());
       }
-      for (let i = 0; i < receipts.length; i++) {
-        const r = receipts[i]!;
-        if (r.status !== "rejected" || indexesRejected!.has(i)) batch.put(k.receiptById(r.id), k.location(i));
-      }
-      for (let i = 0; i < receipts.length; i++) {
-        const r = receipts[i]!;
-        if (r.status === "rejected") continue;
-        const inv = block.invocations[i]!;
-        batch.put(inv.invoker.length === 32 ? k.nonce(inv.invoker, inv.nonce) : keys.nonce(inv.invoker, inv.nonce), r.id);
+      const indexed: number[] = [];
+      for (let i = 0; i < receipts.length; i++) if (receipts[i]!.status !== "rejected" || indexesRejected!.has(i)) indexed.push(i);
+      // Stable, and each id is indexed at most once (rejectedThatIndex), so the order changes no outcome.
+      indexed.sort((a, b) => compareBytes(receipts[a]!.id, receipts[b]!.id));
+      for (const i of indexed) batch.put(k.receiptById(receipts[i]!.id), k.location(i));
+      const accepted: number[] = [];
+      for (let i = 0; i < receipts.length; i++) if (receipts[i]!.status !== "rejected") accepted.push(i);
+      const invs = block.invocations;
+      accepted.sort((a, b) => compareBytes(invs[a]!.invoker, invs[b]!.invoker) || (invs[a]!.nonce < invs[b]!.nonce ? -1 : invs[a]!.nonce > invs[b]!.nonce ? 1 : 0));
+      for (const i of accepted) {
+        const inv = invs[i]!;
+        batch.put(inv.invoker.length === 32 ? k.nonce(inv.invoker, inv.nonce) : keys.nonce(inv.invoker, inv.nonce), receipts[i]!.id);
       }
       batch.put(keys.root(height), record.stateRoot);
       const appliedBytes = new Uint8Array(40);
