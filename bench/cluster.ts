@@ -10,10 +10,11 @@
 // unless fixed: the target is throughput with p50 under 100 ms, and how much load keeps p50 there depends on
 // the machine's speed that day (the same code gave p50 64 ms at 4 x 64 on a quiet morning and 101 ms on a
 // noisy one). Probes of 5 s each step the batch up from 64 by 16 (to 128) while the probe's p50 stays under
-// BENCH_P50_AIM (85 ms: headroom under the 100 ms target for the 30 s window's own noise); the first probe over
-// it sends the batch back to the step before, and the window is measured at that load. Bigger blocks pay each
-// view's fixed costs (signatures on votes and certificates, a synced write, a commit, a handful of syscalls)
-// over more invocations; more in flight lengthens each invocation's wait, so the aim bounds it.
+// BENCH_P50_AIM (85 ms: headroom under the 100 ms target for the 30 s window's own noise). The first step above
+// 64 whose probe goes over it is probed again and judged on the mean of the two; a step over it sends the batch
+// back to the step before, and the window is measured at that load. Bigger blocks pay each view's fixed costs
+// (signatures on votes and certificates, a synced write, a commit, a handful of syscalls) over more invocations;
+// more in flight lengthens each invocation's wait, so the aim bounds it.
 //
 // Knobs (environment): BENCH_SECONDS (30), BENCH_WARMUP (10), BENCH_BATCH (invocations per request; a number
 // fixes it, unset or "auto" searches as above), BENCH_P50_AIM (85), BENCH_LOOPS (closed-loop clients, 4; fewer,
@@ -250,7 +251,8 @@ async function main(): Promise<void> {
     if (last.status !== "ok") throw new Error("setup did not commit");
 
     // Pre-sign every invocation the run can use, so the load generator spends no CPU on signing.
-    const searchSeconds = (BATCH_STEPS.length - 1) * (SETTLE_SECONDS + PROBE_SECONDS) + SETTLE_SECONDS;
+    // Every step probed, one of them twice, and the settling after a step back.
+    const searchSeconds = AUTO_BATCH ? BATCH_STEPS.length * (SETTLE_SECONDS + PROBE_SECONDS) + PROBE_SECONDS + SETTLE_SECONDS : 0;
     const perAccount = Math.ceil((((SECONDS + WARMUP + searchSeconds + 10) * ((cores * rateBefore) / 4) * 1.2) / ACCOUNTS));
     process.stderr.write(`pre-signing ${perAccount * ACCOUNTS} invocations...\n`);
     const signers = accounts.map((a) => new SodiumSigner(a.secretKey));
@@ -344,14 +346,27 @@ async function main(): Promise<void> {
     const mark = (): number => at.push({ cpu: cpuSeconds(pids), machine: machineTicks(), self: process.cpuUsage() });
     const conduct = async (): Promise<void> => {
       await sleep(WARMUP);
-      for (let i = 0; AUTO_BATCH && i < BATCH_STEPS.length; i++) {
-        batch = BATCH_STEPS[i]!;
-        await sleep(SETTLE_SECONDS);
+      const probeP50 = async (): Promise<number> => {
         probe = { from: performance.now(), latencies: [] };
         await sleep(PROBE_SECONDS);
         const p50 = percentile(probe.latencies.sort((a, b) => a - b), 50);
         probe = null;
+        return p50;
+      };
+      let secondLook = true;
+      for (let i = 0; AUTO_BATCH && i < BATCH_STEPS.length; i++) {
+        batch = BATCH_STEPS[i]!;
+        await sleep(SETTLE_SECONDS);
+        let p50 = await probeP50();
         probes.push(`${batch}: ${p50.toFixed(1)} ms`);
+        if (p50 > P50_AIM && secondLook && i > 0) {
+          // Once per run, a step over the aim is probed again and judged on the mean of both probes: early probes
+          // run on validators still being optimized, and one 5 s probe swings by 10 ms either way.
+          secondLook = false;
+          const again = await probeP50();
+          probes.push(`${batch} again: ${again.toFixed(1)} ms`);
+          p50 = (p50 + again) / 2;
+        }
         if (p50 > P50_AIM) {
           batch = BATCH_STEPS[Math.max(0, i - 1)]!;
           await sleep(SETTLE_SECONDS);
