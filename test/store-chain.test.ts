@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { toHex } from "../node/codec/hex.ts";
@@ -6,9 +7,22 @@ import { blockHash } from "../node/crypto/digests.ts";
 import { genesisHash } from "../node/crypto/digests.ts";
 import { ConsensusLog } from "../node/store/consensus-log.ts";
 import { Store, StoreError, storeKeys, verifyChain } from "../node/store/index.ts";
-import { WriteBatch } from "../node/store/rocks.ts";
+import { COMPACTION_NICE, RocksDb, WriteBatch } from "../node/store/rocks.ts";
 import { childBlock, signer, tempDir, transfer } from "./fixtures/exec/chain.ts";
 import { GENESIS, buildChain, receiptsFor, rootFor, stateKeyFor } from "./fixtures/exec/store-chain.ts";
+
+/** The main thread's nice value before any store opens: what the compaction threads are lowered from. */
+const mainNiceAtLoad = niceOf(String(process.pid));
+
+/** A thread's nice value, from field 19 of its /proc stat line (the fields after the parenthesised name). */
+function niceOf(tid: string): number {
+  const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+}
+
+function compactionThreads(): string[] {
+  return readdirSync("/proc/self/task").filter((tid) => readFileSync(`/proc/self/task/${tid}/comm`, "utf8").startsWith("rocksdb:low"));
+}
 
 let dir: ReturnType<typeof tempDir>;
 let store: Store;
@@ -237,6 +251,25 @@ describe("store: committed chain", () => {
     await store.bindGenesis(genesisHash(GENESIS));
     await store.bindGenesis(genesisHash(GENESIS));
     await expectStoreError(store.bindGenesis(new Uint8Array(32).fill(7)), "genesis_mismatch");
+  });
+});
+
+describe.runIf(process.platform === "linux")("store: RocksDB's compaction threads", () => {
+  it("run COMPACTION_NICE below the event loop, which keeps its priority; another open lowers them no further", async () => {
+    const want = Math.min(19, mainNiceAtLoad + COMPACTION_NICE);
+    const threads = compactionThreads();
+    expect(threads.length).toBeGreaterThan(0);
+    for (const tid of threads) expect(niceOf(tid)).toBe(want);
+    expect(niceOf(String(process.pid))).toBe(mainNiceAtLoad);
+
+    const other = tempDir("store-other");
+    const db = await RocksDb.open(other.path);
+    try {
+      for (const tid of compactionThreads()) expect(niceOf(tid)).toBe(want);
+    } finally {
+      await db.close();
+      other.cleanup();
+    }
   });
 });
 
