@@ -11,8 +11,8 @@ import { COMPACTION_NICE, RocksDb, WriteBatch } from "../node/store/rocks.ts";
 import { childBlock, signer, tempDir, transfer } from "./fixtures/exec/chain.ts";
 import { GENESIS, buildChain, receiptsFor, rootFor, stateKeyFor } from "./fixtures/exec/store-chain.ts";
 
-/** The main thread's nice value before any store opens: what the compaction threads are lowered from. */
-const mainNiceAtLoad = niceOf(String(process.pid));
+/** The main thread's nice value before any store opens: what the compaction threads are lowered from (Linux). */
+const mainNiceAtLoad = process.platform === "linux" ? niceOf(String(process.pid)) : 0;
 
 /** A thread's nice value, from field 19 of its /proc stat line (the fields after the parenthesised name). */
 function niceOf(tid: string): number {
