@@ -1,34 +1,21 @@
 // What the consensus side of a validator keeps beside the chain: blocks it was given but that are not
 // committed yet (so a restart hands them back to the core instead of fetching them again), and equivocation
-// evidence. Tables 'P' and 'E' of the layout in keys.ts.
-//
-//   'P' ++ u64be(height) ++ blockHash(32) -> (empty)          uncommitted block (its bytes live under 'B')
-//   'E' ++ u64be(view) ++ u16be(validator) ++ kind(1) -> encode(Evidence)
+// evidence: tables 'P' and 'E' of the layout in keys.ts.
 
-import { decode, encode, encodingOf } from "../codec/codec.ts";
+import { encode, encodingOf } from "../codec/codec.ts";
 import { EVIDENCE_KINDS, Evidence, type Evidence as EvidenceT } from "../codec/consensus.ts";
 import { bytesEqual } from "../codec/hex.ts";
 import { Block, type Block as BlockT } from "../codec/types.ts";
 import { blockHash } from "../crypto/digests.ts";
-import { keys, readU64be, u64be } from "./keys.ts";
-import type { BatchOp } from "./rocks.ts";
+import type { BatchOp } from "./engine.ts";
+import { decodeStored } from "./errors.ts";
+import { TABLE, keys, readU64be } from "./keys.ts";
 import type { Store } from "./store.ts";
-
-const PENDING = 0x50;
-const EVIDENCE = 0x45;
-
-function pendingKey(height: bigint, hash: Uint8Array): Uint8Array {
-  const k = new Uint8Array(1 + 8 + 32);
-  k[0] = PENDING;
-  k.set(u64be(height), 1);
-  k.set(hash, 9);
-  return k;
-}
 
 function pendingOps(block: BlockT, hash: Uint8Array): BatchOp[] {
   return [
     { type: "put", key: keys.block(hash), value: encodingOf(Block, block) },
-    { type: "put", key: pendingKey(block.header.height, hash), value: new Uint8Array(0) },
+    { type: "put", key: keys.pending(block.header.height, hash), value: new Uint8Array(0) },
   ];
 }
 
@@ -47,7 +34,7 @@ export class ConsensusLog {
 
   /** Stores an uncommitted block (certified or proposed). Not synced: peers can always send it again. */
   async putPending(block: BlockT, hash: Uint8Array = blockHash(block.header)): Promise<Uint8Array> {
-    await this.store.db.batch(pendingOps(block, hash), false);
+    await this.store.writeOps(pendingOps(block, hash), false);
     this.store.noteBlockStored(hash);
     return hash;
   }
@@ -72,7 +59,7 @@ export class ConsensusLog {
   async pendingAbove(committedHeight: bigint): Promise<BlockT[]> {
     const out: BlockT[] = [];
     const stale: BatchOp[] = [];
-    for await (const [k] of this.store.db.iterate({ gte: new Uint8Array([PENDING]), lt: new Uint8Array([PENDING + 1]) })) {
+    for await (const [k] of this.store.db.iterate({ gte: keys.table(TABLE.pending), lt: keys.table(TABLE.pending + 1) })) {
       const height = readU64be(k, 1);
       const hash = k.slice(9);
       if (height <= committedHeight) {
@@ -87,9 +74,9 @@ export class ConsensusLog {
         stale.push({ type: "del", key: k });
         continue;
       }
-      out.push(decode(Block, raw, "pending block"));
+      out.push(decodeStored(Block, raw, "pending block"));
     }
-    if (stale.length > 0) await this.store.db.batch(stale, false);
+    if (stale.length > 0) await this.store.writeOps(stale, false);
     return out;
   }
 
@@ -101,28 +88,23 @@ export class ConsensusLog {
   async dropPending(blocks: ReadonlyArray<{ height: bigint; hash: Uint8Array; committed: boolean }>): Promise<void> {
     for (const b of blocks) {
       this.store.forgetBlockStored(b.hash);
-      this.deferred.push({ type: "del", key: pendingKey(b.height, b.hash) });
+      this.deferred.push({ type: "del", key: keys.pending(b.height, b.hash) });
       if (!b.committed) this.deferred.push({ type: "del", key: keys.block(b.hash) });
     }
     if (this.deferred.length < MAX_DEFERRED_OPS) return;
     const ops = this.deferred;
     this.deferred = [];
-    await this.store.db.batch(ops, false);
+    await this.store.writeOps(ops, false);
   }
 
   async putEvidence(e: EvidenceT): Promise<void> {
-    const k = new Uint8Array(1 + 8 + 2 + 1);
-    k[0] = EVIDENCE;
-    k.set(u64be(e.view), 1);
-    new DataView(k.buffer).setUint16(9, e.validator, false);
-    k[11] = EVIDENCE_KINDS.indexOf(e.kind);
-    await this.store.db.put(k, encode(Evidence, e), true);
+    await this.store.writeOps([{ type: "put", key: keys.evidence(e.view, e.validator, EVIDENCE_KINDS.indexOf(e.kind)), value: encode(Evidence, e) }], true);
   }
 
   async listEvidence(limit = 1000): Promise<EvidenceT[]> {
     const out: EvidenceT[] = [];
-    for await (const [, v] of this.store.db.iterate({ gte: new Uint8Array([EVIDENCE]), lt: new Uint8Array([EVIDENCE + 1]), limit })) {
-      out.push(decode(Evidence, v, "stored evidence"));
+    for await (const [, v] of this.store.db.iterate({ gte: keys.table(TABLE.evidence), lt: keys.table(TABLE.evidence + 1), limit })) {
+      out.push(decodeStored(Evidence, v, "stored evidence"));
     }
     return out;
   }

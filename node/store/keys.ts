@@ -1,5 +1,6 @@
-// Key layout of a validator's RocksDB. One byte of table prefix, then fixed-width big-endian numbers so that
-// RocksDB's byte order is numeric order (ranges and "latest" are plain iterations).
+// Key layout of a validator's database, every table of it (README.md lists them too). One byte of table
+// prefix, then fixed-width big-endian numbers so that the engine's byte order is numeric order (ranges and
+// "latest" are plain iterations).
 //
 //   'B' ++ blockHash(32)                     -> encode(Block)             every block we were given, by hash
 //   'H' ++ u64be(height)                     -> blockHash(32)             committed chain index
@@ -11,6 +12,8 @@
 //   'S' ++ stateKey                          -> value                     committed world state
 //   'M' ++ name                              -> meta values (see META)
 //   'Z'                                      -> consensus safety state (opaque bytes)
+//   'P' ++ u64be(height) ++ blockHash(32)    -> (empty)                   uncommitted block (bytes under 'B')
+//   'E' ++ u64be(view) ++ u16be(validator) ++ kind(1) -> encode(Evidence)  equivocation evidence
 
 export const TABLE = {
   block: 0x42, // B
@@ -23,6 +26,8 @@ export const TABLE = {
   state: 0x53, // S
   meta: 0x4d, // M
   safety: 0x5a, // Z
+  pending: 0x50, // P
+  evidence: 0x45, // E
 } as const;
 
 export const META = {
@@ -60,6 +65,11 @@ export function u32be(v: number): Uint8Array {
   return scratch.slice(0, 4);
 }
 
+export function u16be(v: number): Uint8Array {
+  scratchView.setUint16(0, v, false);
+  return scratch.slice(0, 2);
+}
+
 export function readU32be(b: Uint8Array, offset = 0): number {
   if (offset < 0 || offset + 4 > b.length) throw new RangeError(`no u32 at offset ${offset} of ${b.length} bytes`);
   return be32(b, offset);
@@ -91,6 +101,9 @@ export const keys = {
   state: (stateKey: Uint8Array) => key(TABLE.state, stateKey),
   meta: (name: string) => key(TABLE.meta, new TextEncoder().encode(name)),
   safety: () => key(TABLE.safety),
+  pending: (height: bigint, hash: Uint8Array) => key(TABLE.pending, u64be(height), hash),
+  /** `kind` is the evidence kind's position in EVIDENCE_KINDS. */
+  evidence: (view: bigint, validator: number, kind: number) => key(TABLE.evidence, u64be(view), u16be(validator), new Uint8Array([kind])),
   table: (t: number) => key(t),
 };
 

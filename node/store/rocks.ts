@@ -1,10 +1,12 @@
-// Promise wrappers over the `rocksdb` package's callback API (abstract-leveldown 7). Keys and values are
-// always bytes; this file is the only place that knows the binding's shapes and its error conventions.
+// The StorageEngine a validator runs on: promise wrappers over the `rocksdb` package's callback API
+// (abstract-leveldown 7). Keys and values are always bytes; this file is the only place that knows the
+// binding's shapes and its error conventions.
 
 import { readFileSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { getPriority, setPriority } from "node:os";
 import { ON_HEAP_MAX_BYTES, OffHeapScratch } from "../offheap.ts";
+import type { BatchOp, EngineBatch, IterateOptions, StorageEngine } from "./engine.ts";
 import { StoreError } from "./errors.ts";
 
 type Callback<T = void> = (err: Error | null | undefined, value?: T) => void;
@@ -93,17 +95,11 @@ function lowerCompactionPriority(): void {
   }
 }
 
-export interface BatchOp {
-  readonly type: "put" | "del";
-  readonly key: Uint8Array;
-  readonly value?: Uint8Array;
-}
-
 /**
  * A RocksDB WriteBatch being filled: put/del copy the key and value bytes into the native batch at once, so
  * callers may reuse their buffers for the next operation. Nothing lands until RocksDb.write(batch).
  */
-export class WriteBatch {
+export class WriteBatch implements EngineBatch {
   private count = 0;
 
   /** @internal use RocksDb.newBatch(). */
@@ -129,13 +125,6 @@ export class WriteBatch {
   }
 }
 
-export interface IterateOptions {
-  gte?: Uint8Array;
-  lt?: Uint8Array;
-  reverse?: boolean;
-  limit?: number;
-}
-
 /** Short keys and values (most of them) pass to the binding through these; it copies them at once. */
 const keyScratch = new OffHeapScratch();
 const valueScratch = new OffHeapScratch();
@@ -159,7 +148,7 @@ function ioError(what: string, err: Error): StoreError {
   return new StoreError("io", `${what}: ${err.message}`, null, { cause: err });
 }
 
-export class RocksDb {
+export class RocksDb implements StorageEngine {
   private readonly db: RawDb;
   private closed = false;
 
@@ -194,12 +183,12 @@ export class RocksDb {
     return !this.closed;
   }
 
-  private check(): void {
-    if (this.closed) throw new StoreError("closed", `RocksDB at ${this.location} is closed`);
+  private closedError(): StoreError {
+    return new StoreError("closed", `RocksDB at ${this.location} is closed`);
   }
 
   get(key: Uint8Array): Promise<Uint8Array | null> {
-    this.check();
+    if (this.closed) return Promise.reject(this.closedError());
     return new Promise((resolve, reject) => {
       this.db.get(buf(key), { asBuffer: true }, (err, value) => {
         if (err) {
@@ -211,7 +200,7 @@ export class RocksDb {
   }
 
   getMany(keys: readonly Uint8Array[]): Promise<Array<Uint8Array | null>> {
-    this.check();
+    if (this.closed) return Promise.reject(this.closedError());
     if (keys.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       this.db.getMany(keys.map(buf), { asBuffer: true }, (err, values) => {
@@ -222,7 +211,7 @@ export class RocksDb {
   }
 
   put(key: Uint8Array, value: Uint8Array, sync: boolean): Promise<void> {
-    this.check();
+    if (this.closed) return Promise.reject(this.closedError());
     return new Promise((resolve, reject) => {
       this.db.put(buf(key), buf(value), { sync }, (err) => (err ? reject(ioError("RocksDB put failed", err)) : resolve()));
     });
@@ -230,7 +219,7 @@ export class RocksDb {
 
   /** All operations land together or not at all (RocksDB WriteBatch); `sync` fsyncs the WAL before resolving. */
   batch(ops: readonly BatchOp[], sync: boolean): Promise<void> {
-    this.check();
+    if (this.closed) return Promise.reject(this.closedError());
     if (ops.length === 0) return Promise.resolve();
     const batch = this.newBatch();
     for (const op of ops) {
@@ -242,22 +231,24 @@ export class RocksDb {
 
   /** An empty batch to fill and hand to write(); an abandoned batch is freed by the garbage collector. */
   newBatch(): WriteBatch {
-    this.check();
+    if (this.closed) throw this.closedError();
     return new WriteBatch(binding.batch_init(this.db.context));
   }
 
   /** Writes a filled batch atomically (all or nothing); `sync` fsyncs the WAL before resolving. */
-  write(batch: WriteBatch, sync: boolean): Promise<void> {
-    this.check();
+  write(batch: EngineBatch, sync: boolean): Promise<void> {
+    if (!(batch instanceof WriteBatch)) throw new TypeError("RocksDb.write takes a batch from RocksDb.newBatch()");
+    if (this.closed) return Promise.reject(this.closedError());
     if (batch.length === 0) return Promise.resolve();
+    const handle = batch.handle;
     return new Promise((resolve, reject) => {
-      binding.batch_write(batch.handle, { sync }, (err) => (err ? reject(ioError("RocksDB batch write failed", err)) : resolve()));
+      binding.batch_write(handle, { sync }, (err) => (err ? reject(ioError("RocksDB batch write failed", err)) : resolve()));
     });
   }
 
   /** Entries in key order over [gte, lt); the iterator is always ended, also when the consumer stops early. */
   async *iterate(options: IterateOptions = {}): AsyncGenerator<[Uint8Array, Uint8Array]> {
-    this.check();
+    if (this.closed) throw this.closedError();
     const it = this.db.iterator({
       ...(options.gte ? { gte: buf(options.gte) } : {}),
       ...(options.lt ? { lt: buf(options.lt) } : {}),
@@ -266,6 +257,7 @@ export class RocksDb {
       keyAsBuffer: true,
       valueAsBuffer: true,
     });
+    let failed = false;
     try {
       for (;;) {
         const entry = await new Promise<[Buffer, Buffer] | null>((resolve, reject) => {
@@ -278,8 +270,18 @@ export class RocksDb {
         if (entry === null) return;
         yield [bytesOf(entry[0]), bytesOf(entry[1])];
       }
+    } catch (e) {
+      failed = true;
+      throw e;
     } finally {
-      await new Promise<void>((resolve) => it.end(() => resolve()));
+      await new Promise<void>((resolve, reject) =>
+        it.end((err) => {
+          // After a failed step the caller already gets that failure; an error ending the iterator then adds
+          // nothing, and throwing it here would replace the first one.
+          if (err && !failed) reject(ioError("RocksDB iterator end failed", err));
+          else resolve();
+        }),
+      );
     }
   }
 

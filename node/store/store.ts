@@ -1,20 +1,24 @@
 // A validator's database: blocks, the committed chain, QCs, receipts and their indexes, the committed world
-// state, per-height state roots, the last applied height and the consensus safety state, in one RocksDB.
+// state, per-height state roots, the last applied height and the consensus safety state, in one storage
+// engine (RocksDB on a validator, the in-memory engine in the simulator).
 //
 // Invariants this class keeps (whoever calls it):
 //  - the committed chain is append-only: a height, once committed, never names another block;
 //  - a block's execution results (state, receipts, indexes, state root) land in ONE write batch together with
 //    the last applied height, so after a crash either all of a block's effects are there or none are;
 //  - execution results are applied in height order, on top of exactly the previous applied height;
-//  - writes are serialized in this process, so a check-then-write (append-only, the receipt-by-id rule) is atomic.
+//  - writes are serialized in this process, so a check-then-write (append-only, the receipt-by-id rule) is atomic;
+//  - after a write fails with an I/O error, every later write is refused: what is durable is then unknown
+//    (a failed fsync may have dropped earlier writes that a later fsync would not bring back).
 
-import { Writer, decode, encode, encodingOf } from "../codec/codec.ts";
+import { Writer, encode, encodingOf } from "../codec/codec.ts";
 import { bytesEqual, compareBytes, toHex } from "../codec/hex.ts";
 import { Block, QuorumCertificate, Receipt, type Block as BlockT, type QuorumCertificate as QcT, type Receipt as ReceiptT } from "../codec/types.ts";
 import { blockHash } from "../crypto/digests.ts";
-import { StoreError } from "./errors.ts";
+import type { BatchOp, IterateOptions, StorageEngine } from "./engine.ts";
+import { StoreError, decodeStored } from "./errors.ts";
 import { META, STORE_FORMAT, TABLE, keys, prefixEnd, readU32be, readU64be, u32be, u64be } from "./keys.ts";
-import { RocksDb, type BatchOp, type IterateOptions } from "./rocks.ts";
+import { RocksDb } from "./rocks.ts";
 
 const RECENT_HEIGHTS = 64;
 /** Bound on Store.storedBlocks: far more than the uncommitted blocks a validator holds at once. */
@@ -27,7 +31,7 @@ export interface StoreOptions {
   syncSafety?: boolean;
   /** fsync blocks stored before commit (persistBlock; default false: they can be fetched again from peers). */
   syncBlocks?: boolean;
-  /** RocksDB block cache bytes. */
+  /** RocksDB block cache bytes (Store.open only). */
   cacheSize?: number;
 }
 
@@ -90,9 +94,11 @@ export class Store {
   /** Buffers and encoder reused by commits (serialized, so never shared between two at once). */
   private readonly scratch = new CommitScratch();
   private writer = new Writer(4096);
+  /** The first I/O failure of a write; once set, every write is refused (see the invariants above). */
+  private failure: StoreError | null = null;
 
   private constructor(
-    readonly db: RocksDb,
+    readonly db: StorageEngine,
     options: StoreOptions,
   ) {
     this.syncCommits = options.syncCommits ?? true;
@@ -100,17 +106,30 @@ export class Store {
     this.syncBlocks = options.syncBlocks ?? false;
   }
 
+  /** Opens (creating if missing) the RocksDB database in the folder `path`. */
   static async open(path: string, options: StoreOptions = {}): Promise<Store> {
     const db = await RocksDb.open(path, { createIfMissing: true, ...(options.cacheSize !== undefined ? { cacheSize: options.cacheSize } : {}) });
-    const store = new Store(db, options);
+    return Store.openOn(db, options);
+  }
+
+  /**
+   * A store on an open engine, which it then owns: Store.close() closes it, and so does a failed open.
+   * Checks (or, on an empty database, writes) the layout version.
+   */
+  static async openOn(engine: StorageEngine, options: StoreOptions = {}): Promise<Store> {
+    const store = new Store(engine, options);
     try {
-      const format = await db.get(keys.meta(META.format));
-      if (format === null) await db.put(keys.meta(META.format), u32be(STORE_FORMAT), true);
+      const format = await engine.get(keys.meta(META.format));
+      if (format === null) await engine.put(keys.meta(META.format), u32be(STORE_FORMAT), true);
       else if (format.length !== 4 || readU32be(format) !== STORE_FORMAT) {
-        throw new StoreError("corrupt_chain", `database at ${path} has layout version ${format.length === 4 ? readU32be(format) : "?"}, this build reads ${STORE_FORMAT}`);
+        throw new StoreError("corrupt_chain", `database at ${engine.location} has layout version ${format.length === 4 ? readU32be(format) : "?"}, this build reads ${STORE_FORMAT}`);
       }
     } catch (e) {
-      await db.close();
+      try {
+        await engine.close();
+      } catch (closeError) {
+        throw new StoreError("io", `${(e as Error).message}; closing the database afterwards failed too: ${(closeError as Error).message}`, null, { cause: e });
+      }
       throw e;
     }
     return store;
@@ -121,17 +140,54 @@ export class Store {
   }
 
   async close(): Promise<void> {
-    // Let queued writes finish first: closing under a pending batch would lose it.
+    // Let queued writes finish first: closing under a pending batch would lose it. Their failures were
+    // already reported to whoever issued them, so here they only mean "settled".
     await this.writeChain.catch(() => undefined);
     await this.safetyChain.catch(() => undefined);
     await this.db.close();
   }
 
-  /** Runs `fn` after every earlier write of this store has settled, so check-then-write sequences are atomic. */
+  /**
+   * Runs `fn` after every earlier write of this store has settled, so check-then-write sequences are atomic.
+   * The chain only orders: a failure reaches the caller through the returned promise.
+   */
   private serialize<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.writeChain.then(fn, fn);
     this.writeChain = run.catch(() => undefined);
     return run;
+  }
+
+  /** Throws when an earlier write failed (see `failure`). */
+  private checkWritable(): void {
+    if (this.failure !== null) {
+      throw new StoreError("io", `database at ${this.path} refuses writes after an earlier write failed: ${this.failure.message}`, null, { cause: this.failure });
+    }
+  }
+
+  /** Records a write's failure (an I/O one fails the store) and returns it to throw. */
+  private failed(e: unknown): unknown {
+    if (e instanceof StoreError && e.code === "io" && this.failure === null) this.failure = e;
+    return e;
+  }
+
+  /** Writes `ops` in one batch, refused after an earlier write failed (for ConsensusLog's tables). */
+  async writeOps(ops: readonly BatchOp[], sync: boolean): Promise<void> {
+    this.checkWritable();
+    try {
+      await this.db.batch(ops, sync);
+    } catch (e) {
+      throw this.failed(e);
+    }
+  }
+
+  /** One put, refused after an earlier write failed. */
+  private async putOne(key: Uint8Array, value: Uint8Array, sync: boolean): Promise<void> {
+    this.checkWritable();
+    try {
+      await this.db.put(key, value, sync);
+    } catch (e) {
+      throw this.failed(e);
+    }
   }
 
   // ---- genesis binding ---------------------------------------------------------------------------------
@@ -144,7 +200,7 @@ export class Store {
   bindGenesis(hash: Uint8Array): Promise<void> {
     return this.serialize(async () => {
       const existing = await this.db.get(keys.meta(META.genesis));
-      if (existing === null) await this.db.put(keys.meta(META.genesis), hash, true);
+      if (existing === null) await this.putOne(keys.meta(META.genesis), hash, true);
       else if (!bytesEqual(existing, hash)) {
         throw new StoreError("genesis_mismatch", `database at ${this.path} belongs to genesis ${toHex(existing)}, not ${toHex(hash)}`);
       }
@@ -156,7 +212,7 @@ export class Store {
   /** Stores a block by its hash (certified or proposed blocks, before commit). Returns the hash. */
   async putBlock(block: BlockT): Promise<Uint8Array> {
     const hash = blockHash(block.header);
-    await this.db.put(keys.block(hash), encodingOf(Block, block), this.syncBlocks);
+    await this.putOne(keys.block(hash), encodingOf(Block, block), this.syncBlocks);
     this.noteBlockStored(hash);
     return hash;
   }
@@ -174,7 +230,7 @@ export class Store {
 
   async getBlock(hash: Uint8Array): Promise<BlockT | null> {
     const raw = await this.db.get(keys.block(hash));
-    return raw === null ? null : decode(Block, raw, "stored block");
+    return raw === null ? null : decodeStored(Block, raw, "stored block");
   }
 
   /** The raw stored encoding of a block (what verifyChain re-hashes). */
@@ -203,7 +259,7 @@ export class Store {
 
   async qcAt(height: bigint): Promise<QcT | null> {
     const raw = await this.db.get(keys.qc(height));
-    return raw === null ? null : decode(QuorumCertificate, raw, "stored QC");
+    return raw === null ? null : decodeStored(QuorumCertificate, raw, "stored QC");
   }
 
   /**
@@ -215,7 +271,7 @@ export class Store {
     return this.serialize(async () => {
       const hash = blockHash(block.header);
       const ops = await this.commitIndexOps(block, hash, qc);
-      await this.db.batch(ops, this.syncCommits);
+      await this.writeOps(ops, this.syncCommits);
       this.noteTip(block.header.height, hash);
       return hash;
     });
@@ -308,6 +364,7 @@ export class Store {
         }
       }
       const indexesRejected = await this.rejectedThatIndex(receipts);
+      this.checkWritable();
 
       const batch = this.db.newBatch();
       for (const op of ops) {
@@ -351,7 +408,11 @@ export class Store {
       batch.put(keys.meta(META.applied), appliedBytes);
       // One huge receipt must not pin its encoding buffer for the life of the store.
       if (w.capacity > 4 * 1024 * 1024) this.writer = new Writer(4096);
-      await this.db.write(batch, this.syncCommits);
+      try {
+        await this.db.write(batch, this.syncCommits);
+      } catch (e) {
+        throw this.failed(e);
+      }
       this.noteTip(height, hash);
       this.applied = { height, stateRoot: record.stateRoot };
     });
@@ -387,14 +448,14 @@ export class Store {
         for await (const [k] of this.db.iterate({ gte: keys.table(table), lt: keys.table(table + 1) })) {
           ops.push({ type: "del", key: k });
           if (ops.length >= 1000) {
-            await this.db.batch(ops, false);
+            await this.writeOps(ops, false);
             ops = [];
           }
         }
-        await this.db.batch(ops, false);
+        await this.writeOps(ops, false);
       }
       this.applied = undefined;
-      await this.db.batch([{ type: "del", key: keys.meta(META.applied) }], true);
+      await this.writeOps([{ type: "del", key: keys.meta(META.applied) }], true);
     });
   }
 
@@ -403,6 +464,7 @@ export class Store {
   async receiptLocation(id: Uint8Array): Promise<ReceiptLocation | null> {
     const raw = await this.db.get(keys.receiptById(id));
     if (raw === null) return null;
+    if (raw.length !== 12) throw new StoreError("corrupt_chain", `receipt index entry of ${toHex(id)} has ${raw.length} bytes, expected 12`);
     return { height: readU64be(raw, 0), index: readU32be(raw, 8) };
   }
 
@@ -413,13 +475,13 @@ export class Store {
 
   async receiptAt(height: bigint, index: number): Promise<ReceiptT | null> {
     const raw = await this.db.get(keys.receipt(height, index));
-    return raw === null ? null : decode(Receipt, raw, "stored receipt");
+    return raw === null ? null : decodeStored(Receipt, raw, "stored receipt");
   }
 
   async receiptsOfBlock(height: bigint): Promise<ReceiptT[]> {
     const prefix = keys.receiptsOf(height);
     const out: ReceiptT[] = [];
-    for await (const [, v] of this.db.iterate({ gte: prefix, lt: prefixEnd(prefix)! })) out.push(decode(Receipt, v, "stored receipt"));
+    for await (const [, v] of this.db.iterate({ gte: prefix, lt: prefixEnd(prefix)! })) out.push(decodeStored(Receipt, v, "stored receipt"));
     return out;
   }
 
@@ -462,9 +524,10 @@ export class Store {
   putSafety(state: Uint8Array, alongside: readonly BatchOp[] = []): Promise<void> {
     const run = this.safetyChain.then(() =>
       alongside.length === 0
-        ? this.db.put(keys.safety(), state, this.syncSafety)
-        : this.db.batch([{ type: "put", key: keys.safety(), value: state }, ...alongside], this.syncSafety),
+        ? this.putOne(keys.safety(), state, this.syncSafety)
+        : this.writeOps([{ type: "put", key: keys.safety(), value: state }, ...alongside], this.syncSafety),
     );
+    // Orders only: a failure reaches the caller through `run`.
     this.safetyChain = run.catch(() => undefined);
     return run;
   }
