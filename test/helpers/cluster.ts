@@ -2,7 +2,7 @@
 // and the means to kill (SIGKILL), restart and poll them over real HTTP.
 
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,8 +27,28 @@ export async function freePortBase(n: number): Promise<number> {
   throw new Error("no free port range found");
 }
 
+/** One validator process exit; `requested` when kill() or stopAll() asked for it. */
+export interface ValidatorExit {
+  index: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  requested: boolean;
+}
+
+/** One entry of a node config's `peers` list, as initDevnet writes it. */
+export interface PeerEntry {
+  publicKey: string;
+  host: string;
+  port: number;
+}
+
 export class TestCluster {
   readonly procs: (ChildProcess | null)[];
+  /** Every exit so far, in order: a chaos run tells the exits it caused from the ones it did not. */
+  readonly exits: ValidatorExit[] = [];
+  /** Called on every exit as it happens. */
+  onExit: (exit: ValidatorExit) => void = () => undefined;
+  private readonly killRequested = new Set<ChildProcess>();
 
   private constructor(
     readonly dir: string,
@@ -46,7 +66,39 @@ export class TestCluster {
 
   start(i: number): void {
     if (this.procs[i] && this.procs[i]!.exitCode === null) throw new Error(`validator ${i} already running`);
-    this.procs[i] = spawnValidator(this.dir, i);
+    const child = spawnValidator(this.dir, i);
+    this.procs[i] = child;
+    child.once("exit", (code, signal) => {
+      const exit = { index: i, code, signal, requested: this.killRequested.delete(child) };
+      this.exits.push(exit);
+      this.onExit(exit);
+    });
+  }
+
+  /** Whether validator i's process is alive (started and not yet exited). */
+  running(i: number): boolean {
+    const p = this.procs[i];
+    return !!p && p.exitCode === null && p.signalCode === null;
+  }
+
+  pid(i: number): number | undefined {
+    return this.running(i) ? this.procs[i]!.pid : undefined;
+  }
+
+  configPath(i: number): string {
+    return join(this.dir, `node${i}.json`);
+  }
+
+  /** Rewrites the peer addresses in validator i's config (read at its next start); keys stay as they are. */
+  rewritePeers(i: number, address: (j: number, peer: PeerEntry) => { host: string; port: number }): void {
+    const config = JSON.parse(readFileSync(this.configPath(i), "utf8")) as { peers: PeerEntry[]; listen: { host: string; port: number } };
+    config.peers = config.peers.map((p, j) => ({ ...p, ...address(j, p) }));
+    writeFileSync(this.configPath(i), JSON.stringify(config, null, 2) + "\n", { mode: 0o600 });
+  }
+
+  /** The P2P port validator i listens on (its own config's `listen`). */
+  listenPort(i: number): number {
+    return (JSON.parse(readFileSync(this.configPath(i), "utf8")) as { listen: { port: number } }).listen.port;
   }
 
   startAll(): void {
@@ -57,6 +109,7 @@ export class TestCluster {
     const p = this.procs[i];
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise<void>((r) => p.once("exit", () => r()));
+    this.killRequested.add(p);
     p.kill(signal);
     await exited;
     this.procs[i] = null;
@@ -74,8 +127,9 @@ export class TestCluster {
     }
   }
 
-  async getJson(i: number, path: string): Promise<any> {
-    const res = await fetch(this.info.rest[i] + path);
+  /** GET on validator i's REST API; throws on a connection error or when no answer comes within timeoutMs. */
+  async getJson(i: number, path: string, timeoutMs = 30_000): Promise<any> {
+    const res = await fetch(this.info.rest[i] + path, { signal: AbortSignal.timeout(timeoutMs) });
     return { status: res.status, body: await res.json() };
   }
 
