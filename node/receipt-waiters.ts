@@ -1,30 +1,43 @@
 // Clients waiting for receipts (`?wait=true`). A batch of ids shares one timer; an id still pending is answered
-// when its commit delivers the receipt, any other from the store. No receipts are kept here: the source's
-// ordering (below) leaves no moment at which a receipt is in neither place.
+// when its commit delivers the receipt (or the commit that displaced it says so), any other from the store or
+// the record of displaced invocations. Nothing is kept here: the source's ordering (below) leaves no moment at
+// which an outcome is in neither place.
 
 import { toHex } from "./codec/hex.ts";
 import type { Receipt } from "./codec/types.ts";
+import type { Displaced } from "./mempool/types.ts";
 import { ReleasingMap } from "./releasing-map.ts";
 
+/** What a wait ends with: the receipt, or the record of the invocation that used its nonce instead. */
+export type FinalOutcome = Receipt | Displaced;
+
+/** True when the outcome is a displacement (receipts have no `by`). */
+export function isDisplaced(o: FinalOutcome): o is Displaced {
+  return "by" in o;
+}
+
 /**
- * Where receipts come from. The caller keeps one ordering: an id stops being pending only once its receipt is
- * in the store, and `deliver` is called for it in the same synchronous run in which it stops being pending. A
- * waiter that registers before then is answered by `deliver`; one that registers after finds it stored.
+ * Where outcomes come from. The caller keeps one ordering: an id stops being pending only once its receipt is
+ * in the store (or its displacement in `displaced`), and `deliver` (or `deliverDisplaced`) is called for it
+ * after it stops being pending. A waiter that registers before then is answered by `deliver`; one that
+ * registers after finds it stored or recorded.
  */
 export interface ReceiptSource {
-  /** True while the invocation is admitted and not yet committed: its receipt will come through `deliver`. */
+  /** True while the invocation is admitted and not yet committed: its outcome will come through `deliver*`. */
   isPending(idHex: string): boolean;
   /** The committed receipt from storage (for ids that are not pending). */
   load(id: Uint8Array): Promise<Receipt | null>;
+  /** The record of a displaced invocation (`Mempool.displacedBy`), for ids that are not pending. */
+  displaced(idHex: string): Displaced | undefined;
 }
 
 /** One `wait` call: its answers so far and how many are still open. */
 interface WaitGroup {
-  readonly out: (Receipt | null)[];
+  readonly out: (FinalOutcome | null)[];
   open: number;
   readonly waiters: Waiter[];
   timer: NodeJS.Timeout | null;
-  resolve: (out: (Receipt | null)[]) => void;
+  resolve: (out: (FinalOutcome | null)[]) => void;
 }
 
 /** One id of a group, registered under its hex (a plain record rather than a closure per id). */
@@ -48,20 +61,28 @@ export class ReceiptWaiters {
    * ReceiptSource); `idHex` is `toHex(r.id)` when the caller has it.
    */
   deliver(r: Receipt, idHex?: string): void {
-    const hex = idHex ?? toHex(r.id);
+    this.settle(idHex ?? toHex(r.id), r);
+  }
+
+  /** Called with the displaced invocations of each commit (`Mempool.onCommitted`'s `displaced`). */
+  deliverDisplaced(ds: readonly Displaced[]): void {
+    for (const d of ds) this.settle(d.idHex, d);
+  }
+
+  private settle(hex: string, o: FinalOutcome): void {
     const ws = this.waiting.get(hex);
     if (ws === undefined) return;
     this.waiting.delete(hex);
-    if (Array.isArray(ws)) for (const w of ws) this.answer(w, r);
-    else this.answer(ws, r);
+    if (Array.isArray(ws)) for (const w of ws) this.answer(w, o);
+    else this.answer(ws, o);
   }
 
   /**
-   * Resolves with each id's receipt, or null for ids still uncommitted when `timeoutMs` runs out (or the node
-   * stops). Positions match `ids`.
+   * Resolves with each id's receipt or displacement, or null for ids still open when `timeoutMs` runs out (or
+   * the node stops). Positions match `ids`.
    */
-  wait(ids: readonly Uint8Array[], timeoutMs: number): Promise<(Receipt | null)[]> {
-    const out: (Receipt | null)[] = new Array<Receipt | null>(ids.length).fill(null);
+  wait(ids: readonly Uint8Array[], timeoutMs: number): Promise<(FinalOutcome | null)[]> {
+    const out: (FinalOutcome | null)[] = new Array<FinalOutcome | null>(ids.length).fill(null);
     if (this.closed || ids.length === 0) return Promise.resolve(out);
     return new Promise((resolve) => {
       const group: WaitGroup = { out, open: 0, waiters: [], timer: null, resolve };
@@ -70,6 +91,13 @@ export class ReceiptWaiters {
       for (let i = 0; i < ids.length; i++) {
         const id = ids[i]!;
         const hex = toHex(id);
+        const pending = this.source.isPending(hex);
+        // Not pending: it was displaced (recorded, answered now), has committed (stored) or was never admitted here.
+        const d = pending ? undefined : this.source.displaced(hex);
+        if (d !== undefined) {
+          out[i] = d;
+          continue;
+        }
         group.open++;
         const w: Waiter = { group, i, hex };
         group.waiters.push(w);
@@ -77,8 +105,7 @@ export class ReceiptWaiters {
         if (list === undefined) this.waiting.set(hex, w);
         else if (Array.isArray(list)) list.push(w);
         else this.waiting.set(hex, [list, w]);
-        // Not pending: it has committed (so it is stored) or was never admitted here. Ask the store.
-        if (!this.source.isPending(hex)) {
+        if (!pending) {
           this.source.load(id).then(
             (r) => (r ? this.answer(w, r) : undefined),
             () => undefined,
@@ -89,7 +116,7 @@ export class ReceiptWaiters {
     });
   }
 
-  private answer(w: Waiter, r: Receipt): void {
+  private answer(w: Waiter, r: FinalOutcome): void {
     const g = w.group;
     // A store read can come back after the wait has already answered: its array is no longer ours to fill.
     if (g.out[w.i] !== null || !this.groups.has(g)) return;

@@ -131,7 +131,19 @@ describe("REST API errors", () => {
     expectError(await post("/v1/invocations", inv), 409, "duplicate");
     expectError(await post("/v1/invocations", signed(alice, 0n, { method: "other" })), 409, "duplicate");
     await node.commit();
-    expectError(await post("/v1/invocations", inv), 409, "nonce_used");
+    expectError(await post("/v1/invocations", signed(alice, 0n, { method: "third" })), 409, "nonce_used");
+  });
+
+  it("409 already_committed, naming the id and height, when the very invocation is committed", async () => {
+    const inv = signed(alice, 1n);
+    expect((await post("/v1/invocations", inv)).status).toBe(202);
+    const [receipt] = await node.commit();
+    const again = await post("/v1/invocations", inv);
+    expectError(again, 409, "already_committed");
+    const body = again.json as unknown as { error: { id: string; height: string; message: string } };
+    expect(body.error.id).toBe(toHex(receipt!.id));
+    expect(body.error.height).toBe(String(receipt!.height));
+    expect(body.error.message).toContain(`height ${receipt!.height}`);
   });
 
   it("413 for an oversized body", async () => {

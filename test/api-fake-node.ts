@@ -16,14 +16,15 @@ import {
   type SignedInvocation,
   type SourceFile,
 } from "../node/codec/types.ts";
-import { blockHash, invocationsRoot } from "../node/crypto/digests.ts";
+import { blockHash, invocationId, invocationsRoot } from "../node/crypto/digests.ts";
 import { k12, ZERO_HASH } from "../node/crypto/hash.ts";
 import { CairnError } from "../node/errors.ts";
 import { Mempool } from "../node/mempool/mempool.ts";
 import { ReceiptWaiters } from "../node/receipt-waiters.ts";
 import { InlineVerifier } from "../node/mempool/verify.ts";
-import type { MempoolOptions } from "../node/mempool/types.ts";
-import { submitResult, type NodeServices, type QueryRequest, type QueryResult, type SubmitResult } from "../node/api/services.ts";
+import type { Displaced, MempoolOptions } from "../node/mempool/types.ts";
+import type { FinalOutcome } from "../node/receipt-waiters.ts";
+import { submitResult, type NodeServices, type QueryRequest, type QueryResult, type SubmitResult, type SyncState } from "../node/api/services.ts";
 
 export const GAS_USED = 2_000n;
 
@@ -35,7 +36,7 @@ interface ContractEntry {
 export class FakeNode implements NodeServices {
   readonly chainId: string;
   readonly mempool: Mempool;
-  readonly accounts = new Map<string, { balance: bigint; nonce: bigint }>();
+  accounts = new Map<string, { balance: bigint; nonce: bigint }>();
   readonly blocks: Block[] = [];
   readonly receipts = new Map<string, Receipt>();
   readonly contracts = new Map<string, ContractEntry>();
@@ -44,9 +45,14 @@ export class FakeNode implements NodeServices {
   autoCommit = false;
   /** Set to make services throw a plain Error (a bug), to check that 500s leak nothing. */
   failWith: Error | null = null;
+  /** What `syncState` reports; `restartFrom` and `catchUp` set it as a restarted validator would. */
+  syncing: { reason: string; knownHeight: bigint | null } | null = null;
+  /** The blocks (with their receipts and the accounts after them) a restarted node has yet to catch up on. */
+  private behind: { blocks: Block[]; receipts: Receipt[][]; accounts: Map<string, { balance: bigint; nonce: bigint }> } | null = null;
   private readonly waiters = new ReceiptWaiters({
     isPending: (idHex) => this.mempool.isPending(idHex),
     load: async (id) => this.receipts.get(toHex(id)) ?? null,
+    displaced: (idHex) => this.mempool.displacedBy(idHex),
   });
   private commitScheduled = false;
 
@@ -91,16 +97,65 @@ export class FakeNode implements NodeServices {
   /** Commits one block of whatever is ready; returns its receipts. */
   async commit(): Promise<Receipt[]> {
     const entries = this.mempool.select({ maxCount: 1000, maxBytes: 64 * 1024 * 1024 });
+    return this.commitBlock(entries.map((e) => ({ inv: e.inv, id: e.id })));
+  }
+
+  /**
+   * Commits a block of exactly these invocations, as if another validator's mempool had proposed them (two
+   * endpoints taking the same nonce before gossip met). Returns their receipts.
+   */
+  commitForeign(invs: SignedInvocation[]): Promise<Receipt[]> {
+    return this.commitBlock(invs.map((inv) => ({ inv, id: invocationId(inv) })));
+  }
+
+  private async commitBlock(items: Array<{ inv: SignedInvocation; id: Uint8Array }>): Promise<Receipt[]> {
     const height = BigInt(this.blocks.length);
-    const receipts = entries.map((e, index) => this.execute(e.inv, e.id, height, index));
-    this.blocks.push(this.makeBlock(height, entries.map((e) => e.inv)));
-    // As in the validator: receipts are delivered before the mempool forgets the invocations.
-    for (const r of receipts) {
-      this.receipts.set(toHex(r.id), r);
-      this.waiters.deliver(r);
-    }
-    await this.mempool.onCommitted(entries.map((e) => ({ inv: e.inv, id: e.id })));
+    const receipts = items.map((e, index) => this.execute(e.inv, e.id, height, index));
+    this.blocks.push(this.makeBlock(height, items.map((e) => e.inv)));
+    await this.applyCommitted(items, receipts, height);
     return receipts;
+  }
+
+  /** The validator's commit path: receipts stored and delivered, the mempool cleaned, the displaced delivered. */
+  private async applyCommitted(items: Array<{ inv: SignedInvocation; id: Uint8Array }>, receipts: Receipt[], height: bigint): Promise<Displaced[]> {
+    for (const r of receipts) this.receipts.set(toHex(r.id), r);
+    const cleanup = this.mempool.onCommitted(items, { height });
+    for (const r of receipts) this.waiters.deliver(r);
+    const { displaced } = await cleanup;
+    this.waiters.deliverDisplaced(displaced);
+    return displaced;
+  }
+
+  /** The state now, to restart from later (`restartFrom`). */
+  snapshot(): { height: number; accounts: Map<string, { balance: bigint; nonce: bigint }> } {
+    return { height: this.blocks.length - 1, accounts: new Map([...this.accounts].map(([k, v]) => [k, { ...v }])) };
+  }
+
+  /**
+   * A validator restarted on old state: reads answer from the snapshot, the later blocks are "still to fetch",
+   * and it says it is syncing (unless `quiet`, the node of the original bug, which did not know it was behind).
+   */
+  restartFrom(snap: { height: number; accounts: Map<string, { balance: bigint; nonce: bigint }> }, quiet = false): void {
+    const later = this.blocks.splice(snap.height + 1);
+    const receipts = later.map((b) => b.invocations.map((inv) => this.receipts.get(toHex(invocationId(inv)))!));
+    for (const rs of receipts) for (const r of rs) this.receipts.delete(toHex(r.id));
+    this.behind = { blocks: later, receipts, accounts: this.accounts };
+    this.accounts = new Map(snap.accounts);
+    this.syncing = quiet ? null : { reason: "starting: heard from 0 of 1 peers needed", knownHeight: null };
+  }
+
+  /** Applies the blocks `restartFrom` set aside, through the commit path, and stops syncing. */
+  async catchUp(): Promise<void> {
+    const b = this.behind;
+    if (b === null) return;
+    this.behind = null;
+    this.accounts = b.accounts;
+    for (let i = 0; i < b.blocks.length; i++) {
+      const block = b.blocks[i]!;
+      this.blocks.push(block);
+      await this.applyCommitted(block.invocations.map((inv) => ({ inv, id: invocationId(inv) })), b.receipts[i]!, block.header.height);
+    }
+    this.syncing = null;
   }
 
   private execute(inv: SignedInvocation, id: Uint8Array, height: bigint, index: number): Receipt {
@@ -178,8 +233,18 @@ export class FakeNode implements NodeServices {
     return out.map(submitResult);
   }
 
-  waitForReceipts(ids: Uint8Array[], timeoutMs: number): Promise<(Receipt | null)[]> {
+  waitForReceipts(ids: Uint8Array[], timeoutMs: number): Promise<(FinalOutcome | null)[]> {
     return this.waiters.wait(ids, timeoutMs);
+  }
+
+  displaced(id: Uint8Array): Displaced | null {
+    return this.mempool.displacedBy(id) ?? null;
+  }
+
+  syncState(): SyncState {
+    const height = BigInt(this.blocks.length - 1);
+    if (this.syncing === null) return { syncing: false, reason: null, height, knownHeight: height };
+    return { syncing: true, reason: this.syncing.reason, height, knownHeight: this.syncing.knownHeight };
   }
 
   async getReceipt(id: Uint8Array): Promise<Receipt | null> {

@@ -113,7 +113,7 @@ describe("REST API routes", () => {
     await node.commit();
     // Committed state shows up in the account, with the pending nonce counting the pool.
     const acct = await call("GET", `/v1/accounts/${toHex(bob.publicKey)}`);
-    expect(acct.json).toEqual({ publicKey: toHex(bob.publicKey), balance: String(1_000_000n - 2n * 2n * GAS_USED), nonce: "2", pendingNonce: "2" });
+    expect(acct.json).toEqual({ publicKey: toHex(bob.publicKey), balance: String(1_000_000n - 2n * 2n * GAS_USED), nonce: "2", pendingNonce: "2", height: String(node.blocks.length - 1) });
     await call("POST", "/v1/invocations", toJson(SignedInvocation, signed(bob, 2n)));
     expect((await call("GET", `/v1/accounts/${toHex(bob.publicKey)}`)).json.pendingNonce).toBe("3");
     const nobody = await call("GET", `/v1/accounts/${"ab".repeat(32)}`);
@@ -189,11 +189,11 @@ describe("REST API routes", () => {
 
   it("runs read-only queries with hex or text input", async () => {
     const text = await call("POST", "/v1/query", { contract: "echo", version: 1, method: "say", inputString: "hi" });
-    expect(text.json).toEqual({ status: "ok", gasUsed: "42", output: toHex(utf8("say:hi")), outputString: "say:hi", error: null });
+    expect(text.json).toEqual({ status: "ok", gasUsed: "42", output: toHex(utf8("say:hi")), outputString: "say:hi", error: null, height: String(node.blocks.length - 1) });
     const hex = await call("POST", "/v1/query", { contract: "echo", version: 1, method: "say", input: "0x4142", gasLimit: "1000" });
     expect(hex.json.outputString).toBe("say:AB");
     const bin = await call("POST", "/v1/query", { contract: "echo", version: 1, method: "binary" });
-    expect(bin.json).toEqual({ status: "ok", gasUsed: "7", output: "fffe", error: null });
+    expect(bin.json).toEqual({ status: "ok", gasUsed: "7", output: "fffe", error: null, height: String(node.blocks.length - 1) });
     const failed = await call("POST", "/v1/query", { contract: "echo", version: 1, method: "fail" });
     expect(failed.status).toBe(200);
     expect(failed.json).toMatchObject({ status: "reverted", error: "nope" });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import { createApiServer } from "../node/api/server.ts";
 import { fromHex } from "../node/codec/index.ts";
+import type { Receipt } from "../node/codec/types.ts";
 import { Keypair } from "../node/client/index.ts";
 import { CLIENT_COMMANDS, readSources } from "../node/cli/commands/client.ts";
 import { FakeNode, GAS_USED } from "./api-fake-node.ts";
@@ -89,7 +90,7 @@ describe("cairn client commands", () => {
     const s = await cairn("invoke", "counter", "1", "inc", "--input", "0xff00", "--url", url, "--key", rawFile, "--gas", "50000", "--gas-price", "3", "--json");
     expect(s.code).toBe(0);
     expect(s.json.id).toMatch(/^[0-9a-f]{64}$/);
-    const [receipt] = await node.waitForReceipts([fromHex(s.json.id)], 5_000);
+    const [receipt] = (await node.waitForReceipts([fromHex(s.json.id)], 5_000)) as Receipt[];
     const sent = node.blocks[Number(receipt!.height)]!.invocations[receipt!.index]!;
     expect(sent).toMatchObject({ gasLimit: 50_000n, gasPrice: 3n, input: new Uint8Array([0xff, 0]), invoker: alice.publicKey });
     const text = await cairn("invoke", "counter", "1", "inc", "--url", url, "--key", alice.secretKeyHex, "--wait");

@@ -262,8 +262,12 @@ describe("mempool readiness and selection", () => {
     const otherA1 = sign(alice, 1n, { method: "other" });
     accounts.set(toHex(alice.publicKey), { balance: 8_000n, nonce: 2n });
     accounts.set(toHex(bob.publicKey), { balance: 500n, nonce: 1n });
-    const res = await mp.onCommitted([{ inv: a0, id: invocationId(a0) }, otherA1, sign(bob, 0n)]);
-    expect(res).toEqual({ included: 2, evicted: 2 }); // included a0, b0; evicted pooled a1 (stale), b1 (unaffordable)
+    const res = await mp.onCommitted([{ inv: a0, id: invocationId(a0) }, otherA1, sign(bob, 0n)], { height: 5n });
+    // Included a0, b0; the pooled a1 displaced by otherA1 (not merely evicted); b1 evicted (unaffordable).
+    const a1 = invocationId(sign(alice, 1n));
+    expect(res).toEqual({ included: 2, evicted: 1, displaced: [{ id: a1, idHex: toHex(a1), by: invocationId(otherA1), height: 5n }] });
+    expect(mp.displacedBy(a1)).toEqual(res.displaced[0]);
+    expect(mp.displacedBy(invocationId(sign(bob, 1n)))).toBeUndefined();
     expect(ids(mp.select({ maxCount: 10, maxBytes: 1e9 })).sort()).toEqual(["A2", "C0"]);
     expect(mp.size).toBe(2);
     // Committed ids leave the verified set (it holds what may still execute, not history); the pooled ones stay.
@@ -271,6 +275,49 @@ describe("mempool readiness and selection", () => {
     expect(mp.isVerified(invocationId(sign(alice, 2n)))).toBe(true);
     // The next admission of a used nonce is refused from the refreshed account.
     expect(await refusal(mp.admit(sign(alice, 1n, { method: "third" })))).toBe("nonce_used");
+  });
+});
+
+describe("displacement", () => {
+  it("records a pending invocation displaced by one admitted while the commit read accounts", async () => {
+    const accounts = new Map<string, AccountView>([[toHex(alice.publicKey), { balance: 10_000n, nonce: 0n }]]);
+    const mp = pool(accounts);
+    await mp.admit(sign(alice, 1n));
+    // Another validator's block uses nonce 0; this pool's own nonce-0 invocation arrives while the commit's
+    // account read is in flight, so its admission still sees nonce 0 free.
+    const foreign = sign(alice, 0n, { method: "foreign" });
+    let release!: () => void;
+    const read = new Promise<void>((r) => (release = r));
+    const cleanup = mp.onCommitted([foreign], {
+      height: 9n,
+      getAccount: async () => {
+        await read;
+        return { balance: 9_000n, nonce: 1n };
+      },
+    });
+    const mine = sign(alice, 0n);
+    await mp.admit(mine);
+    release();
+    const res = await cleanup;
+    expect(res.displaced).toEqual([{ id: invocationId(mine), idHex: toHex(invocationId(mine)), by: invocationId(foreign), height: 9n }]);
+    expect(res.evicted).toBe(0);
+    expect(mp.isPending(invocationId(mine))).toBe(false);
+    expect(mp.displacedBy(toHex(invocationId(mine)))?.height).toBe(9n);
+  });
+
+  it("remembers only the most recent displacements (bounded)", async () => {
+    const accounts = new Map<string, AccountView>([[toHex(alice.publicKey), { balance: 1_000_000n, nonce: 0n }]]);
+    const mp = pool(accounts, { displacedMemory: 2 });
+    const mine = [sign(alice, 0n), sign(alice, 1n), sign(alice, 2n)];
+    await mp.admitBatch(mine);
+    const theirs = [0n, 1n, 2n].map((n) => sign(alice, n, { method: "theirs" }));
+    accounts.set(toHex(alice.publicKey), { balance: 1_000_000n, nonce: 3n });
+    const res = await mp.onCommitted(theirs, { height: 4n });
+    expect(res.displaced.map((d) => d.idHex)).toEqual(mine.map((inv) => toHex(invocationId(inv))));
+    expect(mp.displacedBy(invocationId(mine[0]!))).toBeUndefined();
+    expect(mp.displacedBy(invocationId(mine[1]!))?.by).toEqual(invocationId(theirs[1]!));
+    expect(mp.displacedBy(invocationId(mine[2]!))?.by).toEqual(invocationId(theirs[2]!));
+    expect(() => pool(accounts, { displacedMemory: 0 })).toThrow(RangeError);
   });
 });
 

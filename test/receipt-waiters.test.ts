@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { toHex } from "../node/codec/hex.ts";
 import type { Receipt } from "../node/codec/types.ts";
-import { ReceiptWaiters } from "../node/receipt-waiters.ts";
+import type { Displaced } from "../node/mempool/types.ts";
+import { ReceiptWaiters, isDisplaced, type FinalOutcome } from "../node/receipt-waiters.ts";
 
 const id = (n: number): Uint8Array => new Uint8Array(32).fill(n);
 const receipt = (n: number, height = 1n): Receipt => ({
@@ -17,17 +18,23 @@ const receipt = (n: number, height = 1n): Receipt => ({
   writes: [],
 });
 
+/** The receipt's index, or null (for a displacement or nothing). */
+const indexOf = (o: FinalOutcome | null | undefined): number | null => (o && !isDisplaced(o) ? o.index : null);
+const displacement = (n: number, by: number, height = 3n): Displaced => ({ id: id(n), idHex: toHex(id(n)), by: id(by), height });
+
 function setup(stored: Receipt[] = [], pending: number[] = []) {
   const loads: string[] = [];
   const pend = new Set(pending.map((n) => toHex(id(n))));
+  const displaced = new Map<string, Displaced>();
   const waiters = new ReceiptWaiters({
     isPending: (hex) => pend.has(hex),
     load: async (key) => {
       loads.push(toHex(key));
       return stored.find((r) => toHex(r.id) === toHex(key)) ?? null;
     },
+    displaced: (hex) => displaced.get(hex),
   });
-  return { waiters, loads, pend };
+  return { waiters, loads, pend, displaced };
 }
 
 describe("receipt waiters", () => {
@@ -42,7 +49,7 @@ describe("receipt waiters", () => {
     expect(settled).toBe(false);
     waiters.deliver(receipt(3));
     const got = await p;
-    expect(got.map((r) => r?.index)).toEqual([1, 2, 3]);
+    expect(got.map(indexOf)).toEqual([1, 2, 3]);
     expect(loads).toEqual([]); // pending ids never touch the store
   });
 
@@ -53,11 +60,11 @@ describe("receipt waiters", () => {
     pend.delete(toHex(id(4)));
     waiters.deliver(receipt(4));
     const got = await p;
-    expect(got[0]?.index).toBe(4);
-    expect(got[1]?.height).toBe(0n);
+    expect(indexOf(got[0])).toBe(4);
+    expect((got[1] as Receipt).height).toBe(0n);
     expect(loads).toEqual([toHex(id(9))]);
     // A wait registered after the delivery reads the store: nothing was kept in memory.
-    expect((await waiters.wait([id(4)], 5_000))[0]?.index).toBe(4);
+    expect(indexOf((await waiters.wait([id(4)], 5_000))[0])).toBe(4);
     expect(loads).toEqual([toHex(id(9)), toHex(id(4))]);
   });
 
@@ -71,14 +78,14 @@ describe("receipt waiters", () => {
     // A new wait on the still pending id is answered by its delivery.
     const again = waiters.wait([id(6)], 5_000);
     waiters.deliver(receipt(6));
-    expect((await again)[0]?.index).toBe(6);
+    expect(indexOf((await again)[0])).toBe(6);
   });
 
   it("answers a partial batch at the timeout", async () => {
     const { waiters } = setup([], [7, 8]);
     const p = waiters.wait([id(7), id(8)], 50);
     waiters.deliver(receipt(8));
-    expect((await p).map((r) => r?.index ?? null)).toEqual([null, 8]);
+    expect((await p).map(indexOf)).toEqual([null, 8]);
   });
 
   it("close answers every waiter at once and later waits return immediately", async () => {
@@ -87,5 +94,31 @@ describe("receipt waiters", () => {
     waiters.close();
     expect(await p).toEqual([null]);
     expect(await waiters.wait([id(1)], 60_000)).toEqual([null]);
+  });
+
+  it("answers a waiter at once when its invocation is displaced, beside receipts of the same wait", async () => {
+    const { waiters, pend, displaced } = setup([], [1, 2]);
+    const p = waiters.wait([id(1), id(2)], 60_000);
+    // The commit: 1 is included, 2 is displaced by 9 (recorded first, then delivered, as Mempool.onCommitted orders it).
+    pend.clear();
+    const d = displacement(2, 9);
+    displaced.set(d.idHex, d);
+    waiters.deliver(receipt(1));
+    waiters.deliverDisplaced([d]);
+    const started = Date.now();
+    const got = await p;
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(indexOf(got[0])).toBe(1);
+    expect(got[1]).toEqual(d);
+  });
+
+  it("a wait registered after the displacement finds the record without touching the store", async () => {
+    const { waiters, loads, displaced } = setup();
+    const d = displacement(4, 5, 7n);
+    displaced.set(d.idHex, d);
+    const got = await waiters.wait([id(4)], 60_000);
+    expect(got).toEqual([d]);
+    expect(isDisplaced(got[0]!)).toBe(true);
+    expect(loads).toEqual([]);
   });
 });

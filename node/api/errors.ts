@@ -1,16 +1,46 @@
-// Every failure leaves the API as {"error":{"code","message"}} with a status from node/errors.ts.
+// Every failure leaves the API as {"error":{"code","message"}} with a status from API_ERROR_STATUS (the node's
+// table plus the codes only the REST layer decides).
 // Framework errors (body parsing, schema validation, size limits) are folded into the same codes, and
 // anything unexpected becomes a bare 500 "internal" (logged, never echoed: no stacks or paths leak).
 
 import { CodecError } from "../codec/codec.ts";
-import { CairnError, ERROR_STATUS, type ErrorCode } from "../errors.ts";
+import { CairnError, ERROR_STATUS } from "../errors.ts";
+
+/**
+ * Refusals the REST layer decides itself, from what the node reports rather than from admission: the node
+ * is behind (`syncing`), or the submitted invocation's own id already has a receipt (`already_committed`).
+ */
+export const API_ONLY_STATUS = {
+  syncing: 503,
+  already_committed: 409,
+} as const;
+
+export const API_ERROR_STATUS = { ...ERROR_STATUS, ...API_ONLY_STATUS } as const;
+export type ApiErrorCode = keyof typeof API_ERROR_STATUS;
+
+/** Fields an error body carries beside code and message (decimal or hex strings), e.g. the committed id and height. */
+export type ErrorFields = Record<string, string>;
+
+/** A refusal with an API-only code; `retryAfterSec` becomes a Retry-After header, `fields` join the error object. */
+export class ApiRefusal extends Error {
+  constructor(
+    readonly code: keyof typeof API_ONLY_STATUS,
+    message: string,
+    readonly extra: { retryAfterSec?: number; fields?: ErrorFields } = {},
+  ) {
+    super(message);
+    this.name = "ApiRefusal";
+  }
+}
 
 export interface ApiError {
   status: number;
-  code: ErrorCode;
+  code: ApiErrorCode;
   message: string;
   /** True when the cause was a bug or an outage (worth logging at error level). */
   internal: boolean;
+  retryAfterSec?: number;
+  fields?: ErrorFields;
 }
 
 interface FrameworkError {
@@ -21,11 +51,12 @@ interface FrameworkError {
   validationContext?: unknown;
 }
 
-function apiError(code: ErrorCode, message: string, internal = false): ApiError {
-  return { status: ERROR_STATUS[code], code, message, internal };
+function apiError(code: ApiErrorCode, message: string, internal = false): ApiError {
+  return { status: API_ERROR_STATUS[code], code, message, internal };
 }
 
 export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiRefusal) return { ...apiError(err.code, err.message), ...err.extra };
   if (err instanceof CairnError) return apiError(err.code, err.message, err.code === "internal");
   if (err instanceof CodecError) return apiError("malformed", err.message);
   const e = (typeof err === "object" && err !== null ? err : {}) as FrameworkError;
@@ -62,6 +93,6 @@ export function shortMessage(message: string): string {
 }
 
 /** The JSON body of an error response. */
-export function errorBody(e: ApiError): { error: { code: string; message: string } } {
-  return { error: { code: e.code, message: shortMessage(e.message) } };
+export function errorBody(e: Pick<ApiError, "code" | "message" | "fields">): { error: { code: string; message: string } & ErrorFields } {
+  return { error: { ...e.fields, code: e.code, message: shortMessage(e.message) } };
 }

@@ -9,6 +9,7 @@ import { CairnError } from "../errors.ts";
 import { jsonSafe } from "./json.ts";
 import * as schemas from "./schemas.ts";
 import type { NodeServices } from "./services.ts";
+import { answeredAt } from "./sync.ts";
 
 interface QueryBody {
   contract: string;
@@ -26,7 +27,7 @@ function blockJson(block: Block): unknown {
 
 export function chainRoutes(services: NodeServices) {
   return async (app: FastifyInstance): Promise<void> => {
-    app.post<{ Body: QueryBody }>("/v1/query", { schema: schemas.query }, async (req) => {
+    app.post<{ Body: QueryBody }>("/v1/query", { schema: schemas.query }, async (req, reply) => {
       const b = req.body;
       if (b.input !== undefined && b.inputString !== undefined) {
         throw new CairnError("malformed", "give input (hex) or inputString, not both");
@@ -48,6 +49,7 @@ export function chainRoutes(services: NodeServices) {
         output: toHex(result.output),
         ...(outputString !== null ? { outputString } : {}),
         error: result.error,
+        height: answeredAt(services, reply).toString(10),
       };
     });
 
@@ -64,7 +66,7 @@ export function chainRoutes(services: NodeServices) {
       return blockJson(block);
     });
 
-    app.get<{ Params: { pubkey: string } }>("/v1/accounts/:pubkey", { schema: schemas.getAccount }, async (req) => {
+    app.get<{ Params: { pubkey: string } }>("/v1/accounts/:pubkey", { schema: schemas.getAccount }, async (req, reply) => {
       const pk = fromHex(req.params.pubkey);
       const account = await services.getAccount(pk);
       const pending = services.pendingNonce?.(pk) ?? null;
@@ -73,6 +75,7 @@ export function chainRoutes(services: NodeServices) {
         balance: account.balance.toString(10),
         nonce: account.nonce.toString(10),
         pendingNonce: (pending !== null && pending > account.nonce ? pending : account.nonce).toString(10),
+        height: answeredAt(services, reply).toString(10),
       };
     });
 
@@ -104,6 +107,7 @@ export function chainRoutes(services: NodeServices) {
 
     app.get("/v1/status", { schema: schemas.getStatus }, async () => {
       const s = services.status();
+      const sync = services.syncState();
       return {
         chainId: s.chainId,
         height: s.height.toString(10),
@@ -113,6 +117,9 @@ export function chainRoutes(services: NodeServices) {
         validators: s.validators.map((v) => ({ publicKey: toHex(v.publicKey), name: v.name })),
         self: s.self,
         mempool: s.mempool,
+        syncing: sync.syncing,
+        syncReason: sync.reason,
+        knownHeight: sync.knownHeight === null ? null : sync.knownHeight.toString(10),
       };
     });
 

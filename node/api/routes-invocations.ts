@@ -11,10 +11,13 @@ import {
   type Receipt as ReceiptT,
   type SubmitOutcome,
 } from "../codec/types.ts";
+import { invocationId } from "../crypto/digests.ts";
 import { CairnError } from "../errors.ts";
-import { shortMessage } from "./errors.ts";
+import { isDisplaced, type FinalOutcome } from "../receipt-waiters.ts";
+import { ApiRefusal, shortMessage } from "./errors.ts";
 import * as schemas from "./schemas.ts";
-import type { NodeServices, SubmitResult } from "./services.ts";
+import type { Displaced, NodeServices, SubmitResult } from "./services.ts";
+import { refuseWhileSyncing } from "./sync.ts";
 
 export const DEFAULT_WAIT_MS = 30_000;
 export const MAX_WAIT_MS = 120_000;
@@ -38,20 +41,74 @@ function waitMs(q: { wait?: string; timeoutMs?: string }): number | null {
   return Math.min(MAX_WAIT_MS, q.timeoutMs === undefined ? DEFAULT_WAIT_MS : Number(q.timeoutMs));
 }
 
-/** The binary form of one batch item's outcome (a short message fits the codec's maxErrorBytes). */
-function outcomeOf(r: SubmitResult, waited: boolean, receipt: ReceiptT | null | undefined): SubmitOutcome {
-  if (!("id" in r)) return { type: "refused", value: { code: r.error.code, message: shortMessage(r.error.message) } };
-  if (!waited) return { type: "admitted", value: { id: fromHex(r.id) } };
-  return receipt ? { type: "committed", value: receipt } : { type: "pending", value: { id: fromHex(r.id) } };
+/** The JSON form of a displacement: final, like a receipt. */
+export function displacedJson(d: Displaced): { status: "displaced"; id: string; by: string; height: string } {
+  return { status: "displaced", id: d.idHex, by: toHex(d.by), height: d.height.toString(10) };
 }
 
-/** JSON batch items, each decoded on its own: one that is not a SignedInvocation is refused alone, in place. */
-async function submitJsonItems(services: NodeServices, json: unknown[]): Promise<SubmitResult[]> {
+/**
+ * The message of a displacement where only {code, message} fits (the binary batch answer's `refused`); the
+ * SDK reads `by` and `height` back from it, so its form is fixed.
+ */
+export function displacedMessage(d: Displaced): string {
+  return `displaced by ${toHex(d.by)} at height ${d.height}`;
+}
+
+/** Refusal of an invocation whose own id is already committed: nothing new was admitted, and nothing will run. */
+function alreadyCommitted(receipt: ReceiptT): ApiRefusal {
+  const idHex = toHex(receipt.id);
+  return new ApiRefusal("already_committed", `invocation ${idHex} is already committed at height ${receipt.height}; it was not run again`, {
+    fields: { id: idHex, height: receipt.height.toString(10) },
+  });
+}
+
+/**
+ * A used nonce on an invocation whose own id has a receipt is a resubmission of something committed (a client
+ * that signed from old state, or retried), which must not read as a fresh refusal or, worse, as admitted.
+ */
+async function explainUsedNonce(services: NodeServices, inv: SignedInvocation, e: unknown): Promise<unknown> {
+  if (!(e instanceof CairnError) || e.code !== "nonce_used") return e;
+  const receipt = await services.getReceipt(invocationId(inv));
+  return receipt === null ? e : alreadyCommitted(receipt);
+}
+
+/** Batch results with each `nonce_used` item whose id is committed turned into `already_committed`. */
+async function explainUsedNonces(services: NodeServices, invs: readonly (SignedInvocation | null)[], results: SubmitResult[]): Promise<SubmitResult[]> {
+  return Promise.all(
+    results.map(async (r, i) => {
+      const inv = invs[i];
+      if ("id" in r || r.error.code !== "nonce_used" || inv == null) return r;
+      const receipt = await services.getReceipt(invocationId(inv));
+      if (receipt === null) return r;
+      const e = alreadyCommitted(receipt);
+      return { error: { ...e.extra.fields, code: e.code, message: e.message } };
+    }),
+  );
+}
+
+/** The binary form of one batch item's outcome (a short message fits the codec's maxErrorBytes). */
+function outcomeOf(r: SubmitResult, waited: boolean, outcome: FinalOutcome | null | undefined): SubmitOutcome {
+  if (!("id" in r)) return { type: "refused", value: { code: r.error.code, message: shortMessage(r.error.message) } };
+  if (!waited) return { type: "admitted", value: { id: fromHex(r.id) } };
+  if (!outcome) return { type: "pending", value: { id: fromHex(r.id) } };
+  // The binary union has no displaced case: a final refusal whose message names the one that used the nonce.
+  if (isDisplaced(outcome)) return { type: "refused", value: { code: "displaced", message: displacedMessage(outcome) } };
+  return { type: "committed", value: outcome };
+}
+
+/**
+ * JSON batch items, each decoded on its own: one that is not a SignedInvocation is refused alone, in place.
+ * Also returns the decoded invocations by position (null where refused).
+ */
+async function submitJsonItems(services: NodeServices, json: unknown[]): Promise<[SubmitResult[], (SignedInvocation | null)[]]> {
   const results: (SubmitResult | null)[] = new Array(json.length).fill(null);
+  const decoded: (SignedInvocation | null)[] = new Array(json.length).fill(null);
   const valid: SignedInvocation[] = [];
   for (let i = 0; i < json.length; i++) {
     try {
-      valid.push(fromJson(SignedInvocation, json[i], `body[${i}]`));
+      const inv = fromJson(SignedInvocation, json[i], `body[${i}]`);
+      valid.push(inv);
+      decoded[i] = inv;
     } catch (e) {
       if (!(e instanceof CodecError)) throw e;
       results[i] = { error: { code: "malformed", message: shortMessage(e.message) } };
@@ -59,7 +116,7 @@ async function submitJsonItems(services: NodeServices, json: unknown[]): Promise
   }
   const admitted = valid.length === 0 ? [] : await services.submitBatch(valid);
   let next = 0;
-  return results.map((r) => r ?? admitted[next++]!);
+  return [results.map((r) => r ?? admitted[next++]!), decoded];
 }
 
 export function invocationRoutes(services: NodeServices, opts: InvocationRouteOptions) {
@@ -72,14 +129,21 @@ export function invocationRoutes(services: NodeServices, opts: InvocationRouteOp
       "/v1/invocations",
       { schema: schemas.submitInvocation },
       async (req, reply) => {
+        refuseWhileSyncing(services);
         const inv = isBinary(req.body) ? decode(SignedInvocation, req.body, "body") : fromJson(SignedInvocation, req.body, "body");
-        const id = await services.submit(inv);
+        let id: Uint8Array;
+        try {
+          id = await services.submit(inv);
+        } catch (e) {
+          throw await explainUsedNonce(services, inv, e);
+        }
         const idHex = toHex(id);
         const timeoutMs = waitMs(req.query);
         if (timeoutMs === null) return reply.code(202).send({ id: idHex });
-        const [receipt] = await services.waitForReceipts([id], timeoutMs);
-        if (receipt === null) return reply.code(202).send({ id: idHex, status: "pending" });
-        return reply.code(200).send(toJson(Receipt, receipt));
+        const [outcome] = await services.waitForReceipts([id], timeoutMs);
+        if (!outcome) return reply.code(202).send({ id: idHex, status: "pending" });
+        if (isDisplaced(outcome)) return reply.code(200).send(displacedJson(outcome));
+        return reply.code(200).send(toJson(Receipt, outcome));
       },
     );
 
@@ -87,7 +151,9 @@ export function invocationRoutes(services: NodeServices, opts: InvocationRouteOp
       "/v1/invocations/batch",
       { schema: schemas.submitBatch(opts.maxBatch), bodyLimit: opts.batchBodyLimit },
       async (req, reply) => {
+        refuseWhileSyncing(services);
         let results: SubmitResult[];
+        let invs: (SignedInvocation | null)[];
         if (isBinary(req.body)) {
           // Without JSON's framing a bad item leaves no way to find the next one: the whole body is refused.
           // The count is checked before anything is decoded; a body too short to hold one fails in decode.
@@ -95,15 +161,16 @@ export function invocationRoutes(services: NodeServices, opts: InvocationRouteOp
           if (count !== null && (count === 0 || count > opts.maxBatch)) {
             throw new CairnError("malformed", `body: a batch holds 1 to ${opts.maxBatch} invocations, this one ${count}`);
           }
-          const items = decode(InvocationBatch, req.body, "body");
-          results = await services.submitBatch(items);
+          invs = decode(InvocationBatch, req.body, "body");
+          results = await services.submitBatch(invs as SignedInvocation[]);
         } else {
-          results = await submitJsonItems(services, req.body as unknown[]);
+          [results, invs] = await submitJsonItems(services, req.body as unknown[]);
         }
+        results = await explainUsedNonces(services, invs, results);
         // With wait, each admitted item also carries its receipt once committed (or "pending" at the timeout),
         // which lets a client pipeline whole batches and still learn every outcome in one round trip.
         const timeoutMs = waitMs(req.query);
-        let receipts: (ReceiptT | null)[] = [];
+        let receipts: (FinalOutcome | null)[] = [];
         if (timeoutMs !== null) receipts = await services.waitForReceipts(results.flatMap((r) => ("id" in r ? [fromHex(r.id)] : [])), timeoutMs);
         let next = 0;
         if (acceptsBinary(req)) {
@@ -114,8 +181,10 @@ export function invocationRoutes(services: NodeServices, opts: InvocationRouteOp
         if (timeoutMs === null) return { results };
         const waited = results.map((r) => {
           if (!("id" in r)) return r;
-          const receipt = receipts[next++];
-          return receipt ? { ...r, receipt: toJson(Receipt, receipt) } : { ...r, status: "pending" };
+          const outcome = receipts[next++];
+          if (!outcome) return { ...r, status: "pending" };
+          if (isDisplaced(outcome)) return { ...r, ...displacedJson(outcome) };
+          return { ...r, receipt: toJson(Receipt, outcome) };
         });
         return { results: waited };
       },
@@ -126,6 +195,8 @@ export function invocationRoutes(services: NodeServices, opts: InvocationRouteOp
       const receipt = await services.getReceipt(id);
       if (receipt !== null) return toJson(Receipt, receipt);
       if (services.isPending(id)) return { status: "pending" };
+      const displaced = services.displaced(id);
+      if (displaced !== null) return displacedJson(displaced);
       throw new CairnError("not_found", `no invocation ${toHex(id)} is pending or committed`);
     });
   };

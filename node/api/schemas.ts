@@ -30,10 +30,32 @@ export const errorResponse: JsonSchema = {
     error: {
       type: "object",
       required: ["code", "message"],
-      properties: { code: { type: "string" }, message: { type: "string" } },
+      description:
+        "already_committed also carries id and height (the committed receipt's); syncing carries height and knownHeight",
+      properties: {
+        code: { type: "string" },
+        message: { type: "string" },
+        id: hex32,
+        height: u64String,
+        knownHeight: u64String,
+      },
     },
   },
 };
+
+/** The final status of an invocation dropped because a different one used its (invoker, nonce) first. */
+const displacedStatus: JsonSchema = {
+  type: "object",
+  required: ["status", "id", "by", "height"],
+  properties: {
+    status: { type: "string", enum: ["displaced"] },
+    id: hex32,
+    by: { ...hex32, description: "the committed invocation that used the nonce" },
+    height: { ...u64String, description: "the height it committed at" },
+  },
+};
+
+const heightProperty: JsonSchema = { ...u64String, description: "the committed height the answer was read at (also the X-Cairn-Height header)" };
 
 function withErrors(ok: Record<number, JsonSchema>, errors: number[]): Record<number, JsonSchema> {
   const out: Record<number, JsonSchema> = { ...ok };
@@ -72,13 +94,15 @@ export const submitInvocation = {
   summary: "Submit a signed invocation",
   description:
     "Admits a signed invocation to the mempool (202 with its id). With wait=true, waits up to timeoutMs " +
-    "(default 30 000, at most 120 000) for it to commit and answers 200 with the receipt, or 202 with " +
-    '{"id","status":"pending"} when it has not committed by then.',
+    "(default 30 000, at most 120 000) for it to commit and answers 200 with the receipt (or the final " +
+    '{"status":"displaced","by","height"} when another invocation used its nonce first), or 202 with ' +
+    '{"id","status":"pending"} when it has not committed by then. 409 already_committed when this very ' +
+    "invocation is already committed (nothing runs again). 503 syncing, with Retry-After, while the node is behind.",
   body: jsonOrBinary(signedInvocation, "the canonical encoding of one SignedInvocation"),
   querystring: waitQuery,
   response: withErrors(
     {
-      200: receipt,
+      200: { anyOf: [receipt, displacedStatus] },
       202: { type: "object", required: ["id"], properties: { id: hex32, status: { type: "string", enum: ["pending"] } } },
     },
     [400, 409, 413, 503],
@@ -90,7 +114,9 @@ export const submitBatch = (maxItems: number) => ({
   description:
     "Each item is admitted independently; the answer lists, in order, its id or its error. An item that is not " +
     "a valid SignedInvocation (see POST /v1/invocations) is refused alone, with code malformed. With ?wait=true " +
-    '(optional timeoutMs) each admitted item also carries its receipt, or status "pending" if not committed in time. ' +
+    '(optional timeoutMs) each admitted item also carries its receipt, or status "displaced" with by and height, or ' +
+    'status "pending" if not committed in time. An item already committed is refused with already_committed, id and ' +
+    "height. The whole request is refused with 503 syncing (and Retry-After) while the node is behind. " +
     `The body may also be the canonical encoding of an InvocationBatch (Content-Type ${BINARY_MEDIA_TYPE}); ` +
     `with Accept ${BINARY_MEDIA_TYPE} the answer is the canonical encoding of SubmitOutcomes, one per item in order.`,
   querystring: waitQuery,
@@ -110,7 +136,17 @@ export const submitBatch = (maxItems: number) => ({
             type: "array",
             items: {
               anyOf: [
-                { type: "object", required: ["id"], properties: { id: hex32, status: { type: "string" }, receipt: { type: "object" } } },
+                {
+                  type: "object",
+                  required: ["id"],
+                  properties: {
+                    id: hex32,
+                    status: { type: "string", enum: ["pending", "displaced"] },
+                    receipt: { type: "object" },
+                    by: hex32,
+                    height: u64String,
+                  },
+                },
                 errorResponse,
               ],
             },
@@ -118,16 +154,22 @@ export const submitBatch = (maxItems: number) => ({
         },
       },
     },
-    [400, 413],
+    [400, 413, 503],
   ),
 });
 
 export const getInvocation = {
   summary: "Receipt of an invocation",
-  description: 'The receipt once committed; {"status":"pending"} while in the mempool; 404 when unknown.',
+  description:
+    'The receipt once committed; {"status":"pending"} while in the mempool; {"status":"displaced","by","height"} ' +
+    "(final) when a different invocation used its nonce first; 404 when unknown.",
   params: idParams,
   response: withErrors(
-    { 200: { anyOf: [receipt, { type: "object", required: ["status"], properties: { status: { type: "string", enum: ["pending"] } } }] } },
+    {
+      200: {
+        anyOf: [receipt, { type: "object", required: ["status"], properties: { status: { type: "string", enum: ["pending"] } } }, displacedStatus],
+      },
+    },
     [400, 404],
   ),
 };
@@ -153,13 +195,14 @@ export const query = {
     {
       200: {
         type: "object",
-        required: ["status", "gasUsed", "output", "error"],
+        required: ["status", "gasUsed", "output", "error", "height"],
         properties: {
           status: { type: "string" },
           gasUsed: u64String,
           output: { type: "string" },
           outputString: { type: "string" },
           error: { anyOf: [{ type: "string" }, { type: "null" }] },
+          height: heightProperty,
         },
       },
     },
@@ -181,14 +224,16 @@ export const getLatestBlock = { summary: "The latest committed block", response:
 
 export const getAccount = {
   summary: "A native account",
-  description: "balance and nonce are committed values; pendingNonce also counts the invoker's pending invocations.",
+  description:
+    "balance and nonce are committed values at height; pendingNonce also counts the invoker's pending invocations. " +
+    "While the X-Cairn-Syncing header is true the node is behind: do not sign with this nonce.",
   params: { type: "object", required: ["pubkey"], properties: { pubkey: hex32 } },
   response: withErrors(
     {
       200: {
         type: "object",
-        required: ["publicKey", "balance", "nonce", "pendingNonce"],
-        properties: { publicKey: hex32, balance: u64String, nonce: u64String, pendingNonce: u64String },
+        required: ["publicKey", "balance", "nonce", "pendingNonce", "height"],
+        properties: { publicKey: hex32, balance: u64String, nonce: u64String, pendingNonce: u64String, height: heightProperty },
       },
     },
     [400],
@@ -261,7 +306,7 @@ export const getStatus = {
   response: {
     200: {
       type: "object",
-      required: ["chainId", "height", "headHash", "stateRoot", "view", "validators", "self", "mempool"],
+      required: ["chainId", "height", "headHash", "stateRoot", "view", "validators", "self", "mempool", "syncing", "syncReason", "knownHeight"],
       properties: {
         chainId: { type: "string" },
         height: u64String,
@@ -274,6 +319,9 @@ export const getStatus = {
         },
         self: { anyOf: [{ type: "integer" }, { type: "null" }] },
         mempool: { type: "integer" },
+        syncing: { type: "boolean", description: "true while the node knows it is behind its peers: it refuses writes (503 syncing)" },
+        syncReason: { anyOf: [{ type: "string" }, { type: "null" }] },
+        knownHeight: { anyOf: [u64String, { type: "null" }], description: "the highest committed height heard of from peers" },
       },
     },
   },

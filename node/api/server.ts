@@ -9,6 +9,7 @@ import { errorBody, toApiError } from "./errors.ts";
 import { HttpMetrics } from "./metrics.ts";
 import { chainRoutes } from "./routes-chain.ts";
 import { invocationRoutes } from "./routes-invocations.ts";
+import { isRead, labelRead } from "./sync.ts";
 import * as schemas from "./schemas.ts";
 import type { NodeServices } from "./services.ts";
 
@@ -51,10 +52,16 @@ export function createApiServer(services: NodeServices, opts: ApiServerOptions =
   app.setErrorHandler((err, req, reply) => {
     const e = toApiError(err);
     if (e.internal) req.log.error({ err }, "request failed");
+    if (e.retryAfterSec !== undefined) void reply.header("retry-after", String(e.retryAfterSec));
     void reply.code(e.status).send(errorBody(e));
   });
+  // Reads say which committed height they were answered at (and whether the node knows it is behind), so a
+  // client can refuse to take a nonce from a node that is catching up.
+  app.addHook("onRequest", async (req, reply) => {
+    if (isRead(req)) labelRead(services, reply);
+  });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send(errorBody({ status: 404, code: "not_found", message: `no route ${req.method} ${req.url.split("?")[0]}`, internal: false }));
+    void reply.code(404).send(errorBody({ code: "not_found", message: `no route ${req.method} ${req.url.split("?")[0]}` }));
   });
 
   void app.register(swagger, {

@@ -2,7 +2,10 @@
 // implements it; tests implement it in memory. The API never reaches past this interface.
 
 import type { Block, ContractVersionInfo, Receipt, SignedInvocation, SourceFile } from "../codec/types.ts";
-import type { AdmitOutcome } from "../mempool/types.ts";
+import type { AdmitOutcome, Displaced } from "../mempool/types.ts";
+import type { FinalOutcome } from "../receipt-waiters.ts";
+
+export type { Displaced, FinalOutcome };
 
 export type SubmitResult = { id: string } | { error: { code: string; message: string } };
 
@@ -39,15 +42,33 @@ export interface NodeStatus {
   mempool: number;
 }
 
+export interface SyncState {
+  /** True while the node knows it is behind: just started and not yet level with its peers, catching up, or seeing certificates above its executed height. */
+  syncing: boolean;
+  /** Why, for humans (e.g. "starting: heard from 1 of 2 peers needed", "catching up: height 12 of 250"), null when not syncing. */
+  reason: string | null;
+  /** The committed height reads are answered at. */
+  height: bigint;
+  /** The highest committed height heard of from peers, null when none yet. */
+  knownHeight: bigint | null;
+}
+
 export interface NodeServices {
   readonly chainId: string;
   /** Admits to the mempool; throws CairnError (400/409/413/503 codes). Resolves to the invocation id. */
   submit(inv: SignedInvocation): Promise<Uint8Array>;
   submitBatch(invs: SignedInvocation[]): Promise<SubmitResult[]>;
-  /** Resolves when every invocation has committed, with null for those still uncommitted after timeoutMs. */
-  waitForReceipts(ids: Uint8Array[], timeoutMs: number): Promise<(Receipt | null)[]>;
+  /**
+   * Resolves when every invocation has a final outcome (its receipt, or its displacement by the invocation that
+   * used its nonce), with null for those still open after timeoutMs. The validator: `ReceiptWaiters.wait`.
+   */
+  waitForReceipts(ids: Uint8Array[], timeoutMs: number): Promise<(FinalOutcome | null)[]>;
   getReceipt(id: Uint8Array): Promise<Receipt | null>;
   isPending(id: Uint8Array): boolean;
+  /** The record of an invocation dropped because another used its nonce first, if remembered (`Mempool.displacedBy`). */
+  displaced(id: Uint8Array): Displaced | null;
+  /** Whether the node knows it is behind; while it is, the API refuses writes and labels reads as syncing. */
+  syncState(): SyncState;
   query(q: QueryRequest): Promise<QueryResult>;
   getBlock(height: bigint | "latest"): Promise<Block | null>;
   getAccount(pk: Uint8Array): Promise<{ balance: bigint; nonce: bigint }>;

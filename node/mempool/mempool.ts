@@ -8,6 +8,8 @@
 //   an invoker can pipeline; an invocation is ready once every lower nonce is committed or ahead of it.
 // - The committed balance must cover the maximum fees (gasLimit x gasPrice) of all the invoker's pending
 //   invocations together, so a pool of one invoker's invocations cannot outrun what it can pay.
+// - A pending invocation whose (invoker, nonce) a different invocation used in a committed block is dropped
+//   as displaced and remembered (bounded) with the one that used it, so clients learn its fate at once.
 // - A full pool refuses (`mempool_full`); it never evicts admitted invocations to make room.
 // - `select` takes invokers round-robin, oldest first, one invocation per turn: one busy invoker cannot
 //   starve the others, and the same pool always yields the same selection.
@@ -23,12 +25,15 @@ import type {
   AdmitOutcome,
   AdmittedListener,
   CommitCleanup,
+  CommitContext,
+  Displaced,
   MempoolOptions,
   PoolEntry,
   SelectOptions,
   SignatureVerifier,
 } from "./types.ts";
 import { ReleasingMap } from "../releasing-map.ts";
+import { DisplacedLog } from "./displaced-log.ts";
 
 const U64_MAX = (1n << 64n) - 1n;
 
@@ -75,6 +80,7 @@ export class Mempool {
    */
   private readonly verifying = new Map<string, InFlight>();
   private readonly listeners = new Set<AdmittedListener>();
+  private readonly displaced: DisplacedLog;
   private totalBytes = 0;
   private seq = 0;
 
@@ -88,6 +94,7 @@ export class Mempool {
     this.maxGasLimit = opts.maxGasLimit ?? U64_MAX;
     this.verifiedCacheSize = opts.verifiedCacheSize ?? 4 * this.maxTotal;
     this.verifier = opts.verifier ?? createVerifier();
+    this.displaced = new DisplacedLog(opts.displacedMemory);
   }
 
   get size(): number {
@@ -446,17 +453,21 @@ export class Mempool {
   }
 
   /**
-   * After blocks commit: removes the included invocations and evicts what can no longer execute (nonces
-   * now used, fees the new balance cannot cover). Pass each invocation's id when known (receipts have it)
-   * to save recomputing it. The included ids stop being pending before this returns (synchronously); the
-   * promise covers the evictions, which read accounts. Receipt waiters rely on that (see ReceiptSource).
+   * After a block commits: removes the included invocations, drops as displaced the pending ones whose
+   * (invoker, nonce) a different committed invocation used, and evicts what can no longer execute (nonces
+   * used earlier, fees the new balance cannot cover). Pass each invocation's id when known (receipts have it)
+   * to save recomputing it. The included and displaced ids stop being pending before this returns
+   * (synchronously), and the displaced are recorded (`displacedBy`) in the same run; the promise covers the
+   * evictions, which read accounts. Receipt waiters rely on that (see ReceiptSource).
    */
   async onCommitted(
     committed: ReadonlyArray<SignedInvocation | { inv: SignedInvocation; id: Uint8Array }>,
-    getAccount: AccountLookup = this.getAccount,
+    at: CommitContext,
   ): Promise<CommitCleanup> {
+    const getAccount = at.getAccount ?? this.getAccount;
     let included = 0;
     let evicted = 0;
+    const displaced: Displaced[] = [];
     const touched = new Map<string, Uint8Array>();
     for (const item of committed) {
       const inv = "inv" in item ? item.inv : item;
@@ -470,11 +481,14 @@ export class Mempool {
       touched.set(hex, inv.invoker);
       const e = q.at(inv.nonce);
       if (e === undefined) continue;
+      const id = "inv" in item ? item.id : invocationId(inv);
       // The same object when this pool admitted what the block carries; else the ids decide.
-      if (e.inv === inv || bytesEqual(e.id, "inv" in item ? item.id : invocationId(inv))) {
-        this.remove(e);
+      if (e.inv === inv || bytesEqual(e.id, id)) {
         included++;
+      } else {
+        displaced.push(this.recordDisplaced(e, id, at.height));
       }
+      this.remove(e);
     }
     const hexes: string[] = [];
     const reads: Promise<AccountView>[] = [];
@@ -489,19 +503,50 @@ export class Mempool {
       if (q === undefined) continue;
       q.observe(accounts[i]!);
       const stale = q.dropStale();
-      for (const e of stale) this.forget(e);
+      for (const e of stale) {
+        this.forget(e);
+        // Admitted while this commit read accounts (its admission saw the nonce still free): displaced all the
+        // same when this block is what used the nonce.
+        const by = committedAt(committed, hex, e.inv.nonce);
+        if (by !== undefined && !bytesEqual(by, e.id)) displaced.push(this.recordDisplaced(e, by, at.height));
+        else evicted++;
+      }
       const unaffordable = q.dropUnaffordable();
       for (const e of unaffordable) this.forget(e);
-      evicted += stale.length + unaffordable.length;
+      evicted += unaffordable.length;
       if (q.entries.length === 0) this.queues.delete(hex);
     }
-    return { included, evicted };
+    return { included, evicted, displaced };
+  }
+
+  /** The record of an invocation displaced from this pool (kept for the last `displacedMemory` of them). */
+  displacedBy(id: Uint8Array | string): Displaced | undefined {
+    return this.displaced.get(typeof id === "string" ? id : toHex(id));
+  }
+
+  private recordDisplaced(e: PoolEntry, by: Uint8Array, height: bigint): Displaced {
+    const d: Displaced = { id: e.id, idHex: e.idHex, by, height };
+    this.displaced.record(d);
+    return d;
   }
 
   /** Stops the verifier's worker threads, if any. */
   async close(): Promise<void> {
     await this.verifier.close();
   }
+}
+
+/** The id of the committed invocation of `invoker` (hex) with `nonce`, if these blocks hold one (a rare scan). */
+function committedAt(
+  committed: ReadonlyArray<SignedInvocation | { inv: SignedInvocation; id: Uint8Array }>,
+  invoker: string,
+  nonce: bigint,
+): Uint8Array | undefined {
+  for (const item of committed) {
+    const inv = "inv" in item ? item.inv : item;
+    if (inv.nonce === nonce && invokerHex(inv) === invoker) return "inv" in item ? item.id : invocationId(inv);
+  }
+  return undefined;
 }
 
 function refusal(error: CairnError): AdmitOutcome {

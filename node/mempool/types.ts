@@ -66,13 +66,38 @@ export interface MempoolOptions {
    * ids are dropped at once). A bound for blocks that never commit. Default 4 x maxTotal.
    */
   verifiedCacheSize?: number;
+  /** Most displaced invocations remembered (see Mempool.displacedBy). Default 100 000. */
+  displacedMemory?: number;
   /** Signature checking; default `createVerifier({})` (inline below the worker threshold, workers above). */
   verifier?: SignatureVerifier;
+}
+
+/**
+ * A pending invocation dropped because a different invocation with its (invoker, nonce) committed first (two
+ * endpoints took the same nonce before gossip met). Final: the displaced one can never execute.
+ */
+export interface Displaced {
+  readonly id: Uint8Array;
+  readonly idHex: string;
+  /** The committed invocation that used the nonce. */
+  readonly by: Uint8Array;
+  /** The height of the block that committed `by`. */
+  readonly height: bigint;
 }
 
 export interface CommitCleanup {
   /** Entries removed because they were included in the committed blocks. */
   included: number;
-  /** Entries evicted because their nonce is now used or their invoker can no longer pay for them. */
+  /** Entries evicted because their nonce is now used (by an earlier block) or their invoker can no longer pay for them. */
   evicted: number;
+  /** Entries dropped because an invocation of these blocks used their nonce; also recorded (see Mempool.displacedBy). */
+  displaced: Displaced[];
+}
+
+/** Where the committed invocations of `Mempool.onCommitted` come from. */
+export interface CommitContext {
+  /** Height of the committed block (displacement records name it). */
+  height: bigint;
+  /** Account reads after the commit; default the pool's own lookup. */
+  getAccount?: AccountLookup;
 }
