@@ -8,7 +8,7 @@ export {
   type QueryResult,
   type ContractInfo,
 } from "./executor.ts";
-export { ExecError, isExecError, type ExecErrorCode } from "./errors.ts";
+export { ExecError, isExecError, isTransientExecError, type ExecErrorCode } from "./errors.ts";
 export { replay, type ReplayOptions, type ReplayReport, type ReplayMismatch } from "./replay.ts";
 export { genesisBlock, genesisBlockHash, genesisQc, genesisStateRoot, genesisStateWrites, checkGenesis } from "./genesis.ts";
 export { EXEC_GAS, intrinsicGas } from "./gas.ts";
