@@ -18,6 +18,10 @@ const HELP: Record<string, string> = {
   cairn_state_retries_total: "Invocation re-runs after loading missing state from RocksDB.",
   cairn_sync_range_blocks_total: "Committed blocks received from peers in certified ranges (catching up).",
   cairn_sync_hash_blocks_total: "Blocks received from peers when asked for by hash (missing ancestors).",
+  cairn_syncing: "1 while this validator knows it is behind (just started, catching up, or peers committed above it); it then refuses writes.",
+  cairn_known_height: "Committed height at least one honest peer has reported (the (f+1)-th highest report).",
+  cairn_behind_blocks: "Blocks between the known height and this validator's committed height.",
+  cairn_seconds_since_commit: "Seconds since this validator last committed a block.",
 };
 
 export class NodeMetrics {

@@ -499,6 +499,33 @@ describe("pacemaker", () => {
   });
 });
 
+describe("unexpected errors", () => {
+  it("an error inside a handler that is not a refused input throws ConsensusInvariantError instead of being logged", () => {
+    const c = new ChainBuilder(4);
+    const crypto = fakeCrypto(0);
+    let broken = false;
+    const core = new ConsensusCore(c.config(0), c.initial(), {
+      sign: (d) => crypto.sign(d),
+      verify: (sig, d, pk) => {
+        if (broken) throw new TypeError("verifier crashed");
+        return crypto.verify(sig, d, pk);
+      },
+    });
+    const d = new Driver(core, c);
+    d.start();
+    const a = c.child(c.genesis, 1n);
+    broken = true;
+    let thrown: unknown = null;
+    try {
+      d.message(1, c.proposalMsg(a));
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(ConsensusInvariantError);
+    expect((thrown as Error).message).toMatch(/unexpected error handling message: verifier crashed/);
+  });
+});
+
 describe("blocks from elsewhere", () => {
   it("fetches an unknown parent, buffers the proposal, and votes once sync delivers the parent", () => {
     const c = new ChainBuilder(4);

@@ -201,8 +201,9 @@ export class ConsensusCore {
         const from = event.type === "message" ? event.from : event.type === "blockFromSync" ? (event.from ?? -1) : -1;
         this.out.push({ type: "misbehaviour", peer: from, code: e.code, message: e.message });
       } else {
-        // Whatever a peer sent, the core keeps running; what was decided before the error stands.
-        this.log("error", "handler_error", `${event.type}: ${e instanceof Error ? e.message : String(e)}`);
+        // Hostile input is refused above (Reject); anything else is a bug, and the handler may have changed
+        // part of the state before it threw: the node must stop, not carry on from a state nobody designed.
+        throw new ConsensusInvariantError(`unexpected error handling ${event.type}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
       }
     }
     return this.takeActions();

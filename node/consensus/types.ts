@@ -123,8 +123,8 @@ export type { ConsensusMessage, Evidence, SafetyState, TimeoutCertificate };
 /** A broken internal invariant: a bug, never caused by peers. The node should stop rather than continue. */
 export class ConsensusInvariantError extends Error {
   readonly code = "consensus_invariant";
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = "ConsensusInvariantError";
   }
 }

@@ -10,7 +10,7 @@ import { replay } from "../../exec/replay.ts";
 import { RealContractVm, genesisBlockHash } from "../../exec/index.ts";
 import { Store } from "../../store/store.ts";
 import { verifyChain } from "../../store/verify.ts";
-import { Validator } from "../../validator.ts";
+import { Validator } from "../../validator/index.ts";
 import { EXIT_FAILED, EXIT_OK, CliError, parse, processIo, runCommand, usage, type CliIo } from "./client-common.ts";
 
 type Command = (argv: string[], io?: CliIo) => Promise<number>;
@@ -29,6 +29,7 @@ function configArg(values: { config?: string }, line: string): string {
 // ---- start ------------------------------------------------------------------------------------------
 
 const START = "cairn start --config FILE [--json]";
+const FATAL_EXIT_GRACE_MS = 5000;
 
 export const runStart: Command = async (argv, io = processIo) => {
   let validator: Validator | null = null;
@@ -58,8 +59,12 @@ export const runStart: Command = async (argv, io = processIo) => {
       resolve(exitCode);
     };
     v.onFatal = (e) => {
-      io.stderr(`cairn start: halted: ${e.message}\n`);
-      void finish(EXIT_FAILED);
+      io.stderr(`cairn start: fatal: ${e.message}; stopping (the next start recovers from the store)\n`);
+      // Closing waits for writes already issued; a storage engine that no longer answers must not keep a
+      // halted validator's process alive, so the exit does not wait for it past a few seconds.
+      // Exit explicitly: a halted validator must not linger because some handle keeps the event loop alive.
+      setTimeout(() => process.exit(EXIT_FAILED), FATAL_EXIT_GRACE_MS).unref();
+      void finish(EXIT_FAILED).then(() => process.exit(EXIT_FAILED));
     };
     process.once("SIGINT", () => void finish(EXIT_OK));
     process.once("SIGTERM", () => void finish(EXIT_OK));

@@ -1,0 +1,106 @@
+// What validators tell each other about how far they are (committed height), and what this validator makes of
+// it: whether it is behind (then it catches up, and says `syncing` so nobody takes its stale state for the
+// chain's), and how long it has gone without a commit while its peers did not.
+
+import type { ConsensusCore } from "../consensus/index.ts";
+import type { Executor } from "../exec/index.ts";
+import type { NodeMetrics } from "../metrics.ts";
+import type { CatchUp } from "./catch-up.ts";
+import type { Clock, Timer, ValidatorLinks } from "./ports.ts";
+
+/** Heights a validator may trail its peers by before it counts as behind (the commit pipeline's own lag). */
+export const BEHIND_SLACK = 2n;
+
+export interface SyncState {
+  /** True while the node knows it is behind: just started and not yet level with its peers, catching up, or seeing peers commit above it. */
+  syncing: boolean;
+  /** Why, for humans; null when not syncing. */
+  reason: string | null;
+  /** The committed height reads are answered at. */
+  height: bigint;
+  /** The highest committed height that at least one honest peer must have reached, null when not known yet. */
+  knownHeight: bigint | null;
+}
+
+export class PeerStatus {
+  /** The last committed height each peer reported, by validator index. */
+  private readonly heights = new Map<number, bigint>();
+  private timer: Timer | null = null;
+  private readonly faulty: number;
+  /** Peers to hear from after a start before this validator can tell whether it is behind. */
+  private readonly needed: number;
+  private lastCommitAt: number;
+
+  constructor(
+    private readonly links: ValidatorLinks,
+    private readonly clock: Clock,
+    private readonly executor: Executor,
+    private readonly core: ConsensusCore,
+    private readonly catchUp: CatchUp,
+    private readonly metrics: NodeMetrics,
+    private readonly self: number,
+    validators: number,
+  ) {
+    this.faulty = Math.floor((validators - 1) / 3);
+    // With itself, a quorum: among any n - f validators at least one honest one has seen every commit.
+    this.needed = validators - this.faulty - 1;
+    this.lastCommitAt = clock.now();
+  }
+
+  start(intervalMs: number): void {
+    this.links.onPeerConnected((peer) => this.announce(peer));
+    this.timer = this.clock.every(intervalMs, () => this.announce(null));
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+  }
+
+  noteCommit(): void {
+    this.lastCommitAt = this.clock.now();
+  }
+
+  /** A peer's status: remember its height, and catch up when it is ahead. */
+  onStatus(from: number, committedHeight: bigint): void {
+    if (from === this.self) return;
+    const before = this.heights.get(from);
+    if (before === undefined || committedHeight > before) this.heights.set(from, committedHeight);
+    if (committedHeight > this.executor.head().height + BEHIND_SLACK) void this.catchUp.run(from, committedHeight);
+  }
+
+  private announce(peer: number | null): void {
+    const msg = { type: "status" as const, value: { committedHeight: this.executor.head().height, highQcView: this.core.highestQc.view } };
+    if (peer === null) this.links.broadcast(msg);
+    else this.links.send(peer, msg);
+  }
+
+  /**
+   * The height at least one honest peer has reached: the (f+1)-th highest report, so up to f peers that lie
+   * about their height cannot make this validator think itself behind. Null with fewer reports.
+   */
+  knownHeight(): bigint | null {
+    if (this.heights.size < this.faulty + 1 || this.heights.size === 0) return null;
+    const sorted = [...this.heights.values()].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
+    return sorted[this.faulty]!;
+  }
+
+  syncState(): SyncState {
+    const height = this.executor.head().height;
+    const knownHeight = this.knownHeight();
+    const state = (reason: string | null): SyncState => ({ syncing: reason !== null, reason, height, knownHeight });
+    if (this.heights.size < this.needed) return state(`starting: heard from ${this.heights.size} of the ${this.needed} peers needed to tell whether this node is behind`);
+    const catching = this.catchUp.active;
+    if (catching !== null) return state(`catching up: at height ${height}, fetching up to ${catching.target}`);
+    if (knownHeight !== null && knownHeight > height + BEHIND_SLACK) return state(`behind: at height ${height}, peers have committed ${knownHeight}`);
+    return state(null);
+  }
+
+  /** Gauges that make a validator that stopped progressing visible while its peers go on. */
+  updateMetrics(): void {
+    const s = this.syncState();
+    this.metrics.set("cairn_syncing", s.syncing ? 1 : 0);
+    this.metrics.set("cairn_known_height", s.knownHeight === null ? 0 : Number(s.knownHeight));
+    this.metrics.set("cairn_behind_blocks", s.knownHeight === null || s.knownHeight <= s.height ? 0 : Number(s.knownHeight - s.height));
+    this.metrics.set("cairn_seconds_since_commit", Math.round(this.clock.now() - this.lastCommitAt) / 1000);
+  }
+}
