@@ -7,6 +7,7 @@ import { blockHash } from "../node/crypto/digests.ts";
 import { genesisHash } from "../node/crypto/digests.ts";
 import { ConsensusLog } from "../node/store/consensus-log.ts";
 import { Store, StoreError, storeKeys, verifyChain } from "../node/store/index.ts";
+import { MemoryBatch, MemoryDisk } from "../node/store/memory-engine.ts";
 import { COMPACTION_NICE, RocksDb, WriteBatch } from "../node/store/rocks.ts";
 import { childBlock, signer, tempDir, transfer } from "./fixtures/exec/chain.ts";
 import { GENESIS, buildChain, receiptsFor, rootFor, stateKeyFor } from "./fixtures/exec/store-chain.ts";
@@ -24,18 +25,33 @@ function compactionThreads(): string[] {
   return readdirSync("/proc/self/task").filter((tid) => readFileSync(`/proc/self/task/${tid}/comm`, "utf8").startsWith("rocksdb:low"));
 }
 
-let dir: ReturnType<typeof tempDir>;
+/** A database to open a Store on again and again (each open after the last store on it closed). */
+interface Database {
+  open(): Promise<Store>;
+  cleanup(): void;
+}
+
+/** The engines the store's logic is tested on: what a validator runs, and what the simulator runs. */
+const ENGINES = [
+  {
+    name: "RocksDB",
+    batchClass: WriteBatch as { prototype: { put(key: Uint8Array, value: Uint8Array): void } },
+    make(): Database {
+      const dir = tempDir("store");
+      return { open: () => Store.open(dir.path), cleanup: () => dir.cleanup() };
+    },
+  },
+  {
+    name: "MemoryEngine",
+    batchClass: MemoryBatch as { prototype: { put(key: Uint8Array, value: Uint8Array): void } },
+    make(): Database {
+      const disk = new MemoryDisk();
+      return { open: () => Store.openOn(disk.open()), cleanup: () => undefined };
+    },
+  },
+];
+
 let store: Store;
-
-beforeEach(async () => {
-  dir = tempDir("store");
-  store = await Store.open(dir.path);
-});
-
-afterEach(async () => {
-  await store.close();
-  dir.cleanup();
-});
 
 async function expectStoreError(p: Promise<unknown>, code: string, height?: bigint): Promise<StoreError> {
   const e = await p.then(
@@ -48,11 +64,21 @@ async function expectStoreError(p: Promise<unknown>, code: string, height?: bigi
   return e as StoreError;
 }
 
-describe("store: committed chain", () => {
+describe.each(ENGINES)("store on $name: committed chain", (engine) => {
+  let db: Database;
+  beforeEach(async () => {
+    db = engine.make();
+    store = await db.open();
+  });
+  afterEach(async () => {
+    await store.close();
+    db.cleanup();
+  });
+
   it("commits blocks with their results and reads them back after reopening", async () => {
     const blocks = await buildChain(store, 3);
     await store.close();
-    store = await Store.open(dir.path);
+    store = await db.open();
     expect(await store.committedHead()).toEqual({ height: 3n, hash: blockHash(blocks[3]!.header) });
     expect(await store.lastApplied()).toEqual({ height: 3n, stateRoot: rootFor(3n) });
     expect(await store.stateRootAt(2n)).toEqual(rootFor(2n));
@@ -157,7 +183,7 @@ describe("store: committed chain", () => {
     expect(await store.getSafety()).toBeNull();
     await store.putSafety(new Uint8Array([9, 8, 7]));
     await store.close();
-    store = await Store.open(dir.path);
+    store = await db.open();
     expect(await store.getSafety()).toEqual(new Uint8Array([9, 8, 7]));
   });
 
@@ -171,7 +197,7 @@ describe("store: committed chain", () => {
       { block: b, hash: blockHash(b.header) },
     ]);
     await store.close();
-    store = await Store.open(dir.path);
+    store = await db.open();
     expect(await store.getSafety()).toEqual(new Uint8Array([1, 2]));
     const pending = await new ConsensusLog(store).pendingAbove(2n);
     expect(pending.map((x) => toHex(blockHash(x.header)))).toEqual([toHex(blockHash(a.header)), toHex(blockHash(b.header))]);
@@ -209,7 +235,7 @@ describe("store: committed chain", () => {
     await store.appendCommitted(b, null);
     await clog.dropPending([{ height: 4n, hash: hf2, committed: false }]);
     await store.close();
-    store = await Store.open(dir.path);
+    store = await db.open();
     expect(await new ConsensusLog(store).pendingAbove(4n)).toEqual([]);
     expect(await store.getBlockBytes(hf2)).toBeNull();
     expect(await store.getBlockBytes(hb)).not.toBeNull();
@@ -229,7 +255,7 @@ describe("store: committed chain", () => {
     await clog.putSafety(new Uint8Array([2]));
     expect(await store.getBlockBytes(hb)).toBeNull();
 
-    const put = vi.spyOn(WriteBatch.prototype, "put");
+    const put = vi.spyOn(engine.batchClass.prototype, "put");
     try {
       const blockKeysPut = (): string[] => put.mock.calls.map(([k]) => toHex(k)).filter((k) => k === toHex(storeKeys.block(ha)) || k === toHex(storeKeys.block(hb)));
       await store.appendCommitted(a, null);
@@ -241,7 +267,7 @@ describe("store: committed chain", () => {
       put.mockRestore();
     }
     await store.close();
-    store = await Store.open(dir.path);
+    store = await db.open();
     expect(await store.getBlock(ha)).toEqual(a);
     expect(await store.getBlock(hb)).toEqual(b);
     expect(toHex((await store.blockHashAt(4n))!)).toBe(toHex(hb));
@@ -255,6 +281,16 @@ describe("store: committed chain", () => {
 });
 
 describe.runIf(process.platform === "linux")("store: RocksDB's compaction threads", () => {
+  let dir: ReturnType<typeof tempDir>;
+  beforeEach(async () => {
+    dir = tempDir("store");
+    store = await Store.open(dir.path);
+  });
+  afterEach(async () => {
+    await store.close();
+    dir.cleanup();
+  });
+
   it("run COMPACTION_NICE below the event loop, which keeps its priority; another open lowers them no further", async () => {
     const want = Math.min(19, mainNiceAtLoad + COMPACTION_NICE);
     const threads = compactionThreads();
@@ -273,7 +309,17 @@ describe.runIf(process.platform === "linux")("store: RocksDB's compaction thread
   });
 });
 
-describe("store: verifyChain", () => {
+describe.each(ENGINES)("store on $name: verifyChain", (engine) => {
+  let db: Database;
+  beforeEach(async () => {
+    db = engine.make();
+    store = await db.open();
+  });
+  afterEach(async () => {
+    await store.close();
+    db.cleanup();
+  });
+
   it("names the height of a block with one flipped byte", async () => {
     const blocks = await buildChain(store, 5);
     await store.bindGenesis(genesisHash(GENESIS));
@@ -302,27 +348,48 @@ describe("store: verifyChain", () => {
     await expectStoreError(verifyChain(store), "corrupt_chain", 3n);
   });
 
+  it("reports stored bytes that do not decode as corrupt_chain, not as a codec error", async () => {
+    const blocks = await buildChain(store, 2);
+    const hash = blockHash(blocks[2]!.header);
+    await store.db.put(storeKeys.block(hash), new Uint8Array([1, 2, 3]), true);
+    await expectStoreError(store.getBlock(hash), "corrupt_chain");
+    await store.db.put(storeKeys.receipt(1n, 0), new Uint8Array([9]), true);
+    await expectStoreError(store.receiptAt(1n, 0), "corrupt_chain");
+    await expectStoreError(store.receiptsOfBlock(1n), "corrupt_chain");
+    const id = receiptsFor(blocks[1]!)[0]!.id;
+    await store.db.put(storeKeys.receiptById(id), new Uint8Array(5), true);
+    await expectStoreError(store.receiptLocation(id), "corrupt_chain");
+  });
+
   it("detects a missing height and a truncated tail", async () => {
     await buildChain(store, 4);
     await store.db.batch([{ type: "del", key: storeKeys.height(2n) }], true);
     const e = await expectStoreError(verifyChain(store), "corrupt_chain", 2n);
     expect(e.message).toMatch(/missing/);
-    const dir2 = tempDir("store-trunc");
-    const s2 = await Store.open(dir2.path);
+    const db2 = engine.make();
+    const s2 = await db2.open();
     try {
       await buildChain(s2, 4);
       await s2.db.batch([{ type: "del", key: storeKeys.height(4n) }, { type: "del", key: storeKeys.height(3n) }], true);
       await expectStoreError(verifyChain(s2), "corrupt_chain", 3n);
     } finally {
       await s2.close();
-      dir2.cleanup();
+      db2.cleanup();
     }
   });
 });
 
-describe("store: commit atomicity under SIGKILL", () => {
-  it("after a kill at an arbitrary instant, state, receipts, root and last applied height agree", async () => {
+describe("store on RocksDB: commit atomicity under SIGKILL", () => {
+  let dir: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    dir = tempDir("store");
+  });
+  afterEach(async () => {
     await store.close();
+    dir.cleanup();
+  });
+
+  it("after a kill at an arbitrary instant, state, receipts, root and last applied height agree", async () => {
     const script = fileURLToPath(new URL("./fixtures/exec/commit-loop.ts", import.meta.url));
     const child = spawn(process.execPath, ["--import", "tsx", script, dir.path], { stdio: ["ignore", "pipe", "inherit"] });
     let printed = 0;
