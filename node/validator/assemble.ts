@@ -109,7 +109,11 @@ export class ValidatorRuntime {
     this.halt = new Halt(w.log);
     this.pump = new EventPump(w.core, this.halt);
     const blocks = new UncommittedBlocks(w.clog, w.store, this.halt);
-    this.waiters = new ReceiptWaiters({ isPending: (idHex) => w.mempool.isPending(idHex), load: (id) => w.store.receiptById(id) });
+    this.waiters = new ReceiptWaiters({
+      isPending: (idHex) => w.mempool.isPending(idHex),
+      load: (id) => w.store.receiptById(id),
+      displaced: (idHex) => w.mempool.displacedBy(idHex),
+    });
     this.execution = new BlockExecution(w.executor, w.mempool, this.pump, w.clock, this.halt, w.log);
     this.commits = new CommitPipeline(w.executor, w.store, w.mempool, this.waiters, this.execution, blocks, this.metrics, this.halt);
     this.payload = new PayloadBuilder(w.mempool, this.commits, this.pump, w.clock, w.payload);

@@ -5,7 +5,7 @@
 
 import { toHex } from "../codec/hex.ts";
 import type { Block } from "../codec/types.ts";
-import { ExecError, type ExecutedBlock, type Executor } from "../exec/index.ts";
+import { isTransientExecError, type ExecutedBlock, type Executor } from "../exec/index.ts";
 import type { Mempool } from "../mempool/index.ts";
 import { ReleasingMap } from "../releasing-map.ts";
 import type { EventSink } from "./event-pump.ts";
@@ -15,11 +15,6 @@ import type { Clock, Logger } from "./ports.ts";
 /** Attempts of one block's execution when it fails for environmental reasons, and the wait before each retry. */
 export const EXECUTION_ATTEMPTS = 4;
 const RETRY_DELAY_MS = [100, 500, 2000];
-
-/** True for failures a retry may cure (the executor says `unavailable`: compiler crash or timeout, I/O). */
-export function isTransient(e: unknown): boolean {
-  return e instanceof ExecError && e.code === "unavailable";
-}
 
 export class BlockExecution {
   /** Results of executed, uncommitted blocks, by hash hex, for the commit to deliver their receipts. */
@@ -64,7 +59,7 @@ export class BlockExecution {
     try {
       return await this.executor.executeBlock(block, { has: (idHex) => this.mempool.isVerified(idHex) });
     } catch (e) {
-      if (this.stopped || !isTransient(e) || n >= EXECUTION_ATTEMPTS) throw e;
+      if (this.stopped || !isTransientExecError(e) || n >= EXECUTION_ATTEMPTS) throw e;
       const delay = RETRY_DELAY_MS[Math.min(n - 1, RETRY_DELAY_MS.length - 1)]!;
       this.log.warn("block execution failed; retrying", { height: block.header.height.toString(), attempt: n, error: (e as Error).message, retryInMs: delay });
       await new Promise<void>((resolve) => this.clock.after(delay, resolve));

@@ -80,14 +80,15 @@ export class CommitPipeline {
     // The block's ids stop being pending synchronously inside onCommitted, and their receipts are delivered
     // in the same run: a waiter either registered before and is answered here, or registers after and finds
     // the receipt stored (the ordering ReceiptWaiters relies on to keep no receipts of its own).
-    const cleanup = this.mempool.onCommitted(invs);
+    const cleanup = this.mempool.onCommitted(invs, { height: block.header.height });
     for (let i = 0; i < receipts.length; i++) {
       const r = receipts[i]!;
       const inv = invs[i];
       // Receipts come in block order; the invocation's memoized id hex saves encoding it again.
       this.waiters.deliver(r, inv !== undefined && bytesEqual(r.id, invocationId(inv)) ? invocationIdHex(inv) : undefined);
     }
-    await cleanup;
+    // Pending invocations whose nonce this block used are final too: their waiters learn it now.
+    this.waiters.deliverDisplaced((await cleanup).displaced);
     this.committing.delete(hex);
     this.blocks.forgetCommitted(block.header.height, cb.hash);
     for (const l of this.listeners) l(block, receipts);

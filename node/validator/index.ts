@@ -20,7 +20,7 @@ import { systemClock } from "./ports.ts";
 export { ValidatorRuntime, restoreCore } from "./assemble.ts";
 export type { ValidatorWorld } from "./assemble.ts";
 export type { Clock, Timer, ValidatorLinks } from "./ports.ts";
-export type { SyncState } from "./peer-status.ts";
+export type { SyncState } from "../api/services.ts";
 
 export interface ValidatorOptions {
   logger?: Logger;

@@ -2,6 +2,7 @@
 // it: whether it is behind (then it catches up, and says `syncing` so nobody takes its stale state for the
 // chain's), and how long it has gone without a commit while its peers did not.
 
+import type { SyncState } from "../api/services.ts";
 import type { ConsensusCore } from "../consensus/index.ts";
 import type { Executor } from "../exec/index.ts";
 import type { NodeMetrics } from "../metrics.ts";
@@ -11,16 +12,6 @@ import type { Clock, Timer, ValidatorLinks } from "./ports.ts";
 /** Heights a validator may trail its peers by before it counts as behind (the commit pipeline's own lag). */
 export const BEHIND_SLACK = 2n;
 
-export interface SyncState {
-  /** True while the node knows it is behind: just started and not yet level with its peers, catching up, or seeing peers commit above it. */
-  syncing: boolean;
-  /** Why, for humans; null when not syncing. */
-  reason: string | null;
-  /** The committed height reads are answered at. */
-  height: bigint;
-  /** The highest committed height that at least one honest peer must have reached, null when not known yet. */
-  knownHeight: bigint | null;
-}
 
 export class PeerStatus {
   /** The last committed height each peer reported, by validator index. */

@@ -4,7 +4,7 @@
 import { toJson } from "../codec/codec.ts";
 import { Evidence as EvidenceCodec } from "../codec/consensus.ts";
 import type { Block, ContractVersionInfo, Receipt, SignedInvocation, SourceFile } from "../codec/types.ts";
-import type { NodeServices, NodeStatus, QueryRequest, QueryResult, SubmitResult } from "../api/services.ts";
+import type { NodeServices, NodeStatus, QueryRequest, QueryResult, SubmitResult, SyncState } from "../api/services.ts";
 import type { ConsensusCore } from "../consensus/index.ts";
 import { CairnError } from "../errors.ts";
 import type { Executor } from "../exec/index.ts";
@@ -15,7 +15,9 @@ import type { Store } from "../store/index.ts";
 import type { ConsensusLog } from "../store/consensus-log.ts";
 import type { Admission } from "./admission.ts";
 import type { Halt } from "./halt.ts";
-import type { PeerStatus, SyncState } from "./peer-status.ts";
+import type { Displaced } from "../mempool/index.ts";
+import type { FinalOutcome } from "../receipt-waiters.ts";
+import type { PeerStatus } from "./peer-status.ts";
 import type { ValidatorLinks } from "./ports.ts";
 import type { UncommittedBlocks } from "./uncommitted-blocks.ts";
 
@@ -56,7 +58,7 @@ export class ReadModel implements NodeServices {
     return this.p.admission.submitBatch(invs);
   }
 
-  waitForReceipts(ids: Uint8Array[], timeoutMs: number): Promise<(Receipt | null)[]> {
+  waitForReceipts(ids: Uint8Array[], timeoutMs: number): Promise<(FinalOutcome | null)[]> {
     return this.p.waiters.wait(ids, timeoutMs);
   }
 
@@ -66,6 +68,10 @@ export class ReadModel implements NodeServices {
 
   isPending(id: Uint8Array): boolean {
     return this.p.mempool.isPending(id);
+  }
+
+  displaced(id: Uint8Array): Displaced | null {
+    return this.p.mempool.displacedBy(id) ?? null;
   }
 
   query(q: QueryRequest): Promise<QueryResult> {
