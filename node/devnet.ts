@@ -1,8 +1,9 @@
 // A local network for development and tests: keys, genesis and one config per validator in a folder,
-// then one `cairn start` process per validator so any one can be killed and restarted alone.
+// then one `cairn start` process per validator so any one can be killed and restarted alone; `cairn devnet`
+// restarts a validator that exits on its own.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -106,24 +107,69 @@ export function spawnValidator(dir: string, index: number, extraArgs: string[] =
   return child;
 }
 
-/** Runs every validator of a devnet until SIGINT/SIGTERM, then stops them and resolves. */
+/** Where runDevnet keeps the pid of validator i's running process (removed when it exits). */
+export function validatorPidPath(dir: string, index: number): string {
+  return join(dir, `node${index}.pid`);
+}
+
+/** First wait before restarting a validator that exited; it doubles each time one exits soon after starting. */
+const RESTART_FIRST_MS = 500;
+const RESTART_MAX_MS = 30_000;
+/** A validator that ran this long before exiting is restarted after the first wait again. */
+const RESTART_STABLE_MS = 10_000;
+
+/**
+ * Runs every validator of a devnet until SIGINT/SIGTERM, then stops them and resolves. A validator that exits
+ * on its own is restarted (a crashed or halted node recovers from its store), after a wait that grows while it
+ * keeps exiting quickly, so one that cannot start does not spin. Each start is printed with its pid, which is
+ * also in DIR/node<i>.pid while the process runs.
+ */
 export async function runDevnet(dirArg: string, print: (line: string) => void): Promise<void> {
   const dir = resolve(dirArg);
   const info = readDevnet(dir);
   if (!info) throw new CairnError("not_found", `${dir} is not a devnet folder (no devnet.json)`);
-  const children = info.rest.map((_, i) => spawnValidator(dir, i));
+  const n = info.rest.length;
+  const children: (ChildProcess | null)[] = new Array(n).fill(null);
+  const nextDelay: number[] = new Array(n).fill(RESTART_FIRST_MS);
+  const restartTimers = new Set<NodeJS.Timeout>();
   let stopping = false;
+  let allStopped!: () => void;
+  const stopped = new Promise<void>((r) => (allStopped = r));
+  const finishIfIdle = (): void => {
+    if (stopping && children.every((c) => c === null)) allStopped();
+  };
+
+  const launch = (i: number): void => {
+    const child = spawnValidator(dir, i);
+    const startedAt = performance.now();
+    children[i] = child;
+    if (child.pid !== undefined) writeFileSync(validatorPidPath(dir, i), `${child.pid}\n`);
+    print(`validator ${i} started (pid ${child.pid})`);
+    child.once("exit", (code, signal) => {
+      children[i] = null;
+      rmSync(validatorPidPath(dir, i), { force: true });
+      if (stopping) return finishIfIdle();
+      const delay = performance.now() - startedAt >= RESTART_STABLE_MS ? RESTART_FIRST_MS : nextDelay[i]!;
+      nextDelay[i] = Math.min(RESTART_MAX_MS, delay * 2);
+      print(`validator ${i} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms (see ${join(dir, `node${i}.log`)})`);
+      const timer = setTimeout(() => {
+        restartTimers.delete(timer);
+        if (!stopping) launch(i);
+      }, delay);
+      restartTimers.add(timer);
+    });
+  };
+
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
-    for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+    for (const t of restartTimers) clearTimeout(t);
+    restartTimers.clear();
+    for (const c of children) if (c && c.exitCode === null) c.kill("SIGTERM");
+    finishIfIdle();
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
-  children.forEach((c, i) =>
-    c.on("exit", (code, signal) => {
-      if (!stopping) print(`validator ${i} exited (${signal ?? code}); see ${join(dir, `node${i}.log`)}`);
-    }),
-  );
-  await Promise.all(children.map((c) => new Promise<void>((r) => (c.exitCode !== null ? r() : c.once("exit", () => r())))));
+  for (let i = 0; i < n; i++) launch(i);
+  await stopped;
 }

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { CAIRN_BIN } from "../node/devnet.ts";
+import { CAIRN_BIN, validatorPidPath } from "../node/devnet.ts";
 import { freePortBase } from "./helpers/cluster.ts";
 
 const dirs: string[] = [];
@@ -85,4 +85,63 @@ describe("cairn devnet", () => {
     p.kill("SIGINT");
     expect(await stopped(p)).toBe(0);
   }, 90_000);
+
+  it("restarts a validator that exits on its own, and it catches up", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cairn-devnet-"));
+    dirs.push(dir);
+    const base = await freePortBase(4);
+    const p = spawn(process.execPath, [CAIRN_BIN, "devnet", "--dir", dir, "--validators", "4", "--base-port", String(base)], { stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    p.stderr!.on("data", (d) => (err += d));
+    const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
+    try {
+      const url = (i: number) => `http://127.0.0.1:${base + i}`;
+      await Promise.all([0, 1, 2, 3].map((i) => statusOf(url(i), 60_000)));
+      let h0 = 0n;
+      for (let i = 0; i < 300 && h0 < 3n; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        h0 = BigInt((await statusOf(url(0))).height);
+      }
+      expect(h0).toBeGreaterThanOrEqual(3n);
+      // Validators must not have exited on their own so far; the pid file names the running process.
+      expect(err, err).not.toMatch(/exited/);
+      const firstPid = Number(readFileSync(validatorPidPath(dir, 2), "utf8"));
+      expect(err).toContain(`validator 2 started (pid ${firstPid})`);
+      process.kill(firstPid, "SIGKILL");
+      const deadline = Date.now() + 60_000;
+      let secondPid = 0;
+      while (Date.now() < deadline) {
+        const m = [...err.matchAll(/validator 2 started \(pid (\d+)\)/g)];
+        if (m.length >= 2) {
+          secondPid = Number(m[1]![1]);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(err).toMatch(new RegExp(`validator 2 exited \\(SIGKILL\\); restarting in \\d+ ms \\(see .*node2\\.log\\)`));
+      expect(secondPid).toBeGreaterThan(0);
+      expect(secondPid).not.toBe(firstPid);
+
+      // The restarted validator serves again and catches up with where the others are now.
+      const target = BigInt((await statusOf(url(0))).height);
+      expect(target).toBeGreaterThan(h0);
+      let h2 = -1n;
+      while (Date.now() < deadline && h2 < target) {
+        try {
+          h2 = BigInt((await statusOf(url(2), 1_000)).height);
+        } catch {
+          // still starting
+        }
+        if (h2 < target) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(h2).toBeGreaterThanOrEqual(target);
+      expect(Number(readFileSync(validatorPidPath(dir, 2), "utf8"))).toBe(secondPid);
+    } finally {
+      p.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+    // Stopping is not an exit to restart from, and the pid files go with the processes.
+    expect(err).not.toMatch(/exited \(code 0\)|exited \(SIGTERM\)/);
+    for (let i = 0; i < 4; i++) expect(existsSync(validatorPidPath(dir, i))).toBe(false);
+  }, 120_000);
 });
