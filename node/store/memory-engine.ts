@@ -40,6 +40,7 @@ export interface CrashOptions {
 
 /** Keys as strings of one UTF-16 unit per byte: JavaScript's string order is then the keys' byte order. */
 function keyString(b: Uint8Array): string {
+  // fromCharCode takes the bytes as arguments: fine for keys, and a long key goes through a Buffer view.
   if (b.length <= 1024) return String.fromCharCode.apply(null, b as unknown as number[]);
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
 }
@@ -105,10 +106,12 @@ class Table {
     const out: string[] = [];
     let i = 0;
     let j = 0;
+    // With no deletion since, every old key is present and every added one is new and added once.
+    const check = this.removed > 0;
     let last: string | undefined;
     while (i < old.length || j < add.length) {
       const k = j >= add.length || (i < old.length && old[i]! <= add[j]!) ? old[i++]! : add[j++]!;
-      if (k === last || !this.map.has(k)) continue;
+      if (check && (k === last || !this.map.has(k))) continue;
       out.push(k);
       last = k;
     }
@@ -201,14 +204,15 @@ export class MemoryDisk {
     return this.table.get(k);
   }
 
-  /** @internal lands one write; its keys and values are already the engine's own copies. */
-  land(ops: readonly BatchOp[], sync: boolean): void {
+  /** @internal lands one write (values are the engine's own copies; null deletes). */
+  land(keys: readonly string[], values: ReadonlyArray<Uint8Array | null>, sync: boolean): void {
     this.writeStarts.push(this.undoKeys.length);
-    for (const op of ops) {
-      const k = keyString(op.key);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const v = values[i]!;
       this.undoKeys.push(k);
       this.undoValues.push(this.table.get(k));
-      if (op.type === "put") this.table.set(k, op.value!);
+      if (v !== null) this.table.set(k, v);
       else this.table.delete(k);
     }
     if (sync) this.makeDurable();
@@ -231,27 +235,39 @@ export class MemoryDisk {
   }
 }
 
-/** A batch of a MemoryEngine: holds copies of what it is given. */
+/** A batch of a MemoryEngine: holds copies of what it is given (keys as strings, see keyString). */
 export class MemoryBatch implements EngineBatch {
   /** @internal */
-  readonly ops: BatchOp[] = [];
+  readonly keys: string[] = [];
+  /** @internal null deletes. */
+  readonly values: Array<Uint8Array | null> = [];
 
   /** @internal use MemoryEngine.newBatch(). */
   constructor(readonly engine: MemoryEngine) {}
 
   get length(): number {
-    return this.ops.length;
+    return this.keys.length;
   }
 
   put(key: Uint8Array, value: Uint8Array): void {
     if (!(key instanceof Uint8Array) || !(value instanceof Uint8Array)) throw new TypeError("MemoryBatch.put takes a Uint8Array key and value");
-    this.ops.push({ type: "put", key: key.slice(), value: value.slice() });
+    this.keys.push(keyString(key));
+    this.values.push(value.slice());
   }
 
   del(key: Uint8Array): void {
     if (!(key instanceof Uint8Array)) throw new TypeError("MemoryBatch.del takes a Uint8Array key");
-    this.ops.push({ type: "del", key: key.slice() });
+    this.keys.push(keyString(key));
+    this.values.push(null);
   }
+}
+
+/** A write as the failWrite fault sees it (built only when that fault is set). */
+function opsOf(keys: readonly string[], values: ReadonlyArray<Uint8Array | null>): BatchOp[] {
+  return keys.map((k, i) => {
+    const v = values[i]!;
+    return v === null ? { type: "del", key: keyBytes(k) } : { type: "put", key: keyBytes(k), value: v.slice() };
+  });
 }
 
 type EngineState = "open" | "closing" | "closed" | "dead";
@@ -331,8 +347,9 @@ export class MemoryEngine implements StorageEngine {
   }
 
   put(key: Uint8Array, value: Uint8Array, sync: boolean): Promise<void> {
-    if (!(key instanceof Uint8Array) || !(value instanceof Uint8Array)) throw new TypeError("MemoryEngine.put takes a Uint8Array key and value");
-    return this.writeOps([{ type: "put", key: key.slice(), value: value.slice() }], sync);
+    const b = new MemoryBatch(this);
+    b.put(key, value);
+    return this.writeBatch(b, sync);
   }
 
   batch(ops: readonly BatchOp[], sync: boolean): Promise<void> {
@@ -341,7 +358,7 @@ export class MemoryEngine implements StorageEngine {
       if (op.type === "put") b.put(op.key, op.value!);
       else b.del(op.key);
     }
-    return this.writeOps(b.ops, sync);
+    return this.writeBatch(b, sync);
   }
 
   newBatch(): MemoryBatch {
@@ -351,22 +368,26 @@ export class MemoryEngine implements StorageEngine {
 
   write(batch: EngineBatch, sync: boolean): Promise<void> {
     if (!(batch instanceof MemoryBatch) || batch.engine !== this) throw new TypeError("MemoryEngine.write takes a batch from this engine's newBatch()");
-    return this.writeOps(batch.ops.slice(), sync);
+    return this.writeBatch(batch, sync);
   }
 
-  /** Lands `ops` (the engine's own copies) at one step and reports at the next. */
-  private writeOps(ops: readonly BatchOp[], sync: boolean): Promise<void> {
+  /** Lands what `batch` holds now at one step and reports at the next. */
+  private writeBatch(batch: MemoryBatch, sync: boolean): Promise<void> {
     if (this.state !== "open") return Promise.reject(this.unusable());
+    // The caller may add to a batch once written; this write is what it held now.
+    const keys = batch.keys.slice();
+    const values = batch.values.slice();
     this.inflight++;
     return new Promise<void>((resolve, reject) => {
       this.disk.schedule(() => {
         if (this.state === "dead") return;
-        if (this.disk.faults.failWrite?.(ops, sync)) {
+        const failWrite = this.disk.faults.failWrite;
+        if (failWrite !== undefined && failWrite(opsOf(keys, values), sync)) {
           reject(this.ioError("write"));
           this.finished();
           return;
         }
-        if (ops.length > 0) this.disk.land(ops, sync);
+        if (keys.length > 0) this.disk.land(keys, values, sync);
         this.disk.schedule(() => {
           if (this.state === "dead") return;
           resolve();
