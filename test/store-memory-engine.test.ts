@@ -300,6 +300,26 @@ describe("MemoryEngine iterates exactly as RocksDB does", () => {
   });
 });
 
+describe("both engines after close", () => {
+  it.each(["RocksDB", "MemoryEngine"])("%s rejects every operation with 'closed' and closes again without error", async (name) => {
+    const dir = tempDir("store-closed");
+    try {
+      const engine: StorageEngine = name === "RocksDB" ? await RocksDb.open(dir.path) : new MemoryDisk().open();
+      await engine.put(b(1), b(1), true);
+      expect(engine.isOpen).toBe(true);
+      await engine.close();
+      expect(engine.isOpen).toBe(false);
+      for (const p of [engine.get(b(1)), engine.getMany([b(1)]), engine.put(b(2), b(2), false), engine.batch([{ type: "del", key: b(1) }], true), engine.iterate().next()]) {
+        expect((await errorOf(p)).code).toBe("closed");
+      }
+      expect(() => engine.newBatch()).toThrow(StoreError);
+      await engine.close();
+    } finally {
+      dir.cleanup();
+    }
+  });
+});
+
 describe("Store on MemoryEngine: crashes", () => {
   const commitNext = async (store: Store, parent: Parameters<typeof childBlock>[0]) => {
     const h = parent.header.height + 1n;

@@ -3,5 +3,5 @@ export { StoreError, isStoreError, type StoreErrorCode } from "./errors.ts";
 export { verifyChain, type VerifyChainOptions, type VerifyChainResult } from "./verify.ts";
 export { RocksDb } from "./rocks.ts";
 export type { BatchOp, EngineBatch, IterateOptions, StorageEngine } from "./engine.ts";
-export { MemoryDisk, MemoryEngine, type MemoryDiskOptions, type MemoryFaults } from "./memory-engine.ts";
+export { MemoryDisk, MemoryEngine, MemoryBatch, type MemoryDiskOptions, type MemoryFaults, type CrashOptions } from "./memory-engine.ts";
 export { keys as storeKeys, TABLE, META, STORE_FORMAT, prefixEnd } from "./keys.ts";
