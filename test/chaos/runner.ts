@@ -46,8 +46,8 @@ export interface ChaosResult {
 const VALIDATORS = 4;
 const QUORUM = 3;
 const HOST = "127.0.0.1";
-const CLIENTS = 3;
-const ACCOUNTS_PER_CLIENT = 4;
+const CLIENTS = 4;
+const ACCOUNTS_PER_CLIENT = 5;
 const BANK_FUNDING = 1_000_000_000_000n;
 const TOKEN_FUNDING = 1_000_000n;
 const TOKEN = { name: "token", version: 1 };

@@ -40,7 +40,7 @@ function drawNet(prng: Prng, n: number): NetFault {
     case "garbage":
       return { kind: "garbage", node, count: prng.int(1, 4), size: prng.int(1, 4096) };
     case "slowloris":
-      return { kind: "slowloris", node, conns: prng.int(1, 6), intervalMs: prng.int(1_000, 3_000), holdMs: prng.int(3_000, 8_000) };
+      return { kind: "slowloris", node, conns: prng.int(1, 6), intervalMs: prng.int(1_000, 3_000), holdMs: prng.int(3_000, 12_000) };
   }
 }
 
