@@ -128,7 +128,7 @@ describe("Client", () => {
 
   it("queries, reads state and submits batches", async () => {
     const q = await client.query({ contract: "echo", version: 1, method: "say", inputString: "hey" });
-    expect(q).toEqual({ status: "ok", gasUsed: 42n, output: utf8("say:hey"), outputString: "say:hey", error: null });
+    expect(q).toEqual({ status: "ok", gasUsed: 42n, output: utf8("say:hey"), outputString: "say:hey", error: null, height: BigInt(node.blocks.length - 1) });
     expect((await client.query({ contract: "echo", version: 1, method: "binary" })).outputString).toBeUndefined();
     expect(await client.state("counter", utf8("last"))).toEqual(new Uint8Array([1, 2]));
     expect(await client.state("counter", utf8("nope"))).toBeNull();
