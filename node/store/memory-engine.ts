@@ -172,10 +172,9 @@ export class MemoryDisk {
         if (prev === undefined) this.table.delete(this.undoKeys[i]!);
         else this.table.set(this.undoKeys[i]!, prev);
       }
-      this.undoKeys.length = from;
-      this.undoValues.length = from;
-      this.writeStarts.length = keep;
     }
+    // What survived is on the medium: a second power failure before reopening loses nothing more.
+    this.makeDurable();
   }
 
   /** The process dies with the power on: the open engine dies as in crash(), every landed write stays. */
