@@ -110,13 +110,13 @@ describe("validator node end to end (1 validator, real process)", () => {
     expect(fundedBefore.balance - fundedAfter.balance).toBe(3000n + fees);
     expect(fundedAfter.nonce).toBe(fundedBefore.nonce + 3n);
 
-    // The very same signed bytes again: the nonce is used.
+    // The very same signed bytes again: refused as what it is, an invocation already committed (never as new).
     const block = await client.block(receipts[0]!.height);
     const replayed = block!.invocations[receipts[0]!.index]!;
     const err = await client.submit(replayed).catch((e) => e);
     expect(err).toBeInstanceOf(ClientError);
     expect((err as ClientError).status).toBe(409);
-    expect((err as ClientError).code).toBe("nonce_used");
+    expect((err as ClientError).code).toBe("already_committed");
   });
 
   it("deploys the token example, mints, transfers, queries; out of gas pays and writes nothing", async () => {
