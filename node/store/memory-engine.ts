@@ -380,8 +380,8 @@ export class MemoryEngine implements StorageEngine {
     return new Promise<void>((resolve, reject) => {
       this.disk.schedule(() => {
         if (this.state === "dead") return;
-        const failWrite = this.disk.faults.failWrite;
-        if (failWrite !== undefined && failWrite(opsOf(keys, values), sync)) {
+        const faults = this.disk.faults;
+        if (faults.failWrite !== undefined && faults.failWrite(opsOf(keys, values), sync)) {
           reject(this.ioError("write"));
           this.finished();
           return;
