@@ -286,6 +286,12 @@ export class Client {
     return { status: res.status, body: json, height, syncing };
   }
 
+  /** Notes a committed height seen in a receipt (a node answering below it later is behind). */
+  private saw(r: ReceiptT): ReceiptT {
+    if (r.height > this.seenHeight) this.seenHeight = r.height;
+    return r;
+  }
+
   /** A request to the endpoint in use, moving on to the next ones when it cannot be reached. */
   private async request(method: "GET" | "POST", path: string, body?: unknown, timeoutMs = this.requestTimeoutMs): Promise<Answer> {
     let last: unknown;
@@ -454,7 +460,7 @@ export class Client {
       const r = await this.receipt(idHex);
       if (r === null) throw new ClientError(404, "not_found", `invocation ${idHex} is neither pending nor committed`);
       if (r.status === "displaced") throw new DisplacedError(idHex, (r as Displaced).by, (r as Displaced).height);
-      if (r.status !== "pending") return sameId(r as ReceiptT, idHex);
+      if (r.status !== "pending") return this.saw(sameId(r as ReceiptT, idHex));
       if (Date.now() >= deadline) throw new ClientError(0, "timeout", `invocation not committed within ${timeoutMs} ms`);
       await new Promise((res) => setTimeout(res, Math.min(POLL_MS, Math.max(1, deadline - Date.now()))));
     }
@@ -550,7 +556,7 @@ export class Client {
     const a = await this.postWrite("submitting", `/v1/invocations?wait=true&timeoutMs=${serverWait}`, body, serverWait + this.requestTimeoutMs, held);
     const displaced = decodeOrThrow("displacement", () => displacedOf(a.body));
     if (displaced !== null) throw new DisplacedError(idHex, displaced.by, displaced.height);
-    if (a.status === 200) return sameId(decodeOrThrow("receipt", () => fromJson(Receipt, a.body, "receipt")), idHex);
+    if (a.status === 200) return this.saw(sameId(decodeOrThrow("receipt", () => fromJson(Receipt, a.body, "receipt")), idHex));
     return this.waitForReceipt(idHex, Math.max(0, timeoutMs - (Date.now() - started)));
   }
 
