@@ -3,8 +3,13 @@
 // be lost or changed, supply must be conserved, and every other end check must pass (exit code 0).
 
 import { spawn } from "node:child_process";
+import { createServer as createHttpServer } from "node:http";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { checkAcks } from "./chaos/checks.ts";
+import { LinkRelay } from "./chaos/relay.ts";
+import { drawSchedule } from "./chaos/schedule.ts";
 
 const RUN = fileURLToPath(new URL("./chaos/run.ts", import.meta.url));
 const LAST_LINE = /^chaos: cycles=(\d+) acknowledged=(\d+) lost=(\d+) mismatched=(\d+) supply_ok=(true|false) longest_stall_s=(\d+\.\d)$/;
@@ -33,6 +38,7 @@ describe("chaos run", () => {
     expect(mismatched, out).toBe("0");
     expect(supplyOk, out).toBe("true");
     expect(code, out).toBe(0);
+    console.log(last);
     // The seed comes first, and each cycle killed validators: one, two and all four among them.
     expect(lines[0]).toBe("chaos: seed=20261207 cycles=5 (repeat with --seed 20261207 --cycles 5)");
     const kills = lines.filter((l) => /^chaos: cycle \d\/5: kill(1|2|All): SIGKILL/.test(l));
@@ -40,9 +46,80 @@ describe("chaos run", () => {
     for (const kind of ["kill1", "kill2", "killAll"]) expect(kills.some((l) => l.includes(`: ${kind}: `))).toBe(true);
   }, 240_000);
 
-  it("draws the same schedule from the same seed", async () => {
-    const { drawSchedule } = await import("./chaos/schedule.ts");
+  it("draws the same schedule from the same seed", () => {
     expect(drawSchedule(42, 10, 4)).toEqual(drawSchedule(42, 10, 4));
     expect(drawSchedule(42, 10, 4)).not.toEqual(drawSchedule(43, 10, 4));
+  });
+
+  it("relay: forwards, cuts live and new connections, heals, delays", async () => {
+    const echo: Server = createServer((s) => s.pipe(s));
+    await new Promise<void>((r) => echo.listen(0, "127.0.0.1", () => r()));
+    const relay = new LinkRelay(0, 1, "127.0.0.1", (echo.address() as { port: number }).port);
+    await relay.start();
+    const open = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const s = connect({ host: "127.0.0.1", port: relay.port }, () => resolve(s));
+        s.once("error", reject);
+      });
+    /** Sends text and answers the echo, or null when the connection closes first. */
+    const roundTrip = (s: Socket, text: string): Promise<string | null> =>
+      new Promise((resolve) => {
+        let got = "";
+        s.on("data", (d) => {
+          got += d;
+          if (got.length >= text.length) resolve(got);
+        });
+        s.once("close", () => resolve(null));
+        s.write(text);
+      });
+    try {
+      const a = await open();
+      expect(await roundTrip(a, "ping")).toBe("ping");
+      const closed = new Promise<void>((r) => a.once("close", () => r()));
+      relay.cut();
+      await closed;
+      expect(relay.isCut).toBe(true);
+      expect(await roundTrip(await open(), "lost")).toBeNull();
+      relay.heal();
+      const b = await open();
+      expect(await roundTrip(b, "back")).toBe("back");
+      relay.setDelay(150);
+      const t0 = performance.now();
+      const c = await open();
+      expect(await roundTrip(c, "slow")).toBe("slow");
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(290); // held once each way
+      for (const s of [b, c]) s.destroy();
+    } finally {
+      await relay.close();
+      await new Promise<void>((r) => echo.close(() => r()));
+    }
+  });
+
+  it("checkAcks counts an acknowledged invocation missing anywhere as lost, one with another height as mismatched", async () => {
+    // Two fake validators: the second lost invocation "cc" and has "bb" at another height.
+    const receipts: Array<Record<string, { id: string; height: string; status: string }>> = [
+      { aa: { id: "aa", height: "5", status: "ok" }, bb: { id: "bb", height: "6", status: "ok" }, cc: { id: "cc", height: "7", status: "reverted" } },
+      { aa: { id: "aa", height: "5", status: "ok" }, bb: { id: "bb", height: "9", status: "ok" } },
+    ];
+    const servers = receipts.map((byId) =>
+      createHttpServer((req, res) => {
+        const r = byId[req.url!.split("/").pop()!];
+        res.writeHead(r ? 200 : 404, { "content-type": "application/json" });
+        res.end(JSON.stringify(r ?? { error: { code: "not_found", message: "no such invocation" } }));
+      }),
+    );
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()))));
+    try {
+      const urls = servers.map((s) => `http://127.0.0.1:${(s.address() as { port: number }).port}`);
+      const ack = (id: string, height: string, status: string) => ({ id, height, status, account: "00", nonce: 0n, via: "poll" as const, validator: 0 });
+      const r = await checkAcks(urls, [ack("aa", "5", "ok"), ack("bb", "6", "ok"), ack("cc", "7", "reverted")]);
+      expect(r.lost).toBe(1);
+      expect(r.mismatched).toBe(1);
+      expect(r.details.join("\n")).toMatch(/lost: cc .* on validator 1/);
+      expect(r.details.join("\n")).toMatch(/mismatched: bb acknowledged at height 6 ok, validator 1 has height 9 ok/);
+      expect(await checkAcks(urls, [ack("aa", "5", "ok")])).toEqual({ lost: 0, mismatched: 0, details: [] });
+    } finally {
+      for (const s of servers) s.close();
+    }
   });
 });

@@ -23,7 +23,7 @@ export function garbagePeer(host: string, port: number, size: number, prng: Prng
   });
 }
 
-/** `conns` connections that each send one random byte every intervalMs until stop(). */
+/** `conns` connections that each send one random byte every intervalMs (0: nothing at all) until stop(). */
 export class SlowLoris {
   private readonly sockets: Socket[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
@@ -35,11 +35,11 @@ export class SlowLoris {
       s.on("data", () => undefined);
       this.sockets.push(s);
       const byte = prng.bytes(1);
-      this.timers.push(
-        setInterval(() => {
-          if (!s.destroyed) s.write(byte);
-        }, intervalMs),
-      );
+      if (intervalMs === 0) continue;
+      const timer = setInterval(() => {
+        if (!s.destroyed) s.write(byte);
+      }, intervalMs);
+      this.timers.push(timer);
     }
   }
 

@@ -14,6 +14,7 @@ import { BANK, DEFAULT_GAS } from "../../node/client/builtins.ts";
 import { encode } from "../../node/codec/codec.ts";
 import { toHex, utf8 } from "../../node/codec/hex.ts";
 import { TransferPayload, type SignedInvocation } from "../../node/codec/types.ts";
+import { DEFAULT_NET_LIMITS } from "../../node/net/limits.ts";
 import { TestCluster } from "../helpers/cluster.ts";
 import { checkAcks, checkCommonHeight, checkNonces, checkSupply, fatalLines } from "./checks.ts";
 import { garbagePeer, SlowLoris } from "./hostile-peers.ts";
@@ -146,7 +147,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await sleep(2_000);
 
     const faultPrng = Prng.derive(opts.seed, "fault-bytes");
-    for (const cycle of schedule) await runCycle(cycle, { cluster, mesh, loris, log, prng: faultPrng, listenPorts, cycles: opts.cycles });
+    for (const cycle of schedule) await runCycle(cycle, { cluster, mesh, loris, log, prng: faultPrng, listenPorts, cycles: opts.cycles, failures });
 
     log("chaos: healing every link, stopping hostile peers, every validator up");
     mesh.healAll();
@@ -222,6 +223,7 @@ interface CycleContext {
   prng: Prng;
   listenPorts: number[];
   cycles: number;
+  failures: string[];
 }
 
 /** Starts a network fault; answers the function that ends it (immediately done for garbage peers). */
@@ -244,8 +246,13 @@ async function applyNet(f: NetFault, ctx: CycleContext): Promise<() => void> {
     case "slowloris": {
       const l = new SlowLoris(HOST, ctx.listenPorts[f.node]!, f.conns, f.intervalMs, ctx.prng);
       ctx.loris.push(l);
+      const since = performance.now();
       return () => {
-        ctx.log(`chaos: slow-loris on validator ${f.node} ends; ${l.open} of ${f.conns} connection(s) still open`);
+        // Past the handshake timeout (plus scheduling slack) the validator should have dropped every one.
+        const overdue = performance.now() - since > DEFAULT_NET_LIMITS.handshakeTimeoutMs + 2_000 && ctx.cluster.running(f.node) && l.open > 0;
+        const line = `slow-loris on validator ${f.node} ends; ${l.open} of ${f.conns} connection(s) still open`;
+        if (overdue) ctx.failures.push(`${line} after the handshake timeout`);
+        ctx.log(`chaos: ${line}${overdue ? " after the handshake timeout: NOT DROPPED" : ""}`);
         l.stop();
         ctx.loris.splice(ctx.loris.indexOf(l), 1);
       };
@@ -275,7 +282,13 @@ async function runCycle(c: Cycle, ctx: CycleContext): Promise<void> {
   await Promise.all(c.kill.targets.map((i) => cluster.kill(i, "SIGKILL")));
   await sleep(c.kill.downMs);
   for (const i of c.kill.targets) if (!cluster.running(i)) cluster.start(i);
-  await Promise.all(c.kill.targets.map((i) => cluster.waitReady(i, 60_000)));
+  // A validator that does not come back is a finding, not a reason to abandon the run: the end checks need it.
+  const notReady = (await Promise.all(c.kill.targets.map((i) => cluster.waitReady(i, 60_000).then(() => null, () => i)))).filter((i) => i !== null);
+  for (const i of notReady) {
+    const line = `validator ${i} did not answer /v1/status within 60 s of its restart in cycle ${c.index}`;
+    ctx.failures.push(line);
+    log(`chaos: ${line}`);
+  }
   log(`chaos: cycle ${c.index}: restarted validator(s) ${c.kill.targets.join(",")}`);
   if (endNet) {
     const left = holdOf(c.net!) - (performance.now() - t0);

@@ -12,7 +12,7 @@ export type NetFault =
   | { kind: "delay"; node: number; delayMs: number; holdMs: number }
   /** A connection to one validator's P2P port that sends random bytes, `count` times. */
   | { kind: "garbage"; node: number; count: number; size: number }
-  /** Connections to one validator's P2P port that dribble a byte every intervalMs. */
+  /** Connections to one validator's P2P port that dribble a byte every intervalMs, or (intervalMs 0) send nothing. */
   | { kind: "slowloris"; node: number; conns: number; intervalMs: number; holdMs: number };
 
 export interface Cycle {
@@ -40,7 +40,7 @@ function drawNet(prng: Prng, n: number): NetFault {
     case "garbage":
       return { kind: "garbage", node, count: prng.int(1, 4), size: prng.int(1, 4096) };
     case "slowloris":
-      return { kind: "slowloris", node, conns: prng.int(1, 6), intervalMs: prng.int(1_000, 3_000), holdMs: prng.int(3_000, 12_000) };
+      return { kind: "slowloris", node, conns: prng.int(1, 6), intervalMs: prng.chance(0.25) ? 0 : prng.int(1_000, 3_000), holdMs: prng.int(3_000, 12_000) };
   }
 }
 
@@ -73,6 +73,6 @@ export function describeNet(f: NetFault): string {
     case "garbage":
       return `garbage peer: ${f.count} connection(s) of ${f.size} random bytes to validator ${f.node}`;
     case "slowloris":
-      return `slow-loris: ${f.conns} connection(s) to validator ${f.node}, a byte every ${f.intervalMs} ms, for ${f.holdMs} ms`;
+      return `slow-loris: ${f.conns} connection(s) to validator ${f.node}, ${f.intervalMs === 0 ? "silent" : `a byte every ${f.intervalMs} ms`}, for ${f.holdMs} ms`;
   }
 }
