@@ -66,7 +66,7 @@ describe("cairn client commands", () => {
 
   it("account and block read the chain", async () => {
     const a = await cairn("account", alice.publicKeyHex, "--url", url, "--json");
-    expect(a.json).toEqual({ publicKey: alice.publicKeyHex, balance: "10000000", nonce: "0", pendingNonce: "0" });
+    expect(a.json).toEqual({ publicKey: alice.publicKeyHex, balance: "10000000", nonce: "0", pendingNonce: "0", height: String(node.blocks.length - 1) });
     expect((await cairn("account", alice.publicKeyHex, "--url", url)).out).toBe("balance: 10000000\nnonce:   0\n");
     const b = await cairn("block", "0", "--url", url, "--json");
     expect(b.json.header.height).toBe("0");
@@ -173,6 +173,41 @@ describe("cairn client commands", () => {
     const down = await cairn("account", alice.publicKeyHex, "--url", "http://127.0.0.1:1", "--json");
     expect(down.code).toBe(1);
     expect(down.json.error.code).toBe("unavailable");
+  });
+});
+
+describe("several endpoints and outcomes that did not run", () => {
+  it("--url may be repeated or comma-separated: a syncing or unreachable endpoint is passed over", async () => {
+    const other = new FakeNode("testnet", [[alice.publicKey, 10_000_000n]]);
+    const otherApp = createApiServer(other);
+    await otherApp.listen({ port: 0, host: "127.0.0.1" });
+    const otherUrl = `http://127.0.0.1:${(otherApp.server.address() as { port: number }).port}`;
+    // The other validator is level with the chain (a node answering below a height already seen is behind).
+    while (other.blocks.length < node.blocks.length) await other.commit();
+    node.syncing = { reason: "catching up: height 1 of 40", knownHeight: 40n };
+    try {
+      const r = await cairn("transfer", bob.publicKeyHex, "3", "--url", `${url},${otherUrl}`, "--key", alice.secretKeyHex, "--json");
+      expect(r.code, r.err).toBe(0);
+      expect(other.mempool.isPending(r.json.id)).toBe(true);
+      const a = await cairn("account", alice.publicKeyHex, "--url", "http://127.0.0.1:1", "--url", otherUrl, "--json");
+      expect(a.code, a.err).toBe(0);
+      expect(a.json).toMatchObject({ pendingNonce: "1", height: String(other.blocks.length - 1) });
+    } finally {
+      node.syncing = null;
+      await otherApp.close();
+    }
+  });
+
+  it("resubmitting a committed invocation exits 3 with already_committed, its id and height", async () => {
+    const carol = Keypair.generate();
+    node.accounts.set(carol.publicKeyHex, { balance: 10_000_000n, nonce: 0n });
+    const argv = ["invoke", "counter", "1", "inc", "--input-string", "once", "--nonce", "0", "--gas", "10000", "--url", url, "--key", carol.secretKeyHex, "--json"];
+    const first = await cairn(...argv, "--wait");
+    expect(first.code, first.err).toBe(0);
+    const again = await cairn(...argv, "--wait");
+    expect(again.code).toBe(3);
+    expect(again.json.error).toMatchObject({ code: "already_committed", id: first.json.id, height: first.json.height, status: 409 });
+    expect(again.err).toMatch(/already_committed: .*already committed at height/);
   });
 });
 

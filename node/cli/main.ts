@@ -40,7 +40,12 @@ operators:
   cairn verify-chain --config FILE
   cairn replay --config FILE
 
+--url may be repeated or comma-separated (validators of one chain): nonces are read only from one that is not
+syncing, and a submission moves to the next while one is syncing or unreachable.
 Every command takes --json for one JSON object on stdout; --help for its own usage.
+
+exit codes: 0 ok; 1 failed (refused, reverted, node unreachable or every node syncing); 2 usage;
+  3 not applied: the invocation is already committed (already_committed) or another used its nonce (displaced)
 `;
 
 async function main(): Promise<number> {

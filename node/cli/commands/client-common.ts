@@ -23,6 +23,12 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 /** The command line itself is wrong. */
 export const EXIT_USAGE = 2;
+/**
+ * The invocation did not run and never will: these very bytes were already committed (already_committed), or
+ * another invocation used its nonce first (displaced). Distinct from 1 so scripts never mistake it for a retry.
+ */
+export const EXIT_NOT_APPLIED = 3;
+
 
 /** A failure the command reports as `code: message`; usage errors exit 2. */
 export class CliError extends Error {
@@ -43,7 +49,7 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 
 export const COMMON_OPTIONS = {
   json: { type: "boolean" },
-  url: { type: "string" },
+  url: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const satisfies Options;
 
@@ -55,12 +61,16 @@ export function parse<O extends Options>(argv: string[], options: O, usageLine: 
   }
 }
 
-/** --url, else $CAIRN_URL. */
-export function urlOf(values: { url?: string }): string {
-  const url = values.url ?? process.env.CAIRN_URL;
-  if (url === undefined || url === "") throw usage("--url URL is required (or set CAIRN_URL)");
-  if (!/^https?:\/\//.test(url)) throw usage(`--url must be an http(s) URL, got ${JSON.stringify(url)}`);
-  return url;
+/**
+ * --url (repeated, or comma-separated: several validators of one chain, used in order), else $CAIRN_URL
+ * (comma-separated too).
+ */
+export function urlsOf(values: { url?: string[] }): string[] {
+  const given = values.url ?? (process.env.CAIRN_URL ? [process.env.CAIRN_URL] : []);
+  const urls = given.flatMap((u) => u.split(",")).map((u) => u.trim()).filter((u) => u !== "");
+  if (urls.length === 0) throw usage("--url URL is required (or set CAIRN_URL)");
+  for (const url of urls) if (!/^https?:\/\//.test(url)) throw usage(`--url must be an http(s) URL, got ${JSON.stringify(url)}`);
+  return urls;
 }
 
 /** --key: 64 hex characters, or a file holding them (raw, or the JSON `cairn keygen --json` prints). */
@@ -185,17 +195,19 @@ export async function runCommand(
     let message: string;
     let exit = EXIT_FAILED;
     let status: number | undefined;
+    let fields: Record<string, string> = {};
     if (e instanceof CliError) {
       ({ code, message } = e);
       exit = e.exitCode;
     } else if (e instanceof ClientError) {
-      ({ code, message } = e);
+      ({ code, message, fields } = e);
       status = e.status;
+      if (code === "already_committed" || code === "displaced") exit = EXIT_NOT_APPLIED;
     } else {
       code = "internal";
       message = e instanceof Error ? e.message : String(e);
     }
-    if (json) io.stdout(JSON.stringify({ error: { code, message, ...(status ? { status } : {}) } }) + "\n");
+    if (json) io.stdout(JSON.stringify({ error: { ...fields, code, message, ...(status ? { status } : {}) } }) + "\n");
     io.stderr(`cairn ${name}: ${code === "usage" ? "" : `${code}: `}${message}\n`);
     return exit;
   }

@@ -1,5 +1,7 @@
 // The client-side commands: keygen, deploy, invoke, query, account, block, transfer. Each takes --json
 // for one JSON object on stdout and exits non-zero with a clear message on failure (see client-common.ts).
+// --url may name several validators (repeated or comma-separated): the SDK reads nonces only from one that
+// is not syncing and moves a submission on when one is syncing or down.
 
 import { resolve } from "node:path";
 import { loadContractSources, type LoadedSources } from "../../../vm/compile-sources.ts";
@@ -17,7 +19,7 @@ import {
   processIo,
   receiptResult,
   runCommand,
-  urlOf,
+  urlsOf,
   usage,
   version,
   type CliIo,
@@ -73,7 +75,7 @@ export const runKeygen: Command = (argv, io = processIo) =>
 
 // ---- deploy -----------------------------------------------------------------------------------------
 
-const DEPLOY = "cairn deploy FILE.ts --name NAME [--version V] --url URL --key K [--wait] [--gas N] [--gas-price P] [--json]";
+const DEPLOY = "cairn deploy FILE.ts --name NAME [--version V] --url URL[,URL] --key K [--wait] [--gas N] [--gas-price P] [--json]";
 
 /**
  * The entry file and, transitively, the files it imports by relative path: the same collection the contract
@@ -96,11 +98,11 @@ export const runDeploy: Command = (argv, io = processIo) =>
     const { values, positionals: p } = parse(args, { ...SEND_OPTIONS, name: { type: "string" }, version: { type: "string" } }, DEPLOY);
     const [file] = positionals(p, ["FILE.ts"], DEPLOY);
     if (values.name === undefined) throw usage(`--name NAME is required\nusage: ${DEPLOY}`);
-    const url = urlOf(values);
+    const urls = urlsOf(values);
     const key = loadKey(values.key);
     const ver = version("--version", values.version);
     const { entry, sources } = readSources(file!);
-    const client = new Client(url);
+    const client = new Client(urls);
     const opts = { key, name: values.name, sources, entry, ...(ver !== undefined ? { version: ver } : {}), ...sendOptions(values) };
     if (values.wait) {
       const r = await client.deploy({ ...opts, wait: true });
@@ -112,24 +114,24 @@ export const runDeploy: Command = (argv, io = processIo) =>
 
 // ---- invoke -----------------------------------------------------------------------------------------
 
-const INVOKE = "cairn invoke NAME VERSION METHOD [--input HEX | --input-string S] --url URL --key K [--gas N] [--gas-price P] [--wait] [--json]";
+const INVOKE = "cairn invoke NAME VERSION METHOD [--input HEX | --input-string S] --url URL[,URL] --key K [--gas N] [--gas-price P] [--wait] [--json]";
 const INPUT_OPTIONS = { input: { type: "string" }, "input-string": { type: "string" } } as const;
 
 export const runInvoke: Command = (argv, io = processIo) =>
   runCommand("invoke", INVOKE, argv, io, async (args) => {
     const { values, positionals: p } = parse(args, { ...SEND_OPTIONS, ...INPUT_OPTIONS }, INVOKE);
     const [name, ver, method] = positionals(p, ["NAME", "VERSION", "METHOD"], INVOKE);
-    const url = urlOf(values);
+    const urls = urlsOf(values);
     const key = loadKey(values.key);
     const call = { key, contract: name!, version: version("VERSION", ver)!, method: method!, ...inputOf(values), ...sendOptions(values) };
-    const client = new Client(url);
+    const client = new Client(urls);
     if (values.wait) return receiptResult(await client.invoke({ ...call, wait: true }));
     return submitted(await client.invoke({ ...call, wait: false }));
   });
 
 // ---- query ------------------------------------------------------------------------------------------
 
-const QUERY = "cairn query NAME VERSION METHOD [--input HEX | --input-string S] --url URL [--gas N] [--json]";
+const QUERY = "cairn query NAME VERSION METHOD [--input HEX | --input-string S] --url URL[,URL] [--gas N] [--json]";
 
 function queryText(r: QueryResultView): string {
   const lines = [`status:   ${r.status}`, `gas used: ${r.gasUsed}`];
@@ -143,7 +145,7 @@ export const runQuery: Command = (argv, io = processIo) =>
     const { values, positionals: p } = parse(args, { ...INPUT_OPTIONS, gas: { type: "string" } }, QUERY);
     const [name, ver, method] = positionals(p, ["NAME", "VERSION", "METHOD"], QUERY);
     const gasLimit = decimal("--gas", values.gas);
-    const r = await new Client(urlOf(values)).query({
+    const r = await new Client(urlsOf(values)).query({
       contract: name!,
       version: version("VERSION", ver)!,
       method: method!,
@@ -163,28 +165,35 @@ export const runQuery: Command = (argv, io = processIo) =>
 
 // ---- account ----------------------------------------------------------------------------------------
 
-const ACCOUNT = "cairn account PUBKEY --url URL [--json]";
+const ACCOUNT = "cairn account PUBKEY --url URL[,URL] [--json]";
 export const runAccount: Command = (argv, io = processIo) =>
   runCommand("account", ACCOUNT, argv, io, async (args) => {
     const { values, positionals: p } = parse(args, {}, ACCOUNT);
     const [pk] = positionals(p, ["PUBKEY"], ACCOUNT);
     if (!/^(0x)?[0-9a-fA-F]{64}$/.test(pk!)) throw usage(`PUBKEY must be 64 hex characters, got ${JSON.stringify(pk!.slice(0, 80))}`);
-    const a = await new Client(urlOf(values)).account(pk!);
-    const json = { publicKey: toHex(a.publicKey), balance: a.balance.toString(), nonce: a.nonce.toString(), pendingNonce: a.pendingNonce.toString() };
+    const a = await new Client(urlsOf(values)).account(pk!);
+    const json = {
+      publicKey: toHex(a.publicKey),
+      balance: a.balance.toString(),
+      nonce: a.nonce.toString(),
+      pendingNonce: a.pendingNonce.toString(),
+      ...(a.height !== null ? { height: a.height.toString() } : {}),
+      ...(a.syncing ? { syncing: true } : {}),
+    };
     const pending = a.pendingNonce > a.nonce ? ` (${a.pendingNonce - a.nonce} pending)` : "";
     return { json, text: `balance: ${a.balance}\nnonce:   ${a.nonce}${pending}\n` };
   });
 
 // ---- block ------------------------------------------------------------------------------------------
 
-const BLOCK = "cairn block [HEIGHT|latest] --url URL [--json]";
+const BLOCK = "cairn block [HEIGHT|latest] --url URL[,URL] [--json]";
 export const runBlock: Command = (argv, io = processIo) =>
   runCommand("block", BLOCK, argv, io, async (args) => {
     const { values, positionals: p } = parse(args, {}, BLOCK);
     if (p.length > 1) throw usage(`expected at most one HEIGHT\nusage: ${BLOCK}`);
     const which = p[0] ?? "latest";
     const height = which === "latest" ? "latest" : decimal("HEIGHT", which)!;
-    const b = await new Client(urlOf(values)).block(height);
+    const b = await new Client(urlsOf(values)).block(height);
     if (b === null) throw new CliError("not_found", `no block at height ${which}`);
     const { hash, ...block } = b;
     const h = block.header;
@@ -204,16 +213,16 @@ export const runBlock: Command = (argv, io = processIo) =>
 
 // ---- transfer ---------------------------------------------------------------------------------------
 
-const TRANSFER = "cairn transfer TO AMOUNT --url URL --key K [--wait] [--gas N] [--gas-price P] [--json]";
+const TRANSFER = "cairn transfer TO AMOUNT --url URL[,URL] --key K [--wait] [--gas N] [--gas-price P] [--json]";
 export const runTransfer: Command = (argv, io = processIo) =>
   runCommand("transfer", TRANSFER, argv, io, async (args) => {
     const { values, positionals: p } = parse(args, SEND_OPTIONS, TRANSFER);
     const [to, amountText] = positionals(p, ["TO", "AMOUNT"], TRANSFER);
     if (!/^(0x)?[0-9a-fA-F]{64}$/.test(to!)) throw usage(`TO must be a 64-hex-character public key, got ${JSON.stringify(to!.slice(0, 80))}`);
     const amount = decimal("AMOUNT", amountText)!;
-    const url = urlOf(values);
+    const urls = urlsOf(values);
     const key = loadKey(values.key);
-    const client = new Client(url);
+    const client = new Client(urls);
     const t = { key, to: to!, amount, ...sendOptions(values) };
     if (values.wait) return receiptResult(await client.transfer({ ...t, wait: true }));
     return submitted(await client.transfer({ ...t, wait: false }));
