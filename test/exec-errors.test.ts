@@ -2,16 +2,17 @@
 // ExecError 'invariant' (fatal at once), an environmental failure a retry may cure is 'unavailable' (transient).
 // A fake ContractVm produces each failure on demand; the chain, state and executor are the real ones.
 
-import { afterEach, describe, expect, it } from "vitest";
-import { k12 } from "../node/crypto/hash.ts";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ExecError, isTransientExecError, type ExecErrorCode } from "../node/exec/index.ts";
 import type { CompileOutcome, ContractVm, VmCallRequest, VmCallResult } from "../node/exec/vm-adapter.ts";
-import { deploy, sign, signer, testGenesis } from "./fixtures/exec/chain.ts";
+import { StoreError } from "../node/store/errors.ts";
+import { deploy, sign, signer, testGenesis, transfer } from "./fixtures/exec/chain.ts";
 import { TestChain } from "./fixtures/exec/harness.ts";
 
 const alice = signer(1);
 const GENESIS = testGenesis([{ account: alice.publicKey, balance: 10_000_000_000n }]);
 const TOOLCHAIN = "asc-0.28.20+sdk-1";
+const CODE_HASH = new Uint8Array(32).fill(0xc0);
 const SOURCES = { "fake.ts": "export function run(): void {}" };
 
 class FakeMissing {
@@ -35,7 +36,7 @@ class FakeVm implements ContractVm {
 
   compile(): Promise<CompileOutcome> {
     if (this.compileCrash) return Promise.reject(new Error("compiler worker exited with code 134"));
-    return Promise.resolve({ ok: true, wasm: this.wasm, codeHash: k12("fake.code", this.wasm) });
+    return Promise.resolve({ ok: true, wasm: this.wasm, codeHash: CODE_HASH });
   }
 
   validate(): string | null {
@@ -140,6 +141,25 @@ describe("exec errors: invariant vs unavailable", () => {
     expect(err.code).toBe("unavailable");
     expect(err.message).toBe("invocation still missing state after 3 re-runs");
     expect(isTransientExecError(err)).toBe(true);
+  });
+
+  it("an I/O error reading committed state fails the block as 'unavailable', and the block executes on a retry", async () => {
+    // No cache: every account the block touches is read from RocksDB.
+    chain = await TestChain.open(GENESIS, new FakeVm(), { preloadState: false, stateCacheBytes: 0 });
+    const block = chain.next([transfer(alice, signer(2).publicKey, 5n, 0n)]);
+    const read = vi.spyOn(chain.store, "getState").mockRejectedValueOnce(new StoreError("io", "read of 'S' failed: EIO"));
+    const err = await chain.ex.executeBlock(block).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ExecError);
+    expect((err as ExecError).code).toBe("unavailable");
+    expect((err as ExecError).cause).toBeInstanceOf(StoreError);
+    expect(isTransientExecError(err)).toBe(true);
+    expect(chain.ex.pendingBlocks()).toHaveLength(0);
+    read.mockRestore();
+    const retried = await chain.ex.executeBlock(block);
+    expect(retried.receipts[0]!.status).toBe("ok");
   });
 
   it("isTransientExecError is true only for ExecError 'unavailable'", () => {

@@ -18,8 +18,8 @@ export type ExecErrorCode =
   /** A committed (quorum-certified) block carries a state root different from ours: this validator diverged. */
   | "state_diverged"
   /**
-   * Transient: something outside the state machine failed (compiler crash or timeout, the missing-state re-run
-   * bound); retrying the block may succeed.
+   * Transient: something outside the state machine failed (compiler crash or timeout, an I/O error reading
+   * committed state, the missing-state re-run bound); retrying the block may succeed.
    */
   | "unavailable"
   /**

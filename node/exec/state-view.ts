@@ -4,6 +4,7 @@
 // run with the vm's missing-state signal so the caller can load the key and run again.
 
 import type { CommittedState } from "./committed-state.ts";
+import { isStoreError } from "../store/errors.ts";
 import { ExecError } from "./errors.ts";
 import type { Overlay } from "./overlay.ts";
 import { keyString, stateKeys } from "./state-keys.ts";
@@ -56,8 +57,18 @@ export class StateView {
     return v !== undefined ? v : this.load(key, str);
   }
 
+  /**
+   * Loads a committed value from RocksDB. A read that fails for I/O reasons fails the execution as 'unavailable':
+   * nothing of it is kept (the block's overlay is dropped), so executing the block again is safe and may succeed.
+   */
   async load(key: Uint8Array, str = keyString(key)): Promise<Uint8Array | null> {
-    const value = await this.committed.load(key, str);
+    let value: Uint8Array | null;
+    try {
+      value = await this.committed.load(key, str);
+    } catch (e) {
+      if (isStoreError(e) && e.code === "io") throw new ExecError("unavailable", `reading committed state failed: ${e.message}`, null, { cause: e });
+      throw e;
+    }
     this.fetched.set(str, value);
     return value;
   }
