@@ -45,8 +45,8 @@ export class BlockContext {
 
 /**
  * One invocation of a block, from its checks to its receipt. The invoker's account key and a transfer's decoded
- * payload and recipient are filled in (invocation.ts) once the chain and signature checks pass: a rejected
- * invocation never needs them.
+ * payload and recipient are filled in (invocation.ts) once the chain and signature checks pass: an invocation
+ * those checks reject never needs them.
  */
 export class InvocationContext {
   readonly view: StateView;
