@@ -152,7 +152,7 @@ export class LoadGenerator {
     return new Map(this.accounts.map((a) => [a.pkHex, a.nonce]));
   }
 
-  private count(map: Map<string, number>, key: string, by = 1): void {
+  private count<K>(map: Map<K, number>, key: K, by = 1): void {
     map.set(key, (map.get(key) ?? 0) + by);
   }
 
@@ -218,7 +218,7 @@ export class LoadGenerator {
 
   /** Submits through the route `mode` names; one outcome per invocation, never throws. */
   private async post(mode: SubmitMode, v: number, invs: SignedInvocation[]): Promise<ItemOutcome[]> {
-    this.count(this.submitted as Map<string, number>, mode, invs.length);
+    this.count(this.submitted, mode, invs.length);
     const url = this.opts.urls[v]!;
     const waitQuery = `?wait=true&timeoutMs=${WAIT_MS}`;
     const signal = AbortSignal.timeout(REQUEST_MS + WAIT_MS);
@@ -299,7 +299,7 @@ export class LoadGenerator {
           return;
         }
         this.acks.set(p.id, { id: p.id, height: o.height, status: o.status, account: a.pkHex, nonce: p.nonce, via, validator: v });
-        this.count(this.acked as Map<string, number>, via);
+        this.count(this.acked, via);
         a.pending = null;
         return;
       case "admitted":

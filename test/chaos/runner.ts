@@ -294,7 +294,7 @@ async function runCycle(c: Cycle, ctx: CycleContext): Promise<void> {
     const left = holdOf(c.net!) - (performance.now() - t0);
     if (left > 0) await sleep(left);
     endNet();
-    log(`chaos: cycle ${c.index}: healed`);
+    if (c.net!.kind !== "garbage") log(`chaos: cycle ${c.index}: healed`);
   }
   await sleep(c.settleMs);
 }
