@@ -206,6 +206,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     return { cycles: opts.cycles, acknowledged: acks.length, lost: ackCheck.lost, mismatched, supplyOk: supply.ok, longestStallS, failures, lastLine };
   } finally {
     stopping = true;
+    await load?.drain(0);
     await monitor.stop();
     for (const l of loris) l.stop();
     await cluster.stopAll().catch(() => undefined);
