@@ -221,6 +221,13 @@ export class ConsensusCore {
   get highestQc(): QcT {
     return this.highQc;
   }
+  /**
+   * Height of the highest certified block this core holds in its tree (its highest QC's block, else the
+   * committed root): heights of blocks outside the tree are a proposer's claim, not known to be true.
+   */
+  get certifiedHeight(): bigint {
+    return this.tree.getByHash(this.highQc.blockHash)?.height ?? this.tree.root.height;
+  }
   get lockedCertificate(): QcT {
     return this.lockedQc;
   }

@@ -11,6 +11,11 @@ import type { Clock, Timer, ValidatorLinks } from "./ports.ts";
 
 /** Heights a validator may trail its peers by before it counts as behind (the commit pipeline's own lag). */
 export const BEHIND_SLACK = 2n;
+/**
+ * Heights its own highest certificate may run ahead of what it has executed and applied: the 3-chain puts
+ * the certified block two above the last commit, and the commit is applied a moment later.
+ */
+export const CERTIFIED_SLACK = 4n;
 
 
 export class PeerStatus {
@@ -83,6 +88,8 @@ export class PeerStatus {
     const catching = this.catchUp.active;
     if (catching !== null) return state(`catching up: at height ${height}, fetching up to ${catching.target}`);
     if (knownHeight !== null && knownHeight > height + BEHIND_SLACK) return state(`behind: at height ${height}, peers have committed ${knownHeight}`);
+    const certified = this.core.certifiedHeight;
+    if (certified > height + CERTIFIED_SLACK) return state(`behind: at height ${height}, holding certified blocks up to ${certified} not yet applied`);
     return state(null);
   }
 

@@ -13,14 +13,14 @@ export function simPublicKey(index: number): Uint8Array {
   return pk;
 }
 
-function fakeSign(digest: Uint8Array, pk: Uint8Array): Uint8Array {
+export function fakeSign(digest: Uint8Array, pk: Uint8Array): Uint8Array {
   const sig = new Uint8Array(64);
   for (let i = 0; i < 32; i++) sig[i] = digest[i]! ^ pk[i]!;
   sig.set(pk, 32);
   return sig;
 }
 
-function fakeVerify(sig: Uint8Array, digest: Uint8Array, pk: Uint8Array): boolean {
+export function fakeVerify(sig: Uint8Array, digest: Uint8Array, pk: Uint8Array): boolean {
   if (sig.length !== 64 || digest.length !== 32 || pk.length !== 32) return false;
   for (let i = 0; i < 32; i++) {
     if (sig[i] !== (digest[i]! ^ pk[i]!)) return false;

@@ -1,0 +1,187 @@
+// One simulated validator: the real store (on an in-memory disk that loses unsynced writes in a crash and
+// fails reads and writes on demand), the real executor and vm, the real mempool, the real consensus core and
+// the node's real glue (ValidatorRuntime), wired to the simulated clock and network. A crash ends the
+// incarnation (its timers, messages and storage completions vanish); a restart recovers from the disk.
+
+import { Executor } from "../../node/exec/index.ts";
+import type { Genesis } from "../../node/codec/types.ts";
+import { SodiumSigner } from "../../node/crypto/sodium.ts";
+import { fakeSign, fakeVerify } from "../sim/fake-crypto.ts";
+import { Mempool } from "../../node/mempool/index.ts";
+import { InlineVerifier } from "../../node/mempool/verify.ts";
+import { MemoryDisk } from "../../node/store/memory-engine.ts";
+import { Store } from "../../node/store/index.ts";
+import { ConsensusLog } from "../../node/store/consensus-log.ts";
+import { ValidatorRuntime, restoreCore } from "../../node/validator/assemble.ts";
+import type { Logger } from "../../node/validator/ports.ts";
+import type { Rng } from "../sim/prng.ts";
+import type { SimLinks, SimNetwork } from "./network.ts";
+import { SimClock, type Scheduler } from "./scheduler.ts";
+import { SimVm } from "./vm.ts";
+
+export interface NodeSettings {
+  baseTimeoutMs: number;
+  maxTimeoutMs: number;
+  maxBlockWaitMs: number;
+  /** Largest delay of one storage step (ms). */
+  ioMaxDelay: number;
+}
+
+/** Faults injected into one validator's storage and compiles, decided per operation by the seed. */
+export interface StorageFaults {
+  readFail: number;
+  writeFail: number;
+  compileCrash: number;
+}
+
+export class SimNode {
+  readonly disk: MemoryDisk;
+  readonly signer: SodiumSigner;
+  runtime: ValidatorRuntime | null = null;
+  /** Bumped by every crash or halt: callbacks of an older incarnation do nothing. */
+  incarnation = 0;
+  /** Sim time the current incarnation started. */
+  startedAt = 0;
+  starting = false;
+  private links: SimLinks | null = null;
+  /** An injected fault hit this incarnation (so a halt is expected, not a bug). */
+  faulted = false;
+  faults: StorageFaults = { readFail: 0, writeFail: 0, compileCrash: 0 };
+  halts: Array<{ at: number; error: string; expected: boolean }> = [];
+  crashes = 0;
+  readonly log: Logger;
+  /** Its own vm front (the compiled modules behind it are shared), so compile faults are this node's. */
+  private readonly vm = new SimVm();
+
+  constructor(
+    readonly index: number,
+    readonly twin: number,
+    readonly byzantine: boolean,
+    secret: Uint8Array,
+    private readonly genesis: Genesis,
+    private readonly s: Scheduler,
+    private readonly net: SimNetwork,
+    private readonly rng: Rng,
+    private readonly settings: NodeSettings,
+    private readonly onHalt: (node: SimNode, e: Error, expected: boolean) => void,
+    private readonly onFailure: (message: string) => void,
+    trace: ((line: string) => void) | null,
+  ) {
+    this.signer = new SodiumSigner(secret);
+    const name = `v${index}${byzantine ? `/${twin}` : ""}`;
+    this.disk = new MemoryDisk({
+      name,
+      // Each storage step completes after a seeded delay; a crash may fall between any two.
+      schedule: (fn) => this.s.after(this.rng.int(0, this.settings.ioMaxDelay), fn),
+      faults: {
+        failRead: () => this.inject(this.faults.readFail),
+        failWrite: () => this.inject(this.faults.writeFail),
+      },
+    });
+    const line = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
+      trace?.(`${this.s.now} ${name}#${this.incarnation} ${level} ${msg} ${fields ? JSON.stringify(fields, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) : ""}`);
+    this.log = { info: line("info"), warn: line("warn"), error: line("error") } as Logger;
+  }
+
+  get up(): boolean {
+    return this.runtime !== null && !this.starting;
+  }
+
+  private inject(p: number): boolean {
+    if (!this.rng.chance(p)) return false;
+    this.faulted = true;
+    return true;
+  }
+
+  /** Starts a new incarnation from the disk (asynchronously: storage steps go through the scheduler). */
+  start(): void {
+    if (this.runtime !== null || this.starting) return;
+    const life = ++this.incarnation;
+    this.starting = true;
+    this.faulted = false;
+    this.startedAt = this.s.now;
+    const alive = (): boolean => this.incarnation === life;
+    this.vm.crashCompile = () => alive() && this.inject(this.faults.compileCrash);
+    void this.boot(life, alive).then(
+      (rt) => {
+        if (!alive()) return;
+        this.runtime = rt;
+        this.starting = false;
+      },
+      (e: unknown) => {
+        if (!alive()) return;
+        this.starting = false;
+        // A start can fail only through an injected storage fault; anything else is a bug.
+        this.halted(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  }
+
+  private async boot(life: number, alive: () => boolean): Promise<ValidatorRuntime> {
+    const store = await Store.openOn(this.disk.open(), { syncCommits: false, syncSafety: true });
+    const executor = await Executor.open(store, { genesis: this.genesis, vm: this.vm });
+    const mempool = new Mempool({ chainId: this.genesis.chainId, getAccount: (pk) => executor.getAccount(pk), maxPerInvoker: 64, verifier: new InlineVerifier() });
+    const clog = new ConsensusLog(store);
+    const core = await restoreCore(
+      store,
+      clog,
+      executor,
+      mempool,
+      this.genesis.validators.map((v) => v.publicKey),
+      this.index,
+      { baseTimeoutMs: this.settings.baseTimeoutMs, maxTimeoutMs: this.settings.maxTimeoutMs, maxBlockBytes: 1 << 22 },
+      // Consensus signatures through the simulator's fast stand-in for ed25519 (the same core code runs;
+      // invocations keep their real signatures, checked by the real mempool and executor).
+      { sign: (d) => fakeSign(d, this.signer.publicKey), verify: fakeVerify },
+    );
+    const links = this.net.links(this.index, alive);
+    this.links = links;
+    if (this.byzantine) links.garbageRate = 0.05;
+    const rt = new ValidatorRuntime({
+      self: this.index,
+      validators: this.genesis.validators,
+      store,
+      clog,
+      executor,
+      mempool,
+      core,
+      links,
+      clock: new SimClock(this.s, alive),
+      log: this.log,
+      payload: { maxBlockInvocations: 200, maxBlockBytes: 1 << 22, maxBlockWaitMs: this.settings.maxBlockWaitMs },
+      statusIntervalMs: 500,
+    });
+    rt.halt.onFatal((e) => {
+      if (this.incarnation === life) this.halted(e);
+    });
+    await rt.start();
+    if (this.incarnation !== life) throw new Error("superseded");
+    return rt;
+  }
+
+  private halted(e: Error): void {
+    const expected = this.faulted;
+    this.halts.push({ at: this.s.now, error: e.message, expected });
+    // The process exits: every landed write stays (power is on), the incarnation ends.
+    this.end();
+    this.disk.kill();
+    this.onHalt(this, e, expected);
+    if (!expected && !this.byzantine) this.onFailure(`validator ${this.index} halted without an injected fault: ${e.message}`);
+  }
+
+  /** A power failure: writes not yet synced are lost. */
+  crash(): void {
+    if (this.runtime === null && !this.starting) return;
+    this.crashes++;
+    this.end();
+    this.disk.crash({ keepUnsynced: this.rng.chance(0.3) ? this.rng.int(0, 3) : 0 });
+  }
+
+  private end(): void {
+    this.links?.down();
+    this.links = null;
+    this.incarnation++;
+    this.runtime = null;
+    this.starting = false;
+  }
+}
