@@ -22,7 +22,7 @@ import { LoadGenerator, MODES } from "./load.ts";
 import { HeightMonitor } from "./monitor.ts";
 import { Prng } from "./prng.ts";
 import { RelayMesh } from "./relay.ts";
-import { describeNet, drawSchedule, type Cycle, type NetFault } from "./schedule.ts";
+import { describeSide, drawSchedule, type Cycle, type SideFault } from "./schedule.ts";
 
 export interface ChaosOptions {
   cycles: number;
@@ -228,7 +228,7 @@ interface CycleContext {
 }
 
 /** Starts a network fault; answers the function that ends it (immediately done for garbage peers). */
-async function applyNet(f: NetFault, ctx: CycleContext): Promise<() => void> {
+async function applySide(f: SideFault, ctx: CycleContext): Promise<() => void> {
   const { mesh } = ctx;
   switch (f.kind) {
     case "partition":
@@ -244,6 +244,23 @@ async function applyNet(f: NetFault, ctx: CycleContext): Promise<() => void> {
     case "garbage":
       await Promise.all(Array.from({ length: f.count }, () => garbagePeer(HOST, ctx.listenPorts[f.node]!, f.size, ctx.prng)));
       return () => undefined;
+    case "restart": {
+      const stopped = ctx.cluster.kill(f.node, "SIGTERM").then(() => true);
+      if (!(await Promise.race([stopped, sleep(20_000).then(() => false)]))) {
+        const line = `validator ${f.node} did not stop within 20 s of SIGTERM; killed`;
+        ctx.failures.push(line);
+        ctx.log(`chaos: ${line}`);
+        await ctx.cluster.kill(f.node, "SIGKILL");
+      }
+      ctx.cluster.start(f.node);
+      await ctx.cluster.waitReady(f.node, 60_000).catch(() => {
+        const line = `validator ${f.node} did not answer /v1/status within 60 s of its graceful restart`;
+        ctx.failures.push(line);
+        ctx.log(`chaos: ${line}`);
+      });
+      ctx.log(`chaos: validator ${f.node} restarted`);
+      return () => undefined;
+    }
     case "slowloris": {
       const l = new SlowLoris(HOST, ctx.listenPorts[f.node]!, f.conns, f.intervalMs, ctx.prng);
       ctx.loris.push(l);
@@ -261,22 +278,22 @@ async function applyNet(f: NetFault, ctx: CycleContext): Promise<() => void> {
   }
 }
 
-function holdOf(f: NetFault): number {
-  return f.kind === "garbage" ? 0 : f.holdMs;
+function holdOf(f: SideFault): number {
+  return f.kind === "garbage" || f.kind === "restart" ? 0 : f.holdMs;
 }
 
 async function runCycle(c: Cycle, ctx: CycleContext): Promise<void> {
   const { cluster, log } = ctx;
   const t0 = performance.now();
-  let endNet: (() => void) | null = null;
-  if (c.net) {
-    log(`chaos: cycle ${c.index}/${ctx.cycles}: ${describeNet(c.net)}${c.overlap ? " (overlapping the kill)" : ""}`);
-    endNet = await applyNet(c.net, ctx);
+  let endSide: (() => void) | null = null;
+  if (c.side) {
+    log(`chaos: cycle ${c.index}/${ctx.cycles}: ${describeSide(c.side)}${c.overlap ? " (overlapping the kill)" : ""}`);
+    endSide = await applySide(c.side, ctx);
     if (!c.overlap) {
-      await sleep(holdOf(c.net));
-      endNet();
-      endNet = null;
-      if (c.net.kind !== "garbage") log(`chaos: cycle ${c.index}: healed`);
+      await sleep(holdOf(c.side));
+      endSide();
+      endSide = null;
+      if (c.side.kind !== "garbage" && c.side.kind !== "restart") log(`chaos: cycle ${c.index}: healed`);
     }
   }
   log(`chaos: cycle ${c.index}/${ctx.cycles}: ${c.kill.kind}: SIGKILL validator(s) ${c.kill.targets.join(",")}, down ${c.kill.downMs} ms`);
@@ -291,11 +308,11 @@ async function runCycle(c: Cycle, ctx: CycleContext): Promise<void> {
     log(`chaos: ${line}`);
   }
   log(`chaos: cycle ${c.index}: restarted validator(s) ${c.kill.targets.join(",")}`);
-  if (endNet) {
-    const left = holdOf(c.net!) - (performance.now() - t0);
+  if (endSide) {
+    const left = holdOf(c.side!) - (performance.now() - t0);
     if (left > 0) await sleep(left);
-    endNet();
-    if (c.net!.kind !== "garbage") log(`chaos: cycle ${c.index}: healed`);
+    endSide();
+    if (c.side!.kind !== "garbage") log(`chaos: cycle ${c.index}: healed`);
   }
   await sleep(c.settleMs);
 }
