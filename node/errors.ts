@@ -8,6 +8,8 @@ export const ERROR_STATUS = {
   invalid_invocation: 400, // well-formed but unacceptable (gas limit zero, unknown built-in method, ...)
   insufficient_balance: 400,
   nonce_used: 409,
+  already_committed: 409, // the submitted invocation's own id is committed: it will not run again
+  syncing: 503, // the node knows it is behind its peers and refuses writes until it is level
   nonce_gap: 400,
   duplicate: 409,
   too_large: 413,

@@ -1,30 +1,21 @@
-// Every failure leaves the API as {"error":{"code","message"}} with a status from API_ERROR_STATUS (the node's
-// table plus the codes only the REST layer decides).
+// Every failure leaves the API as {"error":{"code","message"}} with a status from the node's one table of codes
+// (node/errors.ts); refusals the REST layer decides itself (syncing, already_committed) carry extra fields.
 // Framework errors (body parsing, schema validation, size limits) are folded into the same codes, and
 // anything unexpected becomes a bare 500 "internal" (logged, never echoed: no stacks or paths leak).
 
 import { CodecError } from "../codec/codec.ts";
-import { CairnError, ERROR_STATUS } from "../errors.ts";
+import { CairnError, ERROR_STATUS, type ErrorCode } from "../errors.ts";
 
-/**
- * Refusals the REST layer decides itself, from what the node reports rather than from admission: the node
- * is behind (`syncing`), or the submitted invocation's own id already has a receipt (`already_committed`).
- */
-export const API_ONLY_STATUS = {
-  syncing: 503,
-  already_committed: 409,
-} as const;
-
-export const API_ERROR_STATUS = { ...ERROR_STATUS, ...API_ONLY_STATUS } as const;
-export type ApiErrorCode = keyof typeof API_ERROR_STATUS;
+export const API_ERROR_STATUS = ERROR_STATUS;
+export type ApiErrorCode = ErrorCode;
 
 /** Fields an error body carries beside code and message (decimal or hex strings), e.g. the committed id and height. */
 export type ErrorFields = Record<string, string>;
 
-/** A refusal with an API-only code; `retryAfterSec` becomes a Retry-After header, `fields` join the error object. */
+/** A refusal the REST layer words itself; `retryAfterSec` becomes a Retry-After header, `fields` join the error object. */
 export class ApiRefusal extends Error {
   constructor(
-    readonly code: keyof typeof API_ONLY_STATUS,
+    readonly code: Extract<ErrorCode, "syncing" | "already_committed">,
     message: string,
     readonly extra: { retryAfterSec?: number; fields?: ErrorFields } = {},
   ) {

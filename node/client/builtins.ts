@@ -1,4 +1,4 @@
-// How the SDK calls the chain's built-in contracts (node/exec/executor.ts): the executor looks only at the
+// How the SDK calls the chain's built-in contracts (node/exec/bank.ts and node/exec/deploy.ts): the executor looks only at the
 // contract name and method, so the version is free; the SDK always sends 0, which no deployed contract uses.
 
 import { BUILTIN_BANK, BUILTIN_DEPLOY } from "../codec/types.ts";

@@ -144,9 +144,12 @@ export class ReadModel implements NodeServices {
     return m.render();
   }
 
+  /** Writes are refused by a halted or stopping node, and by one that knows it is behind (its checks would be stale). */
   private checkUp(): void {
     const halted = this.p.halt.error;
     if (halted) throw new CairnError("unavailable", `node halted: ${halted.message}`);
     if (this.p.stopping()) throw new CairnError("unavailable", "node is stopping");
+    const sync = this.p.peers.syncState();
+    if (sync.syncing) throw new CairnError("syncing", `the node is syncing: ${sync.reason ?? "behind its peers"}`);
   }
 }
