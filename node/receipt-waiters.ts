@@ -36,7 +36,7 @@ interface WaitGroup {
   readonly out: (FinalOutcome | null)[];
   open: number;
   readonly waiters: Waiter[];
-  timer: NodeJS.Timeout | null;
+  timer: { cancel(): void } | null;
   resolve: (out: (FinalOutcome | null)[]) => void;
 }
 
@@ -54,7 +54,11 @@ export class ReceiptWaiters {
   private readonly groups = new Set<WaitGroup>();
   private closed = false;
 
-  constructor(private readonly source: ReceiptSource) {}
+  /** `after` runs a wait's timeout (Node.js timers by default; the simulator passes its clock). */
+  constructor(
+    private readonly source: ReceiptSource,
+    private readonly after: (ms: number, fn: () => void) => { cancel(): void } = nodeTimer,
+  ) {}
 
   /**
    * Called for every committed receipt, in commit order, right as its id stops being pending (see
@@ -87,7 +91,7 @@ export class ReceiptWaiters {
     return new Promise((resolve) => {
       const group: WaitGroup = { out, open: 0, waiters: [], timer: null, resolve };
       this.groups.add(group);
-      group.timer = setTimeout(() => this.finish(group), timeoutMs);
+      group.timer = this.after(timeoutMs, () => this.finish(group));
       for (let i = 0; i < ids.length; i++) {
         const id = ids[i]!;
         const hex = toHex(id);
@@ -126,7 +130,7 @@ export class ReceiptWaiters {
 
   private finish(g: WaitGroup): void {
     if (!this.groups.delete(g)) return;
-    if (g.timer !== null) clearTimeout(g.timer);
+    g.timer?.cancel();
     for (const w of g.waiters) this.unregister(w);
     g.resolve(g.out);
   }
@@ -148,4 +152,9 @@ export class ReceiptWaiters {
     this.closed = true;
     for (const g of [...this.groups]) this.finish(g);
   }
+}
+
+function nodeTimer(ms: number, fn: () => void): { cancel(): void } {
+  const t = setTimeout(fn, ms);
+  return { cancel: () => clearTimeout(t) };
 }

@@ -113,7 +113,7 @@ export class ValidatorRuntime {
       isPending: (idHex) => w.mempool.isPending(idHex),
       load: (id) => w.store.receiptById(id),
       displaced: (idHex) => w.mempool.displacedBy(idHex),
-    });
+    }, (ms, fn) => w.clock.after(ms, fn));
     this.execution = new BlockExecution(w.executor, w.mempool, this.pump, w.clock, this.halt, w.log);
     this.commits = new CommitPipeline(w.executor, w.store, w.mempool, this.waiters, this.execution, blocks, this.metrics, this.halt);
     this.payload = new PayloadBuilder(w.mempool, this.commits, this.pump, w.clock, w.payload);

@@ -5,7 +5,8 @@
 
 import { encode } from "../../node/codec/codec.ts";
 import { toHex, utf8 } from "../../node/codec/hex.ts";
-import { TransferPayload, type SignedInvocation } from "../../node/codec/types.ts";
+import { TransferPayload, type Receipt, type SignedInvocation } from "../../node/codec/types.ts";
+import { isDisplaced } from "../../node/receipt-waiters.ts";
 import { invocationId, invocationSigningDigest } from "../../node/crypto/digests.ts";
 import type { SodiumSigner } from "../../node/crypto/sodium.ts";
 import { isCairnError } from "../../node/errors.ts";
@@ -43,6 +44,10 @@ export interface ClientEnv {
   fail(message: string): void;
   /** The highest height any honest validator has committed. */
   maxCommitted(): bigint;
+  /** The (f+1)-th highest committed height among the other honest validators that are up (null: too few up). */
+  levelHeight(node: SimNode): bigint | null;
+  /** Sim time of the last partition or heal. */
+  topologyChangedAt(): number;
 }
 
 export class SimClient {
@@ -74,9 +79,15 @@ export class SimClient {
     const rt = node.runtime!;
     const sync = rt.services.syncState();
     if (sync.syncing) return; // the SDK reads nonces only from nodes that are level with their peers
-    // A validator that restarted moments ago and does not say it is behind must not be far behind.
-    if (env.now() - node.startedAt < 3000 && sync.height + 6n < env.maxCommitted()) {
-      env.fail(`validator ${node.index} restarted ${env.now() - node.startedAt} ms ago serves height ${sync.height} (peers at ${env.maxCommitted()}) without saying syncing`);
+    // A validator that came up a moment ago, has had time to hear its peers' status and does not say it is
+    // behind must not be behind what at least one honest peer that is level has committed (it served stale
+    // nonces for seconds after a restart).
+    const age = env.now() - node.upAt;
+    if (age >= 1500 && age < 4000 && env.now() - env.topologyChangedAt() >= 1500) {
+      const level = env.levelHeight(node);
+      if (level !== null && sync.height + 6n < level) {
+        env.fail(`validator ${node.index} up for ${age} ms serves height ${sync.height} while its peers have committed ${level}, without saying syncing`);
+      }
     }
     let account;
     try {
@@ -134,6 +145,13 @@ export class SimClient {
       this.refused++;
       return;
     }
+    // Half the time the client also waits on the validator it submitted to (`?wait=true`): the receipt its
+    // commit delivers is an acknowledgement like one read from the store.
+    if (this.rng.chance(0.5)) {
+      void node.runtime!.services.waitForReceipts([hexBytes(id)], 3000).then(([o]) => {
+        if (o && !isDisplaced(o)) this.acknowledge(id, o);
+      });
+    }
     const now = this.env.now();
     this.current = { inv, id, kind, invalid, submittedAt: now, mustFinish: postGst && !invalid };
     this.waitUntil = now + 4000;
@@ -157,14 +175,19 @@ export class SimClient {
       return;
     }
     if (r === null) return;
-    const ack: Ack = { id: f.id, height: r.height, status: r.status, index: r.index };
-    const before = this.env.acked.get(f.id);
+    this.acknowledge(f.id, r);
+  }
+
+  /** A validator told this client the invocation committed with receipt `r`. */
+  private acknowledge(id: string, r: Receipt): void {
+    const ack: Ack = { id, height: r.height, status: r.status, index: r.index };
+    const before = this.env.acked.get(id);
     if (before !== undefined && (before.height !== ack.height || before.status !== ack.status || before.index !== ack.index)) {
-      this.env.fail(`invocation ${f.id} acknowledged at height ${before.height} (${before.status}) and later at ${ack.height} (${ack.status})`);
+      this.env.fail(`invocation ${id} acknowledged at height ${before.height} (${before.status}) and later at ${ack.height} (${ack.status})`);
     }
-    this.env.acked.set(f.id, ack);
-    this.obligations.delete(f.id);
-    if (this.current === f) this.current = null;
+    this.env.acked.set(id, ack);
+    this.obligations.delete(id);
+    if (this.current?.id === id) this.current = null;
   }
 }
 

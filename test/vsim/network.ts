@@ -121,6 +121,8 @@ export class SimNetwork {
   private component: number[];
   faults: NetFaults;
   messages = 0;
+  /** Sim time of the last partition or heal. */
+  changedAt = 0;
 
   constructor(
     readonly n: number,
@@ -148,10 +150,12 @@ export class SimNetwork {
   }
 
   partition(component: number[]): void {
+    this.changedAt = this.s.now;
     this.component = component.slice();
   }
 
   heal(): void {
+    this.changedAt = this.s.now;
     const before = this.component;
     this.component = new Array<number>(this.n).fill(0);
     for (let a = 0; a < this.n; a++) for (let b = 0; b < this.n; b++) if (a !== b && before[a] !== before[b]) this.introduce(a, b);

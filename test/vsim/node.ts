@@ -40,8 +40,8 @@ export class SimNode {
   runtime: ValidatorRuntime | null = null;
   /** Bumped by every crash or halt: callbacks of an older incarnation do nothing. */
   incarnation = 0;
-  /** Sim time the current incarnation started. */
-  startedAt = 0;
+  /** Sim time the current incarnation came up (its start finished: in a node, the REST port opens). */
+  upAt = 0;
   starting = false;
   private links: SimLinks | null = null;
   /** An injected fault hit this incarnation (so a halt is expected, not a bug). */
@@ -99,7 +99,6 @@ export class SimNode {
     const life = ++this.incarnation;
     this.starting = true;
     this.faulted = false;
-    this.startedAt = this.s.now;
     const alive = (): boolean => this.incarnation === life;
     this.vm.crashCompile = () => alive() && this.inject(this.faults.compileCrash);
     void this.boot(life, alive).then(
@@ -107,6 +106,7 @@ export class SimNode {
         if (!alive()) return;
         this.runtime = rt;
         this.starting = false;
+        this.upAt = this.s.now;
       },
       (e: unknown) => {
         if (!alive()) return;

@@ -158,6 +158,14 @@ export async function runSeed(seed: number, hooks: SimHooks = {}): Promise<SimSt
     accounts,
     acked,
     fail,
+    topologyChangedAt: () => net.changedAt,
+    levelHeight: (node: SimNode) => {
+      const f = Math.floor((sc.n - 1) / 3);
+      const hs = honest.filter((o) => o !== node && o.up).map((o) => o.runtime!.world.executor.head().height);
+      if (hs.length < f + 1) return null;
+      hs.sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
+      return hs[f]!;
+    },
     maxCommitted: () => {
       let h = 0n;
       for (const k of chain.keys()) if (k > h) h = k;
