@@ -8,6 +8,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { checkAcks } from "./chaos/checks.ts";
+import { HeightMonitor } from "./chaos/monitor.ts";
 import { LinkRelay } from "./chaos/relay.ts";
 import { drawSchedule } from "./chaos/schedule.ts";
 
@@ -119,6 +120,57 @@ describe("chaos run", () => {
       expect(r.details.join("\n")).toMatch(/mismatched: bb acknowledged at height 6 ok, validator 1 has height 9 ok/);
       expect(await checkAcks(urls, [ack("aa", "5", "ok")])).toEqual({ lost: 0, mismatched: 0, details: [] });
     } finally {
+      for (const s of servers) s.close();
+    }
+  });
+
+  it("monitor: measures a stall only while a connected quorum is up, and reports a validator left behind", async () => {
+    const heights = [10, 10, 10, 10];
+    let up = [true, true, true, true];
+    const servers = heights.map((_, i) =>
+      createHttpServer((_req, res) => {
+        if (!up[i]) return res.destroy();
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ height: String(heights[i]) }));
+      }),
+    );
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()))));
+    const lines: string[] = [];
+    let cut = false;
+    const monitor = new HeightMonitor({
+      urls: servers.map((s) => `http://127.0.0.1:${(s.address() as { port: number }).port}`),
+      // While `cut`, validator 0 is partitioned from the others.
+      connected: (i, j) => !cut || (i !== 0 && j !== 0),
+      quorum: 3,
+      log: (l) => lines.push(l),
+      noProgressMs: 1_000,
+    });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    try {
+      monitor.start();
+      // Two down: no quorum, so no stall however long nothing commits.
+      up = [true, true, false, false];
+      await sleep(1_200);
+      expect(monitor.longestStallMs).toBe(0);
+      // Three up but one of them cut off: still no connected quorum.
+      up = [true, true, true, false];
+      cut = true;
+      await sleep(800);
+      expect(monitor.longestStallMs).toBe(0);
+      // A connected quorum that does not commit: a stall.
+      cut = false;
+      await sleep(1_200);
+      expect(monitor.longestStallMs).toBeGreaterThanOrEqual(700);
+      // Everyone but validator 3 commits on; 3 answers at its old height and is reported once.
+      up = [true, true, true, true];
+      for (let k = 0; k < 10; k++) {
+        for (const i of [0, 1, 2]) heights[i]! += 1;
+        await sleep(200);
+      }
+      expect(lines.filter((l) => l.startsWith("chaos: validator 3 made no progress"))).toHaveLength(1);
+      expect(lines.some((l) => /validator [012] made no progress/.test(l))).toBe(false);
+    } finally {
+      await monitor.stop();
       for (const s of servers) s.close();
     }
   });
