@@ -2,7 +2,7 @@
 // running it again resumes the same chain.
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -144,4 +144,35 @@ describe("cairn devnet", () => {
     expect(err).not.toMatch(/exited \(code 0\)|exited \(SIGTERM\)/);
     for (let i = 0; i < 4; i++) expect(existsSync(validatorPidPath(dir, i))).toBe(false);
   }, 120_000);
+
+  it("waits longer before each restart of a validator that keeps failing to start, and stops cleanly meanwhile", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cairn-devnet-"));
+    dirs.push(dir);
+    const base = await freePortBase(1);
+    const p = spawn(process.execPath, [CAIRN_BIN, "devnet", "--dir", dir, "--validators", "1", "--base-port", String(base)], { stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    p.stderr!.on("data", (d) => (err += d));
+    const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
+    try {
+      await statusOf(`http://127.0.0.1:${base}`, 60_000);
+      // A config the validator refuses: every start from now on exits at once.
+      writeFileSync(join(dir, "node0.json"), "{}\n");
+      process.kill(Number(readFileSync(validatorPidPath(dir, 0), "utf8")), "SIGKILL");
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && !/restarting in 2000 ms/.test(err)) await new Promise((r) => setTimeout(r, 100));
+      const waits = [...err.matchAll(/validator 0 exited \((SIGKILL|code \d+)\); restarting in (\d+) ms/g)].map((m) => [m[1], Number(m[2])]);
+      expect(waits.slice(0, 3), err).toEqual([
+        ["SIGKILL", 500],
+        [expect.stringMatching(/^code [1-9]\d*$/), 1000],
+        [expect.stringMatching(/^code [1-9]\d*$/), 2000],
+      ]);
+    } finally {
+      p.kill("SIGTERM");
+    }
+    // The pending restart is cancelled: the devnet exits without starting the validator again.
+    const starts = () => (err.match(/validator 0 started/g) ?? []).length;
+    const before = starts();
+    expect(await exited).toBe(0);
+    expect(starts()).toBe(before);
+  }, 90_000);
 });
