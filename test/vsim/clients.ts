@@ -148,8 +148,13 @@ export class SimClient {
     // Half the time the client also waits on the validator it submitted to (`?wait=true`): the receipt its
     // commit delivers is an acknowledgement like one read from the store.
     if (this.rng.chance(0.5)) {
-      void node.runtime!.services.waitForReceipts([hexBytes(id)], 3000).then(([o]) => {
-        if (o && !isDisplaced(o)) this.acknowledge(id, o);
+      const rt = node.runtime!;
+      void rt.services.waitForReceipts([hexBytes(id)], 3000).then(async ([o]) => {
+        if (!o || isDisplaced(o)) return;
+        this.acknowledge(id, o);
+        // Read your writes: a receipt a wait returned is stored on that validator (unless it died meanwhile).
+        const stored = await rt.services.getReceipt(hexBytes(id)).catch(() => "unreadable" as const);
+        if (stored === null && node.runtime === rt) this.env.fail(`validator ${node.index} answered a wait for ${id} with a receipt it had not stored`);
       });
     }
     const now = this.env.now();

@@ -192,7 +192,11 @@ export class SimNetwork {
     return this.rng.int(this.faults.minDelay, this.faults.maxDelay);
   }
 
+  /** Called with every consensus message a validator sends (before loss or partitions), for the checks. */
+  onSent: (from: number, message: Uint8Array) => void = () => undefined;
+
   send(from: SimLinks, to: number, msg: AppMessage): void {
+    if (msg.type === "consensus") this.onSent(from.index, msg.value);
     if (this.component[from.index] !== this.component[to]) return;
     let bytes = encode(NetMessage, msg);
     const copies = this.rng.chance(this.faults.drop) ? 0 : this.rng.chance(this.faults.dup) ? 2 : 1;

@@ -11,7 +11,8 @@
 // total supply is conserved, every honest validator commits again after GST, and every valid invocation
 // submitted after GST is final within a bounded time.
 
-import { encode } from "../../node/codec/codec.ts";
+import { decode, encode } from "../../node/codec/codec.ts";
+import { ConsensusMessage } from "../../node/codec/consensus.ts";
 import { toHex } from "../../node/codec/hex.ts";
 import { DeployPayload, type Genesis } from "../../node/codec/types.ts";
 import { blockHash } from "../../node/crypto/digests.ts";
@@ -146,6 +147,20 @@ export async function runSeed(seed: number, hooks: SimHooks = {}): Promise<SimSt
         else if (seen.root !== root) fail(`validator ${node.index} has state commitment ${root} after height ${block.header.height}, another honest validator ${seen.root}`);
       });
     }
+  };
+
+  // An honest validator never votes for two blocks in one view, across crashes and restarts: its safety state
+  // must be durable before its vote leaves.
+  const votes = new Map<string, string>();
+  net.onSent = (from, bytes) => {
+    if (sc.twin === from) return;
+    const m = decode(ConsensusMessage, bytes, "sent consensus message");
+    if (m.type !== "vote") return;
+    const key = `${m.value.signer}/${m.value.view}`;
+    const block = toHex(m.value.blockHash);
+    const before = votes.get(key);
+    if (before === undefined) votes.set(key, block);
+    else if (before !== block) fail(`honest validator ${m.value.signer} voted for two blocks in view ${m.value.view} (${before.slice(0, 12)}, ${block.slice(0, 12)})`);
   };
 
   const acked = new Map<string, Ack>();
