@@ -152,6 +152,8 @@ export async function runSeed(seed: number, hooks: SimHooks = {}): Promise<SimSt
   // An honest validator never votes for two blocks in one view, across crashes and restarts: its safety state
   // must be durable before its vote leaves.
   const votes = new Map<string, string>();
+  const voteCrashRng = rng.fork();
+  let gst = false;
   net.onSent = (from, bytes) => {
     if (sc.twin === from) return;
     const m = decode(ConsensusMessage, bytes, "sent consensus message");
@@ -159,8 +161,17 @@ export async function runSeed(seed: number, hooks: SimHooks = {}): Promise<SimSt
     const key = `${m.value.signer}/${m.value.view}`;
     const block = toHex(m.value.blockHash);
     const before = votes.get(key);
-    if (before === undefined) votes.set(key, block);
-    else if (before !== block) fail(`honest validator ${m.value.signer} voted for two blocks in view ${m.value.view} (${before.slice(0, 12)}, ${block.slice(0, 12)})`);
+    if (before === undefined) {
+      votes.set(key, block);
+      // Power failures right after a vote leaves, when its safety state may not be durable yet.
+      if (!gst && faults.crashes && voteCrashRng.chance(0.02)) {
+        const victim = nodes.find((nd) => nd.index === from && nd.up);
+        if (victim) {
+          s.after(voteCrashRng.int(0, 2), () => victim.crash());
+          s.after(voteCrashRng.int(20, 300), () => victim.start());
+        }
+      }
+    } else if (before !== block) fail(`honest validator ${m.value.signer} voted for two blocks in view ${m.value.view} (${before.slice(0, 12)}, ${block.slice(0, 12)})`);
   };
 
   const acked = new Map<string, Ack>();
@@ -210,7 +221,6 @@ export async function runSeed(seed: number, hooks: SimHooks = {}): Promise<SimSt
     });
   }
 
-  let gst = false;
   s.at(sc.gstMs, () => {
     gst = true;
     net.faults = { minDelay: 1, maxDelay: 15, drop: 0, dup: 0 };
