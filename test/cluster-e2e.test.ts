@@ -22,9 +22,7 @@ describe("chained HotStuff across 4 validator processes", () => {
   let funded: Keypair;
 
   beforeAll(async () => {
-    cluster = await TestCluster.create(4, { consensus: { baseTimeoutMs: 400, maxTimeoutMs: 4000 } });
-    cluster.startAll();
-    await Promise.all([0, 1, 2, 3].map((i) => cluster.waitReady(i)));
+    cluster = await TestCluster.running(4, { consensus: { baseTimeoutMs: 400, maxTimeoutMs: 4000 } });
     funded = Keypair.fromSecretHex(cluster.info.funded.secretKey);
   }, 120_000);
 

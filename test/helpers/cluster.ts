@@ -64,6 +64,14 @@ export class TestCluster {
     return new TestCluster(dir, info);
   }
 
+  /** A new cluster with every validator started and answering. */
+  static async running(validators: number, opts: Partial<DevnetOptions> = {}): Promise<TestCluster> {
+    const cluster = await TestCluster.create(validators, opts);
+    cluster.startAll();
+    await Promise.all(cluster.info.rest.map((_, i) => cluster.waitReady(i)));
+    return cluster;
+  }
+
   start(i: number): void {
     if (this.procs[i] && this.procs[i]!.exitCode === null) throw new Error(`validator ${i} already running`);
     const child = spawnValidator(this.dir, i);

@@ -24,6 +24,7 @@ import { verifyEvidence } from "../../node/consensus/evidence.ts";
 import type { ConsensusAction, ConsensusConfig, ConsensusEvent } from "../../node/consensus/types.ts";
 import { fakeCrypto, simPublicKey } from "./fake-crypto.ts";
 import { Rng } from "./prng.ts";
+import { TimeQueue } from "./time-queue.ts";
 
 export const SIM_CHAIN = "sim-chain";
 /** Union tag of "vote" in ConsensusMessage (proposal 0, vote 1, timeout 2). */
@@ -106,59 +107,8 @@ type QueueItem =
   | { k: "heal" }
   | { k: "gst" };
 
-interface Entry {
-  time: number;
-  seq: number;
-  item: QueueItem;
-}
-
-/** Binary min-heap on (time, seq): equal times keep scheduling order, so runs are exactly reproducible. */
-class EventQueue {
-  private heap: Entry[] = [];
-  private seq = 0;
-
-  get size(): number {
-    return this.heap.length;
-  }
-
-  push(time: number, item: QueueItem): void {
-    const h = this.heap;
-    h.push({ time, seq: this.seq++, item });
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (less(h[p]!, h[i]!)) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
-      i = p;
-    }
-  }
-
-  pop(): Entry | undefined {
-    const h = this.heap;
-    if (h.length === 0) return undefined;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-function less(a: Entry, b: Entry): boolean {
-  return a.time < b.time || (a.time === b.time && a.seq < b.seq);
-}
+/** The queue of scheduled events: equal times keep scheduling order, so runs are exactly reproducible. */
+class EventQueue extends TimeQueue<QueueItem> {}
 
 interface CommittedEntry {
   height: bigint;

@@ -3,62 +3,25 @@
 // seed fixes the interleaving. Between callbacks the promise jobs they started run to completion.
 
 import type { Clock, Timer } from "../../node/validator/ports.ts";
-
-interface Entry {
-  time: number;
-  seq: number;
-  fn: () => void;
-}
+import { TimeQueue } from "../sim/time-queue.ts";
 
 export class Scheduler {
-  private heap: Entry[] = [];
-  private seq = 0;
+  private readonly queue = new TimeQueue<() => void>();
   now = 0;
   /** Callbacks run so far. */
   steps = 0;
 
   get pending(): number {
-    return this.heap.length;
+    return this.queue.size;
   }
 
   /** Runs `fn` at `time` (not before now); equal times run in scheduling order. */
   at(time: number, fn: () => void): void {
-    const e: Entry = { time: Math.max(time, this.now), seq: this.seq++, fn };
-    const h = this.heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
+    this.queue.push(Math.max(time, this.now), fn);
   }
 
   after(ms: number, fn: () => void): void {
     this.at(this.now + ms, fn);
-  }
-
-  private pop(): Entry | undefined {
-    const h = this.heap;
-    if (h.length === 0) return undefined;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
   }
 
   /**
@@ -66,18 +29,14 @@ export class Scheduler {
    * run in a deterministic order, and nothing in a simulated validator waits on real time or real I/O.
    */
   async step(): Promise<boolean> {
-    const e = this.pop();
+    const e = this.queue.pop();
     if (e === undefined) return false;
     this.now = e.time;
     this.steps++;
-    e.fn();
+    e.item();
     await settle();
     return true;
   }
-}
-
-function less(a: Entry, b: Entry): boolean {
-  return a.time < b.time || (a.time === b.time && a.seq < b.seq);
 }
 
 /**
