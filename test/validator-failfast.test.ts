@@ -11,6 +11,8 @@ import { BlockExecution, EXECUTION_ATTEMPTS } from "../node/validator/block-exec
 import { EventPump } from "../node/validator/event-pump.ts";
 import { Halt } from "../node/validator/halt.ts";
 import type { Clock, Logger } from "../node/validator/ports.ts";
+import { ReadModel, type ReadModelParts } from "../node/validator/read-model.ts";
+import { StoreError } from "../node/store/index.ts";
 
 function recordingLog(): Logger & { lines: string[] } {
   const lines: string[] = [];
@@ -133,5 +135,28 @@ describe("the event pump fails fast", () => {
     await t.pump.stepped();
     expect(seen).toEqual([1n]);
     expect(t.halt.error?.message).toBe("io: disk gone");
+  });
+});
+
+describe("storage failures on the read path fail fast", () => {
+  it("a REST read whose storage fails halts the validator (and the caller still gets the error)", async () => {
+    const log = recordingLog();
+    const halt = new Halt(log);
+    const io = new StoreError("io", "read failed: Input/output error");
+    const parts = {
+      executor: { getAccount: async () => Promise.reject(io), getBlock: async () => null },
+      halt,
+    } as unknown as ReadModelParts;
+    const model = new ReadModel(parts);
+    await expect(model.getAccount(new Uint8Array(32))).rejects.toBe(io);
+    expect(halt.error).toBe(io);
+    expect(log.lines[0]).toMatch(/^error fatal .*reading an account/);
+  });
+
+  it("an ordinary answer does not halt", async () => {
+    const halt = new Halt(recordingLog());
+    const model = new ReadModel({ executor: { getBlock: async () => null }, halt } as unknown as ReadModelParts);
+    expect(await model.getBlock(5n)).toBeNull();
+    expect(halt.halted).toBe(false);
   });
 });

@@ -11,7 +11,7 @@ import type { Executor } from "../exec/index.ts";
 import type { Mempool } from "../mempool/index.ts";
 import type { NodeMetrics } from "../metrics.ts";
 import type { ReceiptWaiters } from "../receipt-waiters.ts";
-import type { Store } from "../store/index.ts";
+import { StoreError, type Store } from "../store/index.ts";
 import type { ConsensusLog } from "../store/consensus-log.ts";
 import type { Admission } from "./admission.ts";
 import type { Halt } from "./halt.ts";
@@ -63,7 +63,7 @@ export class ReadModel implements NodeServices {
   }
 
   getReceipt(id: Uint8Array): Promise<Receipt | null> {
-    return this.p.store.receiptById(id);
+    return this.read("reading a receipt", this.p.store.receiptById(id));
   }
 
   isPending(id: Uint8Array): boolean {
@@ -75,27 +75,27 @@ export class ReadModel implements NodeServices {
   }
 
   query(q: QueryRequest): Promise<QueryResult> {
-    return this.p.executor.query(q);
+    return this.read("running a query", this.p.executor.query(q));
   }
 
   getBlock(height: bigint | "latest"): Promise<Block | null> {
-    return this.p.executor.getBlock(height);
+    return this.read("reading a block", this.p.executor.getBlock(height));
   }
 
   getAccount(pk: Uint8Array): Promise<{ balance: bigint; nonce: bigint }> {
-    return this.p.executor.getAccount(pk);
+    return this.read("reading an account", this.p.executor.getAccount(pk));
   }
 
   getContract(name: string): Promise<{ name: string; owner: Uint8Array; versions: ContractVersionInfo[] } | null> {
-    return this.p.executor.getContract(name);
+    return this.read("reading a contract", this.p.executor.getContract(name));
   }
 
   getContractVersion(name: string, version: number): Promise<{ info: ContractVersionInfo; sources: SourceFile[] } | null> {
-    return this.p.executor.getContractVersion(name, version);
+    return this.read("reading a contract version", this.p.executor.getContractVersion(name, version));
   }
 
   getState(contract: string, key: Uint8Array): Promise<Uint8Array | null> {
-    return this.p.executor.getState(contract, key);
+    return this.read("reading contract state", this.p.executor.getState(contract, key));
   }
 
   pendingNonce(pk: Uint8Array): bigint | null {
@@ -121,7 +121,7 @@ export class ReadModel implements NodeServices {
   }
 
   async evidence(): Promise<unknown[]> {
-    const stored = await this.p.clog.listEvidence();
+    const stored = await this.read("reading evidence", this.p.clog.listEvidence());
     return stored.map((e) => toJson(EvidenceCodec, e));
   }
 
@@ -144,6 +144,19 @@ export class ReadModel implements NodeServices {
     return m.render();
   }
 
+  /**
+   * A read whose storage fails (I/O, or bytes that do not decode) stops the validator as a failed write does:
+   * a disk that fails a read cannot be trusted for the next write. The caller still gets the error.
+   */
+  private async read<T>(what: string, p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (e) {
+      if (isStorageFailure(e)) this.p.halt.fatal(what, e);
+      throw e;
+    }
+  }
+
   /** Writes are refused by a halted or stopping node, and by one that knows it is behind (its checks would be stale). */
   private checkUp(): void {
     const halted = this.p.halt.error;
@@ -152,4 +165,12 @@ export class ReadModel implements NodeServices {
     const sync = this.p.peers.syncState();
     if (sync.syncing) throw new CairnError("syncing", `the node is syncing: ${sync.reason ?? "behind its peers"}`);
   }
+}
+
+/** A storage failure, directly or as the cause of an execution-layer error (StateView wraps I/O errors). */
+function isStorageFailure(e: unknown): boolean {
+  for (let x: unknown = e, depth = 0; x instanceof Error && depth < 4; x = x.cause, depth++) {
+    if (x instanceof StoreError && (x.code === "io" || x.code === "corrupt_chain")) return true;
+  }
+  return false;
 }
