@@ -92,7 +92,7 @@ export class SimClient {
     }
     let account;
     try {
-      account = await rt.services.getAccount(this.me.publicKey);
+      account = await node.call(rt.services.getAccount(this.me.publicKey));
     } catch {
       return; // an injected read fault: the client tries again later
     }
@@ -115,7 +115,7 @@ export class SimClient {
     await this.submit(node, inv, kind, gap || badSig, postGst, boundMs);
     if (this.current !== null && this.rng.chance(0.05)) {
       const other = this.rng.pick(nodes);
-      if (other.up && !other.runtime!.services.syncState().syncing) await other.runtime!.services.submit(inv).catch(() => undefined);
+      if (other.up && !other.runtime!.services.syncState().syncing) await other.call(other.runtime!.services.submit(inv)).catch(() => undefined);
     }
   }
 
@@ -140,9 +140,9 @@ export class SimClient {
     const id = toHex(invocationId(inv));
     this.submitted++;
     try {
-      await node.runtime!.services.submit(inv);
+      await node.call(node.runtime!.services.submit(inv));
     } catch (e) {
-      if (!isCairnError(e) && !(e instanceof Error && /io|closed|halted|stopping/.test(e.message))) throw e;
+      if (!isCairnError(e) && !(e instanceof Error && /io|closed|halted|stopping|went down/.test(e.message))) throw e;
       this.refused++;
       return;
     }
@@ -154,7 +154,7 @@ export class SimClient {
         if (!o || isDisplaced(o)) return;
         this.acknowledge(id, o);
         // Read your writes: a receipt a wait returned is stored on that validator (unless it died meanwhile).
-        const stored = await rt.services.getReceipt(hexBytes(id)).catch(() => "unreadable" as const);
+        const stored = await node.call(rt.services.getReceipt(hexBytes(id))).catch(() => "unreadable" as const);
         if (stored === null && node.runtime === rt) this.env.fail(`validator ${node.index} answered a wait for ${id} with a receipt it had not stored`);
       });
     }
@@ -176,7 +176,7 @@ export class SimClient {
     }
     let r;
     try {
-      r = await services.getReceipt(hexBytes(f.id));
+      r = await node.call(services.getReceipt(hexBytes(f.id)));
     } catch {
       return;
     }

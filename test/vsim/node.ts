@@ -44,6 +44,10 @@ export class SimNode {
   upAt = 0;
   starting = false;
   private links: SimLinks | null = null;
+  /** Rejects when the current incarnation ends, so a client's call to it does not hang on a dead disk. */
+  private death: { promise: Promise<never>; reject: (e: Error) => void } = deathOf();
+  /** Told of each incarnation's runtime before it starts. */
+  onRuntime: (rt: ValidatorRuntime) => void = () => undefined;
   /** An injected fault hit this incarnation (so a halt is expected, not a bug). */
   faulted = false;
   faults: StorageFaults = { readFail: 0, writeFail: 0, compileCrash: 0 };
@@ -151,6 +155,7 @@ export class SimNode {
       payload: { maxBlockInvocations: 200, maxBlockBytes: 1 << 22, maxBlockWaitMs: this.settings.maxBlockWaitMs },
       statusIntervalMs: 500,
     });
+    this.onRuntime(rt);
     rt.halt.onFatal((e) => {
       if (this.incarnation === life) this.halted(e);
     });
@@ -177,11 +182,25 @@ export class SimNode {
     this.disk.crash({ keepUnsynced: this.rng.chance(0.3) ? this.rng.int(0, 3) : 0 });
   }
 
+  /** A call into this incarnation, as a client makes it: it fails, as a dropped connection would, if the incarnation ends first. */
+  call<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.death.promise]);
+  }
+
   private end(): void {
+    this.death.reject(new Error(`validator ${this.index} went down`));
+    this.death = deathOf();
     this.links?.down();
     this.links = null;
     this.incarnation++;
     this.runtime = null;
     this.starting = false;
   }
+}
+
+function deathOf(): { promise: Promise<never>; reject: (e: Error) => void } {
+  let reject!: (e: Error) => void;
+  const promise = new Promise<never>((_, r) => (reject = r));
+  promise.catch(() => undefined);
+  return { promise, reject };
 }

@@ -132,12 +132,9 @@ export async function runSeed(seed: number, hooks: SimHooks = {}): Promise<SimSt
     }
   }
   const honest = nodes.filter((n) => !n.byzantine);
-  const watched = new WeakSet<object>();
-  const watch = (): void => {
-    for (const node of honest) {
-      const rt = node.runtime;
-      if (rt === null || watched.has(rt)) continue;
-      watched.add(rt);
+  // Agreement is checked on every commit of every honest incarnation, from the moment it comes up.
+  for (const node of honest) {
+    node.onRuntime = (rt) => {
       rt.commits.onCommitted((block) => {
         const hash = toHex(blockHash(block.header));
         const root = toHex(rt.world.executor.head().stateRoot);
@@ -146,8 +143,8 @@ export async function runSeed(seed: number, hooks: SimHooks = {}): Promise<SimSt
         else if (seen.hash !== hash) fail(`validator ${node.index} committed block ${hash} at height ${block.header.height}, another honest validator ${seen.hash}`);
         else if (seen.root !== root) fail(`validator ${node.index} has state commitment ${root} after height ${block.header.height}, another honest validator ${seen.root}`);
       });
-    }
-  };
+    };
+  }
 
   // An honest validator never votes for two blocks in one view, across crashes and restarts: its safety state
   // must be durable before its vote leaves.
@@ -242,10 +239,10 @@ export async function runSeed(seed: number, hooks: SimHooks = {}): Promise<SimSt
     if (owner.busy || tokenReady) return;
     const node = honest.find((n) => n.up && !n.runtime!.services.syncState().syncing);
     if (!node) return;
-    const acc = await node.runtime!.services.getAccount(owner.me.publicKey).catch(() => null);
+    const acc = await node.call(node.runtime!.services.getAccount(owner.me.publicKey)).catch(() => null);
     if (acc === null) return;
     ownerNonce = acc.nonce;
-    const contract = await node.runtime!.services.getContract("token").catch(() => undefined);
+    const contract = await node.call(node.runtime!.services.getContract("token")).catch(() => undefined);
     if (contract === undefined) return;
     if (contract === null) {
       const payload = encode(DeployPayload, { name: "token", version: 1, toolchain: TOOLCHAIN, entry: TOKEN.entry, sources: Object.entries(TOKEN.files).map(([path, content]) => ({ path, content })) });
@@ -263,7 +260,6 @@ export async function runSeed(seed: number, hooks: SimHooks = {}): Promise<SimSt
 
   const clientTick = async (): Promise<void> => {
     if (s.now >= end) return;
-    watch();
     await setupSteps();
     for (const c of clients) if (c !== owner || tokenReady) await c.tick(s.now < loadEnd, gst, sc.boundMs - 3000);
     if (gst && heightsAtGst.size === 0) for (const node of honest) heightsAtGst.set(node, node.runtime?.world.executor.head().height ?? 0n);
