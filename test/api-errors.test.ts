@@ -3,29 +3,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import { toHex, toJson, utf8 } from "../node/codec/index.ts";
 import { SignedInvocation, type Invocation } from "../node/codec/types.ts";
-import { invocationSigningDigest } from "../node/crypto/digests.ts";
 import { SodiumSigner } from "../node/crypto/sodium.ts";
 import { createApiServer } from "../node/api/server.ts";
-import { FakeNode } from "./api-fake-node.ts";
+import { invocationSigner, FakeNode } from "./api-fake-node.ts";
 
 const alice = new SodiumSigner(new Uint8Array(32).fill(9));
 const bob = new SodiumSigner(new Uint8Array(32).fill(10));
 const carol = new SodiumSigner(new Uint8Array(32).fill(11));
 
+const signedInvocation = invocationSigner();
 function signed(s: SodiumSigner, nonce: bigint, over: Partial<Invocation> = {}): Record<string, unknown> {
-  const inv: Invocation = {
-    chainId: "testnet",
-    contract: "counter",
-    version: 1,
-    method: "inc",
-    input: utf8("x"),
-    invoker: s.publicKey,
-    nonce,
-    gasLimit: 10_000n,
-    gasPrice: 1n,
-    ...over,
-  };
-  return toJson(SignedInvocation, { ...inv, signature: s.sign(invocationSigningDigest(inv)) }) as Record<string, unknown>;
+  return toJson(SignedInvocation, signedInvocation(s, nonce, over)) as Record<string, unknown>;
 }
 
 const servers: FastifyInstance[] = [];

@@ -12,11 +12,13 @@ import {
   TransferPayload,
   type Block,
   type ContractVersionInfo,
+  type Invocation,
   type Receipt,
   type SignedInvocation,
   type SourceFile,
 } from "../node/codec/types.ts";
-import { blockHash, invocationId, invocationsRoot } from "../node/crypto/digests.ts";
+import { blockHash, invocationId, invocationSigningDigest, invocationsRoot } from "../node/crypto/digests.ts";
+import type { SodiumSigner } from "../node/crypto/sodium.ts";
 import { k12, ZERO_HASH } from "../node/crypto/hash.ts";
 import { CairnError } from "../node/errors.ts";
 import { Mempool } from "../node/mempool/mempool.ts";
@@ -318,3 +320,26 @@ export class FakeNode implements NodeServices {
   }
 }
 
+
+/**
+ * Signs test invocations of the fake node's counter contract on "testnet": `defaults` override the standard
+ * fields for a whole test file, `over` for one invocation.
+ */
+export function invocationSigner(defaults: Partial<Invocation> = {}): (s: SodiumSigner, nonce: bigint, over?: Partial<Invocation>) => SignedInvocation {
+  return (s, nonce, over = {}) => {
+    const inv: Invocation = {
+      chainId: "testnet",
+      contract: "counter",
+      version: 1,
+      method: "inc",
+      input: utf8("x"),
+      invoker: s.publicKey,
+      nonce,
+      gasLimit: 10_000n,
+      gasPrice: 1n,
+      ...defaults,
+      ...over,
+    };
+    return { ...inv, signature: s.sign(invocationSigningDigest(inv)) };
+  };
+}

@@ -2,30 +2,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import { decode, encode, toHex, toJson, utf8 } from "../node/codec/index.ts";
-import { BINARY_MEDIA_TYPE, DeployPayload, InvocationBatch, Receipt, SignedInvocation, SubmitOutcomes, type Invocation } from "../node/codec/types.ts";
-import { blockHash, invocationId, invocationSigningDigest } from "../node/crypto/digests.ts";
+import { BINARY_MEDIA_TYPE, DeployPayload, InvocationBatch, Receipt, SignedInvocation, SubmitOutcomes } from "../node/codec/types.ts";
+import { blockHash, invocationId } from "../node/crypto/digests.ts";
 import { SodiumSigner } from "../node/crypto/sodium.ts";
 import { createApiServer } from "../node/api/server.ts";
-import { FakeNode, GAS_USED } from "./api-fake-node.ts";
+import { invocationSigner, FakeNode, GAS_USED } from "./api-fake-node.ts";
 
 const alice = new SodiumSigner(new Uint8Array(32).fill(7));
 const bob = new SodiumSigner(new Uint8Array(32).fill(8));
 
-function signed(s: SodiumSigner, nonce: bigint, over: Partial<Invocation> = {}): SignedInvocation {
-  const inv: Invocation = {
-    chainId: "testnet",
-    contract: "counter",
-    version: 1,
-    method: "inc",
-    input: utf8("hello"),
-    invoker: s.publicKey,
-    nonce,
-    gasLimit: 10_000n,
-    gasPrice: 2n,
-    ...over,
-  };
-  return { ...inv, signature: s.sign(invocationSigningDigest(inv)) };
-}
+const signed = invocationSigner({ input: utf8("hello"), gasPrice: 2n });
 
 let node: FakeNode;
 let app: FastifyInstance;

@@ -3,30 +3,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import { decode, encode, toHex, toJson, utf8 } from "../node/codec/index.ts";
-import { BINARY_MEDIA_TYPE, InvocationBatch, SignedInvocation, SubmitOutcomes, type Invocation } from "../node/codec/types.ts";
-import { invocationId, invocationSigningDigest } from "../node/crypto/digests.ts";
+import { BINARY_MEDIA_TYPE, InvocationBatch, SignedInvocation, SubmitOutcomes } from "../node/codec/types.ts";
+import { invocationId } from "../node/crypto/digests.ts";
 import { SodiumSigner } from "../node/crypto/sodium.ts";
 import { createApiServer } from "../node/api/server.ts";
-import { FakeNode } from "./api-fake-node.ts";
+import { invocationSigner, FakeNode } from "./api-fake-node.ts";
 
 const alice = new SodiumSigner(new Uint8Array(32).fill(21));
 const bob = new SodiumSigner(new Uint8Array(32).fill(22));
 
-function signed(s: SodiumSigner, nonce: bigint, over: Partial<Invocation> = {}): SignedInvocation {
-  const inv: Invocation = {
-    chainId: "testnet",
-    contract: "counter",
-    version: 1,
-    method: "inc",
-    input: utf8("x"),
-    invoker: s.publicKey,
-    nonce,
-    gasLimit: 10_000n,
-    gasPrice: 1n,
-    ...over,
-  };
-  return { ...inv, signature: s.sign(invocationSigningDigest(inv)) };
-}
+const signed = invocationSigner();
 
 let node: FakeNode;
 let app: FastifyInstance;
