@@ -12,7 +12,7 @@ import { Client, Keypair } from "../../node/client/index.ts";
 import { signInvocation } from "../../node/client/invocation.ts";
 import { BANK, DEFAULT_GAS } from "../../node/client/builtins.ts";
 import { encode } from "../../node/codec/codec.ts";
-import { toHex, utf8 } from "../../node/codec/hex.ts";
+import { utf8 } from "../../node/codec/hex.ts";
 import { TransferPayload, type SignedInvocation } from "../../node/codec/types.ts";
 import { DEFAULT_NET_LIMITS } from "../../node/net/limits.ts";
 import { TestCluster } from "../helpers/cluster.ts";
