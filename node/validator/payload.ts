@@ -3,7 +3,7 @@
 // idle chain does not write blocks as fast as the network allows; arriving work cuts the wait short.
 
 import type { Block, SignedInvocation } from "../codec/types.ts";
-import type { Mempool } from "../mempool/index.ts";
+import type { Mempool, PoolEntry } from "../mempool/index.ts";
 import type { CommitPipeline } from "./commit-pipeline.ts";
 import type { EventSink } from "./event-pump.ts";
 import type { Clock, Timer } from "./ports.ts";
@@ -19,7 +19,7 @@ const BLOCK_OVERHEAD_BYTES = 64 * 1024;
 
 export class PayloadBuilder {
   private waitTimer: Timer | null = null;
-  private proposeNow: (() => void) | null = null;
+  private proposeIfReady: (() => void) | null = null;
 
   constructor(
     private readonly mempool: Mempool,
@@ -35,29 +35,36 @@ export class PayloadBuilder {
     const ahead: SignedInvocation[] = [];
     for (const b of this.commits.inFlight()) for (const inv of b.invocations) ahead.push(inv);
     for (const b of ancestors) for (const inv of b.invocations) ahead.push(inv);
-    const propose = (): void => {
-      this.cancelWait();
-      const entries = this.mempool.select({ maxCount: this.limits.maxBlockInvocations, maxBytes: this.limits.maxBlockBytes - BLOCK_OVERHEAD_BYTES, ahead });
-      this.events.enqueue({ type: "payload", view, parentHash, invocations: entries.map((e) => e.inv) });
-    };
     // No `exclude` set of the ahead ids: a pooled invocation that an ancestor carries has that ancestor's
     // (invoker, nonce), which `ahead` already puts below the invoker's next ready nonce, so select skips it.
-    // With work in the pool, or invocations in uncommitted ancestors that need the next links of their
-    // 3-chain, propose at once.
-    if (this.mempool.size > 0 || ahead.length > 0) return propose();
-    this.proposeNow = propose;
-    this.waitTimer = this.clock.after(this.limits.maxBlockWaitMs, propose);
+    const select = (): PoolEntry[] => this.mempool.select({ maxCount: this.limits.maxBlockInvocations, maxBytes: this.limits.maxBlockBytes - BLOCK_OVERHEAD_BYTES, ahead });
+    const propose = (entries: readonly PoolEntry[]): void => {
+      this.cancelWait();
+      this.events.enqueue({ type: "payload", view, parentHash, invocations: entries.map((e) => e.inv) });
+    };
+    // Propose at once when there is work a block can carry, or when uncommitted ancestors hold invocations
+    // whose 3-chain needs the next blocks. Pooled invocations that cannot be selected (a nonce gap, say) are
+    // not work: they must not make the chain write blocks faster than an idle one does.
+    const ready = select();
+    if (ready.length > 0 || ahead.length > 0) return propose(ready);
+    // Idle: an empty block after maxBlockWaitMs keeps the chain (and everyone's view timers) alive; arriving
+    // work that can be selected cuts the wait short.
+    this.proposeIfReady = () => {
+      const entries = select();
+      if (entries.length > 0) propose(entries);
+    };
+    this.waitTimer = this.clock.after(this.limits.maxBlockWaitMs, () => propose(select()));
   }
 
-  /** Invocations arrived: a leader idling before an empty block proposes them now. */
+  /** Invocations arrived: a leader idling before an empty block proposes now if any of them can be selected. */
   onWork(): void {
-    if (this.proposeNow) this.clock.defer(() => this.proposeNow?.());
+    if (this.proposeIfReady) this.clock.defer(() => this.proposeIfReady?.());
   }
 
   private cancelWait(): void {
     this.waitTimer?.cancel();
     this.waitTimer = null;
-    this.proposeNow = null;
+    this.proposeIfReady = null;
   }
 
   stop(): void {
