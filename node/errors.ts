@@ -7,6 +7,8 @@ export const ERROR_STATUS = {
   wrong_chain: 400,
   invalid_invocation: 400, // well-formed but unacceptable (gas limit zero, unknown built-in method, ...)
   insufficient_balance: 400,
+  // Its own code, not invalid_invocation: a client can read the floor from /v1/status and re-sign at it.
+  gas_price_too_low: 400,
   nonce_used: 409,
   already_committed: 409, // the submitted invocation's own id is committed: it will not run again
   syncing: 503, // the node knows it is behind its peers and refuses writes until it is level

@@ -23,7 +23,11 @@ import {
   bytesEqual,
   encodingOf,
   internerFor,
+  Genesis,
+  minGasPriceOf,
+  type Genesis as GenesisT,
 } from "../node/codec/index.ts";
+import { genesisHash } from "../node/crypto/digests.ts";
 import { blockHash, invocationId, invocationsRoot, merkleRoot, ZERO_HASH } from "../node/crypto/index.ts";
 import { ON_HEAP_MAX_BYTES, OffHeapScratch } from "../node/offheap.ts";
 
@@ -306,5 +310,48 @@ describe("short arrays at native calls", () => {
     const first = s.view(new Uint8Array([1, 2, 3]));
     s.view(new Uint8Array([9, 9, 9]));
     expect([...first]).toEqual([9, 9, 9]);
+  });
+});
+
+describe("genesis and its fee floor", () => {
+  const OLD: GenesisT = {
+    chainId: "cairn-golden",
+    validators: [{ publicKey: new Uint8Array(32).fill(1), name: "v0" }],
+    allocations: [{ account: new Uint8Array(32).fill(2), balance: 1000n }],
+  };
+  // genesisHash of OLD under the codec before minGasPrice existed (three fields, nothing after).
+  const OLD_HASH = "8e9584f4c735755531e4fa243bd8e1e7e525ea0565a55ae6971565d9e7ad4d83";
+
+  it("keeps the hash and JSON of a genesis without a floor, and reads it as floor 0", () => {
+    expect(toHex(genesisHash(OLD))).toBe(OLD_HASH);
+    const json = toJson(Genesis, OLD) as Record<string, unknown>;
+    expect(Object.keys(json)).toEqual(["chainId", "validators", "allocations"]);
+    const back = fromJson(Genesis, JSON.parse(JSON.stringify(json)));
+    expect(back).toEqual(OLD);
+    expect(minGasPriceOf(back)).toBe(0n);
+    expect(toHex(genesisHash(back))).toBe(OLD_HASH);
+    // A floor written as 0 is the same chain as no floor at all.
+    expect(toHex(genesisHash({ ...OLD, minGasPrice: 0n }))).toBe(OLD_HASH);
+    expect(decode(Genesis, encode(Genesis, OLD))).toEqual(OLD);
+  });
+
+  it("round-trips a floor through JSON and bytes, and a floor changes the hash", () => {
+    const floored: GenesisT = { ...OLD, minGasPrice: 7n };
+    const json = JSON.parse(JSON.stringify(toJson(Genesis, floored)));
+    expect(json.minGasPrice).toBe("7");
+    expect(fromJson(Genesis, json)).toEqual(floored);
+    const bytes = encode(Genesis, floored);
+    expect(bytes.length).toBe(encode(Genesis, OLD).length + 8);
+    expect(decode(Genesis, bytes)).toEqual(floored);
+    expect(toHex(genesisHash(floored))).not.toBe(OLD_HASH);
+    expect(genesisHash({ ...OLD, minGasPrice: 8n })).not.toEqual(genesisHash(floored));
+  });
+
+  it("refuses a non-canonical or malformed floor", () => {
+    const zeroTail = new Uint8Array([...encode(Genesis, OLD), ...new Uint8Array(8)]);
+    expect(() => decode(Genesis, zeroTail)).toThrow(/minGasPrice: a floor of 0 is encoded by leaving it out/);
+    expect(() => decode(Genesis, new Uint8Array([...encode(Genesis, OLD), 1, 0, 0]))).toThrow(CodecError);
+    expect(() => fromJson(Genesis, { ...(toJson(Genesis, OLD) as object), minGasPrice: "-1" })).toThrow(/minGasPrice/);
+    expect(() => fromJson(Genesis, { ...(toJson(Genesis, OLD) as object), extra: 1 })).toThrow(/unknown field "extra"/);
   });
 });

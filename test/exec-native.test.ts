@@ -437,3 +437,71 @@ describe("exec: hand-coded encodings", () => {
     expect(new Set(keys.map(keyString)).size).toBe(new Set(keys.map(toHex)).size);
   });
 });
+
+describe("exec: the chain's minimum gas price", () => {
+  const FLOORED = { ...GENESIS, minGasPrice: 2n };
+
+  it("rejects an invocation priced below the floor before anything runs: no fee, no nonce, no writes", async () => {
+    chain = await TestChain.open(FLOORED, vm);
+    const receipts = await chain.run(
+      [
+        transfer(alice, carol.publicKey, 10n, 0n, { gasPrice: 0n }),
+        transfer(alice, carol.publicKey, 10n, 0n, { gasPrice: 1n }),
+        // Same nonce 0 again, at the floor: the rejected ones consumed nothing.
+        transfer(alice, carol.publicKey, 10n, 0n, { gasPrice: 2n }),
+      ],
+      proposer.publicKey,
+    );
+    expect(receipts.map((r) => r.status)).toEqual(["rejected", "rejected", "ok"]);
+    expect(receipts[0]!.error).toBe("gas price too low: invocation offers 0, the chain's minimum gas price is 2");
+    expect(receipts[1]!.error).toMatch(/gas price too low: invocation offers 1,/);
+    for (const r of receipts.slice(0, 2)) {
+      expect(r.fee).toBe(0n);
+      expect(r.gasUsed).toBe(0n);
+      expect(r.writes).toEqual([]);
+    }
+    expect(await chain.ex.getAccount(alice.publicKey)).toEqual({ balance: 1_000_000n - 10n - TRANSFER_GAS * 2n, nonce: 1n });
+    expect(await chain.ex.getAccount(proposer.publicKey)).toEqual({ balance: TRANSFER_GAS * 2n, nonce: 0n });
+  });
+
+  it("gives every validator the same receipts and root for a block a faulty leader filled with underpriced invocations", async () => {
+    const invs = [
+      transfer(carol, alice.publicKey, 0n, 0n, { gasPrice: 0n }), // never funded, free: the loophole the floor closes
+      transfer(alice, carol.publicKey, 5n, 0n, { gasPrice: 1n }),
+      transfer(alice, carol.publicKey, 5n, 0n, { gasPrice: 3n }),
+    ];
+    const results = [];
+    for (let i = 0; i < 2; i++) {
+      const c = await TestChain.open(FLOORED, vm);
+      try {
+        const block = c.next(invs, proposer.publicKey);
+        results.push(await c.ex.executeBlock(block));
+      } finally {
+        await c.close();
+      }
+    }
+    expect(results[0]!.receipts.map((r) => r.status)).toEqual(["rejected", "rejected", "ok"]);
+    expect(results[0]!.receipts[0]!.error).toMatch(/gas price too low/);
+    expect(results[1]!.receipts).toEqual(results[0]!.receipts);
+    expect(results[1]!.stateRoot).toEqual(results[0]!.stateRoot);
+  });
+
+  it("a never-funded key commits nothing on a floored chain, whatever it offers", async () => {
+    chain = await TestChain.open(FLOORED, vm);
+    const receipts = await chain.run([
+      transfer(carol, alice.publicKey, 0n, 0n, { gasPrice: 0n }),
+      transfer(carol, alice.publicKey, 0n, 0n, { gasPrice: 2n, gasLimit: 1n }),
+      sign(carol, { contract: "nothing", method: "run", nonce: 0n, gasPrice: 5n, gasLimit: 1n }),
+    ]);
+    expect(receipts.map((r) => r.status)).toEqual(["rejected", "rejected", "rejected"]);
+    expect(receipts[1]!.error).toMatch(/insufficient balance/);
+    expect(await chain.ex.getAccount(carol.publicKey)).toEqual({ balance: 0n, nonce: 0n });
+  });
+
+  it("a genesis without the field keeps the old rule (floor 0): a zero-priced invocation of a funded key runs", async () => {
+    const c = await open();
+    const [r] = await c.run([transfer(alice, carol.publicKey, 10n, 0n, { gasPrice: 0n })]);
+    expect(r!.status).toBe("ok");
+    expect(r!.fee).toBe(0n);
+  });
+});

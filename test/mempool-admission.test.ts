@@ -129,6 +129,27 @@ describe("mempool admission", () => {
     await mp.admit(sign(alice, 2n, { gasLimit: 500n })); // exactly 2500
   });
 
+  it("refuses a gas price below the chain's floor with gas_price_too_low, before reading the account", async () => {
+    let reads = 0;
+    const mp = pool(new Map(), { minGasPrice: 2n, getAccount: async () => (reads++, { balance: 1_000_000n, nonce: 0n }) });
+    const err = await mp.admit(sign(alice, 0n, { gasPrice: 0n })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CairnError);
+    expect(err).toMatchObject({ code: "gas_price_too_low", httpStatus: 400, message: "gasPrice 0 is below the chain's minimum gas price 2" });
+    expect(await refusal(mp.admit(sign(alice, 0n, { gasPrice: 1n })))).toBe("gas_price_too_low");
+    expect(reads).toBe(0);
+    expect(mp.size).toBe(0);
+    await mp.admit(sign(alice, 0n, { gasPrice: 2n }));
+    // Without a floor (a genesis that predates it) a zero price is admitted, as before.
+    await pool().admit(sign(alice, 0n, { gasPrice: 0n }));
+  });
+
+  it("refuses every invocation of a never-funded key once the floor is at least 1", async () => {
+    const mp = pool(new Map([[toHex(carol.publicKey), { balance: 0n, nonce: 0n }]]), { minGasPrice: 1n });
+    expect(await refusal(mp.admit(sign(carol, 0n, { gasPrice: 0n })))).toBe("gas_price_too_low");
+    expect(await refusal(mp.admit(sign(carol, 0n, { gasPrice: 1n, gasLimit: 1n })))).toBe("insufficient_balance");
+    expect(mp.size).toBe(0);
+  });
+
   it("is bounded per invoker and in total, refusing with mempool_full", async () => {
     const mp = pool(undefined, { maxPerInvoker: 3, maxTotal: 4 });
     for (let n = 0n; n < 3n; n++) await mp.admit(sign(alice, n));

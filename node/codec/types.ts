@@ -3,6 +3,7 @@
 
 import {
   bytes,
+  CodecError,
   enumeration,
   fixedBytes,
   list,
@@ -14,6 +15,7 @@ import {
   u32,
   u64,
   union,
+  type Codec,
   type Infer,
 } from "./codec.ts";
 
@@ -179,13 +181,63 @@ export type ValidatorInfo = Infer<typeof ValidatorInfo>;
 
 export const GenesisAllocation = struct({ account: bytes32, balance: u64 });
 
-/** Everything every validator must agree on before block 1. Its hash is the genesis block's parent. */
-export const Genesis = struct({
+const GenesisCore = struct({
   chainId: chainIdText,
   validators: list(ValidatorInfo, LIMITS.maxValidators),
   allocations: list(GenesisAllocation, 100_000),
 });
-export type Genesis = Infer<typeof Genesis>;
+
+/**
+ * Everything every validator must agree on before block 1. Its hash is the genesis block's parent.
+ * `minGasPrice` is the chain's fee floor: an invocation priced below it is refused at admission and rejected at
+ * execution. Absent means 0, the rule of chains created before the floor existed.
+ */
+export type Genesis = Infer<typeof GenesisCore> & { minGasPrice?: bigint };
+
+/**
+ * The genesis codec: the three core fields, then the floor as a trailing u64 only when it is above 0. A genesis
+ * without a floor (or with floor 0) thus encodes, and hashes, exactly as it did before the field existed, so an
+ * existing chain keeps its genesis hash; a trailing 0 is refused, keeping one encoding per value. The trailing
+ * form needs the value to be the whole input, which holds: a genesis is only ever hashed or decoded on its own.
+ * In JSON the field may be left out (read as absent, floor 0).
+ */
+export const Genesis: Codec<Genesis> = {
+  fixedSize: undefined,
+  write: (w, v) => {
+    GenesisCore.write(w, v);
+    const floor = v.minGasPrice ?? 0n;
+    if (floor !== 0n) u64.write(w, floor);
+  },
+  read: (r, path) => {
+    const core: Genesis = GenesisCore.read(r, path);
+    if (r.remaining === 0) return core;
+    const floor = u64.read(r, r.sub(path, ".minGasPrice"));
+    if (floor === 0n) throw new CodecError("malformed_encoding", `${path}.minGasPrice: a floor of 0 is encoded by leaving it out`);
+    core.minGasPrice = floor;
+    return core;
+  },
+  toJson: (v) => {
+    const json = GenesisCore.toJson(v) as Record<string, unknown>;
+    if (v.minGasPrice !== undefined) json.minGasPrice = u64.toJson(v.minGasPrice);
+    return json;
+  },
+  fromJson: (j, path) => {
+    if (typeof j !== "object" || j === null || Array.isArray(j)) return GenesisCore.fromJson(j, path);
+    const { minGasPrice, ...core } = j as Record<string, unknown>;
+    const g: Genesis = GenesisCore.fromJson(core, path);
+    if (minGasPrice !== undefined) g.minGasPrice = u64.fromJson(minGasPrice, `${path}.minGasPrice`);
+    return g;
+  },
+  schema: () => {
+    const core = GenesisCore.schema();
+    return { ...core, properties: { ...(core.properties as object), minGasPrice: u64.schema() } };
+  },
+};
+
+/** The chain's fee floor: the lowest gas price an invocation may carry (0 for a genesis without one). */
+export function minGasPriceOf(genesis: Genesis): bigint {
+  return genesis.minGasPrice ?? 0n;
+}
 
 export const BUILTIN_BANK = "bank";
 export const BUILTIN_DEPLOY = "deploy";

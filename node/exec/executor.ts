@@ -7,7 +7,16 @@
 // and restart if a commit lands underneath them.
 
 import { bytesEqual, toHex } from "../codec/hex.ts";
-import type { Block, Genesis, QuorumCertificate, Receipt, SignedInvocation, SourceFile, ContractVersionInfo } from "../codec/types.ts";
+import {
+  minGasPriceOf,
+  type Block,
+  type Genesis,
+  type QuorumCertificate,
+  type Receipt,
+  type SignedInvocation,
+  type SourceFile,
+  type ContractVersionInfo,
+} from "../codec/types.ts";
 import { blockHash, genesisHash } from "../crypto/digests.ts";
 import type { Store } from "../store/store.ts";
 import { verifyChain } from "../store/verify.ts";
@@ -76,7 +85,7 @@ export class Executor {
     const codeCache = new Map<string, Uint8Array>();
     const contracts = new ContractRunner(options.vm, codeCache, options.maxStateRetries ?? DEFAULT_MAX_STATE_RETRIES, this.stats);
     this.deployer = new Deployer(options.vm, codeCache);
-    this.invocations = new InvocationRunner(this.genesis.chainId, contracts, this.deployer, this.stats);
+    this.invocations = new InvocationRunner(this.genesis.chainId, minGasPriceOf(this.genesis), contracts, this.deployer, this.stats);
     this.reads = new CommittedReads(this.committed, store, contracts, options.queryGasCap ?? DEFAULT_QUERY_GAS, this.stats);
     this.verifiedIds = options.verifiedIds;
     this.base = base;

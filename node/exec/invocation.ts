@@ -1,4 +1,4 @@
-// One invocation of a block, end to end: the checks that reject it (chain, signature, nonce, fee cover), the
+// One invocation of a block, end to end: the checks that reject it (chain, fee floor, signature, nonce, fee cover), the
 // built-in or contract that runs it, then settle (fee from the invoker to the proposer, nonce + 1) and its
 // receipt. Synchronous when every state it needs is in memory (the common case); otherwise the keys are loaded
 // first and the returned promise settles with the receipt.
@@ -20,6 +20,8 @@ import type { ExecStats } from "./types.ts";
 export class InvocationRunner {
   constructor(
     private readonly chainId: string,
+    /** The genesis's fee floor: every validator rejects the same invocations below it. */
+    private readonly minGasPrice: bigint,
     private readonly contracts: ContractRunner,
     private readonly deployer: Deployer,
     private readonly stats: ExecStats,
@@ -31,6 +33,10 @@ export class InvocationRunner {
     this.stats.invocations++;
     if (inv.chainId !== this.chainId) {
       return rejectedReceipt(ctx, `wrong chain: invocation is for ${inv.chainId}, this chain is ${this.chainId}`);
+    }
+    // Admission already refuses these; a faulty leader can still propose one, and it must not run for less.
+    if (inv.gasPrice < this.minGasPrice) {
+      return rejectedReceipt(ctx, `gas price too low: invocation offers ${inv.gasPrice}, the chain's minimum gas price is ${this.minGasPrice}`);
     }
     if (!block.verified?.has(invocationIdHex(inv)) && !verifyStrict(inv.signature, invocationSigningDigest(inv), inv.invoker)) {
       return rejectedReceipt(ctx, "bad signature: the signature does not verify against the invoker's key");

@@ -6,6 +6,7 @@
 //   price: no replace-by-fee, so a client cannot make validators re-verify and re-gossip the same slot.
 // - Nonces may run ahead of the committed account nonce by less than `maxPerInvoker` (else `nonce_gap`), so
 //   an invoker can pipeline; an invocation is ready once every lower nonce is committed or ahead of it.
+// - A gas price below the chain's floor (genesis minGasPrice) is refused: execution would only reject it.
 // - The committed balance must cover the maximum fees (gasLimit x gasPrice) of all the invoker's pending
 //   invocations together, so a pool of one invoker's invocations cannot outrun what it can pay.
 // - A pending invocation whose (invoker, nonce) a different invocation used in a committed block is dropped
@@ -66,6 +67,7 @@ export class Mempool {
   private readonly maxPerInvoker: number;
   private readonly maxInvocationBytes: number;
   private readonly maxGasLimit: bigint;
+  private readonly minGasPrice: bigint;
   private readonly verifiedCacheSize: number;
   private readonly verifier: SignatureVerifier;
 
@@ -92,6 +94,7 @@ export class Mempool {
     this.maxPerInvoker = opts.maxPerInvoker ?? 1_000;
     this.maxInvocationBytes = opts.maxInvocationBytes ?? LIMITS.maxInputBytes + 1024;
     this.maxGasLimit = opts.maxGasLimit ?? U64_MAX;
+    this.minGasPrice = opts.minGasPrice ?? 0n;
     this.verifiedCacheSize = opts.verifiedCacheSize ?? 4 * this.maxTotal;
     this.verifier = opts.verifier ?? createVerifier();
     this.displaced = new DisplacedLog(opts.displacedMemory);
@@ -244,6 +247,9 @@ export class Mempool {
     if (inv.gasLimit === 0n) throw new CairnError("invalid_invocation", "gasLimit must be at least 1");
     if (inv.gasLimit > this.maxGasLimit) {
       throw new CairnError("invalid_invocation", `gasLimit ${inv.gasLimit} exceeds the maximum ${this.maxGasLimit}`);
+    }
+    if (inv.gasPrice < this.minGasPrice) {
+      throw new CairnError("gas_price_too_low", `gasPrice ${inv.gasPrice} is below the chain's minimum gas price ${this.minGasPrice}`);
     }
     const maxFee = inv.gasLimit * inv.gasPrice;
     if (maxFee > U64_MAX) throw new CairnError("invalid_invocation", "gasLimit x gasPrice does not fit in 64 bits");

@@ -59,6 +59,11 @@ export interface MempoolOptions {
   maxPerInvoker?: number;
   /** Largest encoded invocation admitted. Default: the codec's input limit plus the fixed fields. */
   maxInvocationBytes?: number;
+  /**
+   * The chain's fee floor (the genesis's minGasPrice): a lower gas price is refused, as execution would reject
+   * it. Default 0.
+   */
+  minGasPrice?: bigint;
   /** Largest gas limit admitted (a block's gas budget, say). Default: no limit beyond u64. */
   maxGasLimit?: bigint;
   /**
