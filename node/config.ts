@@ -105,6 +105,10 @@ function isPort(p: unknown): p is number {
   return typeof p === "number" && Number.isInteger(p) && p > 0 && p < 65536;
 }
 
+/**
+ * Reads a genesis file. One without `minGasPrice` loads with no floor (0) rather than being refused: chains
+ * created before the floor existed keep their genesis hash, and so their stored chain, unchanged.
+ */
 export function loadGenesis(path: string): GenesisT {
   try {
     return fromJson(Genesis, readJson(path), "genesis");

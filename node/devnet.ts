@@ -26,9 +26,14 @@ export interface DevnetOptions {
   p2pBasePort?: number;
   host?: string;
   fundedBalance?: bigint;
+  /** The chain's fee floor written into genesis (default 1, so a never-funded key can commit nothing). */
+  minGasPrice?: bigint;
   consensus?: Partial<NodeConfig["consensus"]>;
   syncWrites?: boolean;
 }
+
+/** A devnet's fee floor unless told otherwise: the lowest that makes every invocation cost something. */
+export const DEFAULT_DEVNET_MIN_GAS_PRICE = 1n;
 
 export const CAIRN_BIN = fileURLToPath(new URL("../bin/cairn.mjs", import.meta.url));
 
@@ -60,6 +65,7 @@ export function initDevnet(dirArg: string, opts: DevnetOptions): { info: DevnetI
     chainId,
     validators: keys.map((k, i) => ({ publicKey: k.publicKey, name: `node${i}` })),
     allocations: [{ account: funded.publicKey, balance: opts.fundedBalance ?? 1_000_000_000_000_000n }],
+    minGasPrice: opts.minGasPrice ?? DEFAULT_DEVNET_MIN_GAS_PRICE,
   };
   writeFileSync(join(dir, "genesis.json"), JSON.stringify(genesisToJson(genesis), null, 2) + "\n");
   const peers = keys.map((k, i) => ({ publicKey: toHex(k.publicKey), host, port: p2pBase + i }));

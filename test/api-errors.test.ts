@@ -113,6 +113,26 @@ describe("REST API errors", () => {
     expect(node.mempool.size).toBe(0);
   });
 
+  it("400 gas_price_too_low below the chain's floor, and a never-funded key is refused at any price", async () => {
+    const stranger = new SodiumSigner(new Uint8Array(32).fill(12));
+    const floored = new FakeNode("testnet", [[alice.publicKey, 1_000_000n]], { minGasPrice: 1n });
+    const url = await serve(floored);
+    const status = await fetch(url + "/v1/status").then((r) => r.json() as Promise<{ minGasPrice: string }>);
+    expect(status.minGasPrice).toBe("1");
+    for (const who of [alice, stranger]) {
+      const r = await post("/v1/invocations", signed(who, 0n, { gasPrice: 0n }), url);
+      expectError(r, 400, "gas_price_too_low");
+      expect(r.json.error.message).toBe("gasPrice 0 is below the chain's minimum gas price 1");
+    }
+    expectError(await post("/v1/invocations", signed(stranger, 0n, { gasPrice: 1n, gasLimit: 1n }), url), 400, "insufficient_balance");
+    const batch = await post("/v1/invocations/batch", [signed(stranger, 0n, { gasPrice: 0n })], url);
+    expect((batch.json as unknown as { results: Array<{ error: { code: string } }> }).results[0]!.error.code).toBe("gas_price_too_low");
+    expect(floored.mempool.size).toBe(0);
+    expect((await post("/v1/invocations", signed(alice, 0n, { gasPrice: 1n }), url)).status).toBe(202);
+    // The chain without a floor (this file's node) reports 0 and keeps admitting what it did before.
+    expect((await fetch(base + "/v1/status").then((r) => r.json() as Promise<{ minGasPrice: string }>)).minGasPrice).toBe("0");
+  });
+
   it("409 for duplicates and replayed nonces", async () => {
     const inv = signed(alice, 0n);
     expect((await post("/v1/invocations", inv)).status).toBe(202);

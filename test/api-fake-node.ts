@@ -308,6 +308,7 @@ export class FakeNode implements NodeServices {
       validators: [{ publicKey: fromHex("11".repeat(32)), name: "v0" }],
       self: 0,
       mempool: this.mempool.size,
+      minGasPrice: this.mempool.minGasPrice,
     };
   }
 

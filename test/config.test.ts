@@ -2,7 +2,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../node/config.ts";
+import { genesisToJson, loadConfig, loadGenesis } from "../node/config.ts";
+import { minGasPriceOf } from "../node/codec/types.ts";
+import { genesisHash } from "../node/crypto/digests.ts";
 import { initDevnet } from "../node/devnet.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cairn-config-"));
@@ -41,5 +43,32 @@ describe("node config", () => {
     expect(loadConfig(write({ baseTimeoutMs: 400 })).config.consensus.maxBlockWaitMs).toBe(200);
     expect(loadConfig(write({ baseTimeoutMs: 400, maxBlockWaitMs: 50 })).config.consensus.maxBlockWaitMs).toBe(50);
     expect(() => loadConfig(write({ baseTimeoutMs: 400, maxBlockWaitMs: 400 }))).toThrow(/maxBlockWaitMs must be an integer from 1 to below baseTimeoutMs \(400\)/);
+  });
+
+  it("a devnet's genesis carries a fee floor of 1; a genesis file without the field loads as floor 0, same hash", () => {
+    const genesis = loadGenesis(join(dir, "genesis.json"));
+    expect(genesis.minGasPrice).toBe(1n);
+    expect(JSON.parse(readFileSync(join(dir, "genesis.json"), "utf8")).minGasPrice).toBe("1");
+    expect(loadConfig(join(dir, "node0.json")).genesis.minGasPrice).toBe(1n);
+
+    const { minGasPrice: _floor, ...old } = genesis;
+    const oldPath = join(dir, "genesis-old.json");
+    writeFileSync(oldPath, JSON.stringify(genesisToJson(old)));
+    expect(readFileSync(oldPath, "utf8")).not.toMatch(/minGasPrice/);
+    const loaded = loadGenesis(oldPath);
+    expect(minGasPriceOf(loaded)).toBe(0n);
+    expect(genesisHash(loaded)).toEqual(genesisHash(old));
+    expect(genesisHash(loaded)).not.toEqual(genesisHash(genesis));
+
+    const badPath = join(dir, "genesis-bad.json");
+    writeFileSync(badPath, JSON.stringify({ ...(genesisToJson(old) as object), minGasPrice: "1.5" }));
+    expect(() => loadGenesis(badPath)).toThrow(/minGasPrice/);
+    const other = mkdtempSync(join(tmpdir(), "cairn-config-floor-"));
+    try {
+      initDevnet(other, { validators: 1, basePort: 47_950, minGasPrice: 5n });
+      expect(loadGenesis(join(other, "genesis.json")).minGasPrice).toBe(5n);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 });

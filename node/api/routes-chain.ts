@@ -117,6 +117,7 @@ export function chainRoutes(services: NodeServices) {
         validators: s.validators.map((v) => ({ publicKey: toHex(v.publicKey), name: v.name })),
         self: s.self,
         mempool: s.mempool,
+        minGasPrice: s.minGasPrice.toString(10),
         syncing: sync.syncing,
         syncReason: sync.reason,
         knownHeight: sync.knownHeight === null ? null : sync.knownHeight.toString(10),

@@ -306,7 +306,7 @@ export const getStatus = {
   response: {
     200: {
       type: "object",
-      required: ["chainId", "height", "headHash", "stateRoot", "view", "validators", "self", "mempool", "syncing", "syncReason", "knownHeight"],
+      required: ["chainId", "height", "headHash", "stateRoot", "view", "validators", "self", "mempool", "minGasPrice", "syncing", "syncReason", "knownHeight"],
       properties: {
         chainId: { type: "string" },
         height: u64String,
@@ -319,6 +319,7 @@ export const getStatus = {
         },
         self: { anyOf: [{ type: "integer" }, { type: "null" }] },
         mempool: { type: "integer" },
+        minGasPrice: { ...u64String, description: "the chain's fee floor (genesis): a lower gasPrice is refused with gas_price_too_low" },
         syncing: { type: "boolean", description: "true while the node knows it is behind its peers: it refuses writes (503 syncing)" },
         syncReason: { anyOf: [{ type: "string" }, { type: "null" }] },
         knownHeight: { anyOf: [u64String, { type: "null" }], description: "the highest committed height heard of from peers" },

@@ -40,6 +40,8 @@ export interface NodeStatus {
   validators: Array<{ publicKey: Uint8Array; name: string }>;
   self: number | null;
   mempool: number;
+  /** The genesis's fee floor: the lowest gas price this chain admits and executes (0 when the genesis has none). */
+  minGasPrice: bigint;
 }
 
 export interface SyncState {

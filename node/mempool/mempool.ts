@@ -67,7 +67,7 @@ export class Mempool {
   private readonly maxPerInvoker: number;
   private readonly maxInvocationBytes: number;
   private readonly maxGasLimit: bigint;
-  private readonly minGasPrice: bigint;
+  readonly minGasPrice: bigint;
   private readonly verifiedCacheSize: number;
   private readonly verifier: SignatureVerifier;
 

@@ -72,6 +72,7 @@ export class Validator {
     }
     const mempool = new Mempool({
       chainId: genesis.chainId,
+      minGasPrice: genesis.minGasPrice,
       getAccount: (pk) => executor.getAccount(pk),
       maxTotal: config.mempool.capacity,
       maxPerInvoker: config.mempool.perInvokerLimit,

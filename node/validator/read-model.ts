@@ -117,6 +117,7 @@ export class ReadModel implements NodeServices {
       validators: this.p.validators.map((v) => ({ publicKey: v.publicKey, name: v.name })),
       self: this.p.self,
       mempool: this.p.mempool.size,
+      minGasPrice: this.p.executor.genesis.minGasPrice ?? 0n,
     };
   }
 
