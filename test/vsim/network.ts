@@ -50,15 +50,16 @@ export class SimLinks implements ValidatorLinks {
 
   send(peer: number, msg: AppMessage): boolean {
     if (!this.up) return false;
-    this.net.send(this, peer, msg);
+    this.net.send(this, [peer], msg);
     return true;
   }
 
   broadcast(msg: AppMessage): number {
     if (!this.up) return 0;
-    let n = 0;
-    for (let p = 0; p < this.net.n; p++) if (p !== this.index && this.send(p, msg)) n++;
-    return n;
+    const peers: number[] = [];
+    for (let p = 0; p < this.net.n; p++) if (p !== this.index) peers.push(p);
+    this.net.send(this, peers, msg);
+    return peers.length;
   }
 
   isConnected(peer: number): boolean {
@@ -195,15 +196,17 @@ export class SimNetwork {
   /** Called with every consensus message a validator sends (before loss or partitions), for the checks. */
   onSent: (from: number, message: Uint8Array) => void = () => undefined;
 
-  send(from: SimLinks, to: number, msg: AppMessage): void {
+  /** Sends one message to each of `peers` (encoded once, as the real network frames it once per link). */
+  send(from: SimLinks, peers: readonly number[], msg: AppMessage): void {
     if (msg.type === "consensus") this.onSent(from.index, msg.value);
-    if (this.component[from.index] !== this.component[to]) return;
-    let bytes = encode(NetMessage, msg);
-    const copies = this.rng.chance(this.faults.drop) ? 0 : this.rng.chance(this.faults.dup) ? 2 : 1;
-    for (let c = 0; c < copies; c++) this.transmit(from.index, to, bytes);
-    if (from.garbageRate > 0 && msg.type === "consensus" && this.rng.chance(from.garbageRate)) {
-      bytes = encode(NetMessage, { type: "consensus", value: flipBits(msg.value, this.rng) });
-      this.transmit(from.index, to, bytes);
+    const bytes = encode(NetMessage, msg);
+    for (const to of peers) {
+      if (this.component[from.index] !== this.component[to]) continue;
+      const copies = this.rng.chance(this.faults.drop) ? 0 : this.rng.chance(this.faults.dup) ? 2 : 1;
+      for (let c = 0; c < copies; c++) this.transmit(from.index, to, bytes);
+      if (from.garbageRate > 0 && msg.type === "consensus" && this.rng.chance(from.garbageRate)) {
+        this.transmit(from.index, to, encode(NetMessage, { type: "consensus", value: flipBits(msg.value, this.rng) }));
+      }
     }
   }
 
