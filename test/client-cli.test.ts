@@ -108,6 +108,24 @@ describe("cairn client commands", () => {
     expect(tooMuch.err).toMatch(/invocation reverted: insufficient funds/);
   });
 
+  it("transfer without --gas-price pays the chain's floor; below it the node's refusal exits 1", async () => {
+    const floored = new FakeNode("testnet", [[bob.publicKey, 10_000_000n]], { minGasPrice: 4n });
+    floored.autoCommit = true;
+    const server = createApiServer(floored);
+    await server.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const flooredUrl = `http://127.0.0.1:${(server.server.address() as { port: number }).port}`;
+      const t = await cairn("transfer", alice.publicKeyHex, "10", "--url", flooredUrl, "--key", bob.secretKeyHex, "--wait", "--json");
+      expect(t.code).toBe(0);
+      expect(t.json.fee).toBe(String(GAS_USED * 4n));
+      const low = await cairn("transfer", alice.publicKeyHex, "10", "--url", flooredUrl, "--key", bob.secretKeyHex, "--gas-price", "0", "--json");
+      expect(low.code).toBe(1);
+      expect(low.json.error).toMatchObject({ code: "gas_price_too_low", status: 400 });
+    } finally {
+      await server.close();
+    }
+  });
+
   it("deploy sends the entry file and its .ts siblings, numbering versions", async () => {
     const src = join(dir, "token");
     mkdirSync(src);

@@ -169,6 +169,34 @@ describe("Client", () => {
   });
 });
 
+describe("the chain's fee floor", () => {
+  it("prices an invocation that names no gasPrice at the floor the node reports, and at least 1", async () => {
+    const floored = new FakeNode("testnet", [[alice.publicKey, 10_000_000n]], { minGasPrice: 7n });
+    const server = createApiServer(floored);
+    await server.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const flooredUrl = `http://127.0.0.1:${(server.server.address() as { port: number }).port}`;
+      const c = new Client(flooredUrl);
+      expect((await c.status()).minGasPrice).toBe(7n);
+      const id = await c.transfer({ key: alice, to: bob.publicKey, amount: 5n });
+      expect(floored.mempool.get(id)!.inv.gasPrice).toBe(7n);
+      const [receipt] = await floored.commit();
+      expect(receipt!.fee).toBe(GAS_USED * 7n);
+      // A price below the floor, given explicitly, is the node's to refuse.
+      const low = await caught(c.transfer({ key: alice, to: bob.publicKey, amount: 5n, gasPrice: 6n }));
+      expect(low).toMatchObject({ status: 400, code: "gas_price_too_low" });
+      // A floor given up front is used as it is (no status read needed for it).
+      const given = new Client(flooredUrl, { minGasPrice: 9n });
+      expect(await given.defaultGasPrice()).toBe(9n);
+    } finally {
+      await server.close();
+    }
+    // A chain without a floor (this file's node reports 0) keeps the SDK's old default of 1.
+    expect((await client.status()).minGasPrice).toBe(0n);
+    expect(await client.defaultGasPrice()).toBe(1n);
+  });
+});
+
 describe("browser safety", () => {
   it("the SDK's import graph uses no Node built-ins, native modules or Node globals", () => {
     const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");

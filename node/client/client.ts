@@ -31,6 +31,11 @@ import { toKeypair, toPublicKey, type KeyLike, type Keypair } from "./keypair.ts
 export interface ClientOptions {
   /** The chain to sign for; fetched from /v1/status once when absent. */
   chainId?: string;
+  /**
+   * The chain's minimum gas price, which sets the default gasPrice; fetched from /v1/status once when absent
+   * and an invocation gives no gasPrice.
+   */
+  minGasPrice?: bigint;
   /** Per-request timeout in ms (waiting for receipts has its own). Default 30 000. */
   requestTimeoutMs?: number;
   /** A fetch implementation; default the global one. */
@@ -54,6 +59,8 @@ export interface StatusView {
   syncReason: string | null;
   /** The highest committed height the node has heard of from peers. */
   knownHeight: bigint | null;
+  /** The chain's fee floor: the lowest gasPrice it admits (0 from a node that does not say: it has none). */
+  minGasPrice: bigint;
 }
 
 export interface AccountView {
@@ -200,6 +207,7 @@ export class Client {
   /** The endpoints, in the order given. */
   readonly urls: readonly string[];
   private chainIdCache: string | undefined;
+  private minGasPriceCache: bigint | undefined;
   private readonly requestTimeoutMs: number;
   private readonly syncWaitMs: number;
   private readonly fetchImpl: typeof fetch;
@@ -217,6 +225,7 @@ export class Client {
     if (urls.length === 0 || urls.some((u) => u === "")) throw new ClientError(0, "malformed", "give at least one node URL");
     this.urls = urls;
     this.chainIdCache = opts.chainId;
+    this.minGasPriceCache = opts.minGasPrice;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
     this.syncWaitMs = opts.syncWaitMs ?? DEFAULT_SYNC_WAIT_MS;
     this.fetchImpl = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
@@ -370,8 +379,9 @@ export class Client {
       syncing?: boolean;
       syncReason?: string | null;
       knownHeight?: string | null;
+      minGasPrice?: string;
     };
-    return decodeOrThrow("status", () => ({
+    const s = decodeOrThrow("status", () => ({
       chainId: j.chainId,
       height: BigInt(j.height),
       view: BigInt(j.view),
@@ -381,12 +391,26 @@ export class Client {
       syncing: j.syncing === true,
       syncReason: j.syncReason ?? null,
       knownHeight: j.knownHeight === undefined || j.knownHeight === null ? null : BigInt(j.knownHeight),
+      minGasPrice: j.minGasPrice === undefined ? 0n : BigInt(j.minGasPrice),
     }));
+    // Genesis parameters: the same on every validator and for the chain's life, so any answer may be kept.
+    this.chainIdCache ??= s.chainId;
+    this.minGasPriceCache ??= s.minGasPrice;
+    return s;
   }
 
   async chainId(): Promise<string> {
     this.chainIdCache ??= (await this.status()).chainId;
     return this.chainIdCache;
+  }
+
+  /**
+   * The gas price an invocation gets when it names none: the chain's floor, and at least 1 (the SDK's price
+   * before floors existed), so a default-priced invocation is admitted on any chain and never runs for free.
+   */
+  async defaultGasPrice(): Promise<bigint> {
+    this.minGasPriceCache ??= (await this.status()).minGasPrice;
+    return this.minGasPriceCache > 1n ? this.minGasPriceCache : 1n;
   }
 
   /** The account as the endpoint in use answers it (`syncing` says when that node knows it is behind). */
@@ -605,13 +629,14 @@ export class Client {
   ): Promise<string | ReceiptT> {
     const key = toKeypair(keyLike);
     const chainId = await this.chainId();
+    const gasPrice = o.gasPrice ?? (await this.defaultGasPrice());
     return this.withNonce(key, o.nonce, async (nonce, readAt) => {
       const inv = signInvocation(key, {
         chainId,
         ...fields,
         nonce,
         gasLimit: o.gasLimit ?? defaultGas,
-        gasPrice: o.gasPrice ?? 1n,
+        gasPrice,
       });
       const r = await this.submit(inv, { wait: o.wait, timeoutMs: o.timeoutMs });
       if (typeof r !== "string" && readAt !== null && r.height <= readAt) {

@@ -37,6 +37,7 @@ const SEND_OPTIONS = {
   timeout: { type: "string" },
 } as const;
 
+/** Flags of every sending command. Without --gas-price the SDK prices at the chain's floor (at least 1). */
 function sendOptions(values: { gas?: string; "gas-price"?: string; nonce?: string; wait?: boolean; timeout?: string }) {
   const gasLimit = decimal("--gas", values.gas);
   const gasPrice = decimal("--gas-price", values["gas-price"]);
