@@ -229,7 +229,10 @@ describe("hostile connections", () => {
     c = await cluster(5, RUNNING, { maxPendingHandshakes: 4, handshakeTimeoutMs: 300 });
     const cl = c;
     await fullMesh(cl, RUNNING);
-    const idle: Socket[] = Array.from({ length: 7 }, () => connect({ host: "127.0.0.1", port: cl.ports[TARGET]! }).on("error", () => {}));
+    // Strangers from addresses no validator is configured at (127.0.0.1 would take the reserved path).
+    const idle: Socket[] = Array.from({ length: 7 }, (_, k) =>
+      connect({ host: "127.0.0.1", port: cl.ports[TARGET]!, localAddress: `127.0.0.${2 + (k % 2)}` }).on("error", () => {}),
+    );
     await waitFor(() => cl.net(TARGET).metrics().inboundRejected === 3, 2_000, "3 refused on accept");
     await waitFor(() => disconnects(cl, TARGET, "handshake_timeout") === 4, 2_000, "4 pending timed out");
     for (const s of idle) s.destroy();

@@ -12,6 +12,7 @@ import { Handshake, type HandshakeOptions } from "./handshake.ts";
 import type { NetLimits } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import { OutboundQueue, type PushResult } from "./queue.ts";
+import type { RateLimitedLog } from "./ratelog.ts";
 
 export interface ConnectionStats {
   framesIn: number;
@@ -27,6 +28,8 @@ export interface ConnectionEvents {
   authenticated(conn: Connection): void;
   /** An authenticated message other than the transport's own (hello, auth, ping, pong). */
   message(conn: Connection, msg: NetMessageT): void;
+  /** The peer's hello passed the checks: it claims validator `index` (not yet proved). */
+  claimed?(conn: Connection, index: number): void;
   /** Called exactly once, whatever the cause. */
   closed(conn: Connection, reason: CloseReason, detail: string): void;
 }
@@ -39,6 +42,8 @@ export interface ConnectionOptions {
   logger: Logger;
   /** For log lines: "in 127.0.0.1:5123" / "out validator 2". */
   label: string;
+  /** Where the close of a connection that never authenticated is logged, when a stranger could cause it at will. */
+  strangerLog?: RateLimitedLog;
 }
 
 type State = "handshake" | "open" | "closed";
@@ -171,8 +176,10 @@ export class Connection {
     this.queue.clear();
     this.socket.destroy();
     const fields = { conn: this.opts.label, remote: this.remote, peer: this.peer, reason, detail, wasOpen };
-    if (ABUSE.has(reason)) this.opts.logger.warn("peer connection dropped", fields);
-    else this.opts.logger.info("peer connection closed", fields);
+    const level = ABUSE.has(reason) ? "warn" : "info";
+    const msg = ABUSE.has(reason) ? "peer connection dropped" : "peer connection closed";
+    if (!wasOpen && this.opts.strangerLog !== undefined) this.opts.strangerLog.note(`closed:${reason}`, level, msg, fields);
+    else this.opts.logger[level](msg, fields);
     try {
       this.opts.events.closed(this, reason, detail);
     } catch (e) {
@@ -219,6 +226,7 @@ export class Connection {
       if (!r.ok) return this.close(r.reason, r.detail);
       this.peer = this.hs.claimedPeer;
       this.writePlain({ type: "auth", value: r.auth });
+      this.opts.events.claimed?.(this, this.peer);
       return;
     }
     if (msg.type === "auth") {

@@ -42,6 +42,7 @@ export type CloseReason =
   | "replaced" // a newer authenticated link to the same peer took over
   | "too_many_pending"
   | "too_many_pending_from_host" // one remote address holds maxPendingHandshakesPerHost unauthenticated links
+  | "evicted" // a newer unauthenticated connection on the reserved path took this one's slot
   | "socket_error"
   | "remote_closed"
   | "stopped"

@@ -20,6 +20,13 @@ export interface NetLimits {
    * cannot take every slot and keep a restarted validator out until its handshakes time out.
    */
   maxPendingHandshakesPerHost: number;
+  /**
+   * Unauthenticated inbound connections held apart from the strangers' pool for each validator allowed to
+   * dial us (see admission.ts): strangers filling that pool cannot keep a validator out.
+   */
+  reservedHandshakesPerPeer: number;
+  /** Refused and dropped unauthenticated connections are logged at most once per this interval per reason. */
+  strangerLogIntervalMs: number;
   pingIntervalMs: number;
   /** No complete frame from the peer for this long closes the link. */
   idleTimeoutMs: number;
@@ -43,6 +50,8 @@ export const DEFAULT_NET_LIMITS: NetLimits = {
   handshakeTimeoutMs: 5_000,
   maxPendingHandshakes: 64,
   maxPendingHandshakesPerHost: 8,
+  reservedHandshakesPerPeer: 2,
+  strangerLogIntervalMs: 1_000,
   pingIntervalMs: 5_000,
   idleTimeoutMs: 20_000,
   writeStallTimeoutMs: 30_000,

@@ -6,12 +6,14 @@
 // therefore never races two dials, and a newer authenticated inbound link from the same peer (it
 // restarted) replaces the older one. The dialing side redials with exponential backoff and jitter.
 
-import { createServer, connect, type Server, type Socket } from "node:net";
+import { lookup } from "node:dns/promises";
+import { createServer, connect, isIP, type Server, type Socket } from "node:net";
 import { encode } from "../codec/codec.ts";
 import { bytesEqual } from "../codec/hex.ts";
 import { APP_MESSAGE_TYPES, NetMessage, type AppMessage, type NetMessage as NetMessageT, type PeerStatus } from "../codec/net.ts";
 import { chainIdText } from "../codec/types.ts";
 import type { Block } from "../codec/types.ts";
+import { InboundAdmission } from "./admission.ts";
 import { Backoff } from "./backoff.ts";
 import { SEAL_OVERHEAD } from "./cipher.ts";
 import { Connection, type ConnectionEvents, type ConnectionStats } from "./connection.ts";
@@ -19,6 +21,7 @@ import { NetError, type CloseReason } from "./errors.ts";
 import type { HandshakeSigner } from "./handshake.ts";
 import { resolveLimits, type NetLimits } from "./limits.ts";
 import { stderrLogger, type Logger } from "./logger.ts";
+import { RateLimitedLog } from "./ratelog.ts";
 import {
   SyncRequests,
   checkBlocksAnswer,
@@ -66,8 +69,14 @@ export interface NetMetrics {
   connectedPeers: number;
   handshakesOk: number;
   handshakesFailed: number;
+  /** Unauthenticated inbound connections held now, on either path. */
+  pendingHandshakes: number;
   /** Inbound connections closed on accept because too many handshakes were pending. */
   inboundRejected: number;
+  /** Inbound connections from a validator's address admitted on the reserved path (see admission.ts). */
+  inboundReserved: number;
+  /** Unauthenticated reserved-path connections closed to make room for a newer one. */
+  inboundEvicted: number;
   disconnects: Partial<Record<CloseReason, number>>;
   /** Totals over all links, past and present, including unauthenticated ones. */
   framesIn: number;
@@ -92,6 +101,10 @@ interface PeerSlot {
   readonly publicKey: Uint8Array;
   host: string;
   port: number;
+  /** Source addresses its host resolves to: inbound connections from them take the reserved path. */
+  addrs: ReadonlySet<string>;
+  /** Bumped on every address change, so a slow lookup of an old host cannot overwrite a newer one. */
+  addrGeneration: number;
   conn: Connection | null;
   dialing: Connection | null;
   redialTimer: NodeJS.Timeout | null;
@@ -114,6 +127,15 @@ const HANDSHAKE_FAILURES: ReadonlySet<CloseReason> = new Set<CloseReason>([
   "wrong_direction",
 ]);
 
+/** How often validators' DNS names are looked up again for the reserved inbound path. */
+const HOST_REFRESH_MS = 60_000;
+
+/** A socket's remote address as the admission rules compare it: IPv4-mapped IPv6 reads as plain IPv4. */
+export function sourceAddress(addr: string | undefined): string {
+  if (addr === undefined) return "unknown";
+  return addr.toLowerCase().startsWith("::ffff:") && isIP(addr.slice(7)) === 4 ? addr.slice(7) : addr.toLowerCase();
+}
+
 export class PeerNetwork {
   readonly chainId: string;
   readonly selfIndex: number;
@@ -127,10 +149,11 @@ export class PeerNetwork {
   private bound: { host: string; port: number } | null = null;
   private stopped = false;
   private started = false;
-  /** Unauthenticated inbound connections, each with its remote address. */
-  private readonly pendingInbound = new Map<Connection, string>();
-  /** How many of them each remote address holds (see maxPendingHandshakesPerHost). */
-  private readonly pendingByHost = new Map<string, number>();
+  /** Unauthenticated inbound connections. */
+  private readonly pendingInbound: InboundAdmission<Connection>;
+  /** Refusals and pre-auth drops of inbound connections, which strangers can cause at will. */
+  private readonly strangerLog: RateLimitedLog;
+  private hostRefreshTimer: NodeJS.Timeout | null = null;
   private readonly messageHandlers = new Set<MessageHandler>();
   private readonly connectedHandlers = new Set<(peer: number) => void>();
   private readonly disconnectedHandlers = new Set<(peer: number, reason: CloseReason) => void>();
@@ -141,6 +164,8 @@ export class PeerNetwork {
     handshakesOk: 0,
     handshakesFailed: 0,
     inboundRejected: 0,
+    inboundReserved: 0,
+    inboundEvicted: 0,
     disconnects: {} as Partial<Record<CloseReason, number>>,
     sync: { requestsSent: 0, answered: 0, timeouts: 0, failed: 0, served: 0, refusedToPeers: 0, unsolicited: 0 },
   };
@@ -174,6 +199,8 @@ export class PeerNetwork {
       publicKey: v.publicKey,
       host: v.host,
       port: v.port,
+      addrs: new Set<string>(),
+      addrGeneration: 0,
       conn: null,
       dialing: null,
       redialTimer: null,
@@ -184,8 +211,14 @@ export class PeerNetwork {
       lastDisconnect: null,
       serving: 0,
     }));
+    this.strangerLog = new RateLimitedLog(this.log, this.limits.strangerLogIntervalMs);
+    this.pendingInbound = new InboundAdmission(this.limits, {
+      dialersAt: (host) => this.peers.reduce((n, p) => n + (p.index < self && p.addrs.has(host) ? 1 : 0), 0),
+      isDialerAt: (index, host) => index < self && this.peers[index]!.addrs.has(host),
+    });
     this.events = {
       authenticated: (c) => this.onAuthenticated(c),
+      claimed: (c, index) => this.onClaimed(c, index),
       message: (c, m) => this.onFrameMessage(c, m),
       closed: (c, reason) => this.onClosed(c, reason),
     };
@@ -211,6 +244,12 @@ export class PeerNetwork {
     const addr = server.address();
     this.bound = typeof addr === "object" && addr !== null ? { host: addr.address, port: addr.port } : { ...this.listen };
     this.log.info("listening", { self: this.selfIndex, ...this.bound });
+    for (const p of this.peers) if (p.index < this.selfIndex) this.resolvePeerHost(p);
+    // A validator's DNS name may move; its reserved path follows within this refresh interval.
+    this.hostRefreshTimer = setInterval(() => {
+      for (const p of this.peers) if (p.index < this.selfIndex && isIP(p.host) === 0) this.resolvePeerHost(p);
+    }, HOST_REFRESH_MS);
+    this.hostRefreshTimer.unref();
     for (const p of this.peers) if (p.index > this.selfIndex) this.dial(p);
     return this.bound;
   }
@@ -219,13 +258,16 @@ export class PeerNetwork {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.hostRefreshTimer !== null) clearInterval(this.hostRefreshTimer);
+    this.hostRefreshTimer = null;
     for (const p of this.peers) {
       if (p.redialTimer !== null) clearTimeout(p.redialTimer);
       p.redialTimer = null;
       p.dialing?.close("stopped", "network stopping");
       p.conn?.close("stopped", "network stopping");
     }
-    for (const c of [...this.pendingInbound.keys()]) c.close("stopped", "network stopping");
+    for (const c of this.pendingInbound.connections()) c.close("stopped", "network stopping");
+    this.strangerLog.close();
     this.requests.failLink(null, () => new NetError("stopped", "network stopped"));
     const server = this.server;
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -242,6 +284,7 @@ export class PeerNetwork {
     if (p === undefined || index === this.selfIndex) throw new NetError("invalid_config", `no peer with index ${index}`);
     p.host = host;
     p.port = port;
+    if (this.started && index < this.selfIndex) this.resolvePeerHost(p);
     if (this.started && index > this.selfIndex && p.conn === null && p.dialing === null) {
       if (p.redialTimer !== null) clearTimeout(p.redialTimer);
       p.redialTimer = null;
@@ -354,13 +397,16 @@ export class PeerNetwork {
         ...s,
       });
     }
-    for (const c of this.pendingInbound.keys()) addLive(c);
+    for (const c of this.pendingInbound.connections()) addLive(c);
     const t = this.totals;
     return {
       connectedPeers: peers.filter((p) => p.connected).length,
       handshakesOk: this.counters.handshakesOk,
       handshakesFailed: this.counters.handshakesFailed,
+      pendingHandshakes: this.pendingInbound.size,
       inboundRejected: this.counters.inboundRejected,
+      inboundReserved: this.counters.inboundReserved,
+      inboundEvicted: this.counters.inboundEvicted,
       disconnects: { ...this.counters.disconnects },
       framesIn: t.framesIn + live.framesIn,
       framesOut: t.framesOut + live.framesOut,
@@ -404,36 +450,60 @@ export class PeerNetwork {
       return;
     }
     socket.on("error", () => {}); // the Connection takes over error handling; this covers an early destroy
-    if (this.pendingInbound.size >= this.limits.maxPendingHandshakes) {
+    const host = sourceAddress(socket.remoteAddress);
+    const a = this.pendingInbound.admit(host);
+    if (a.kind === "refused") {
       this.counters.inboundRejected++;
-      this.counters.disconnects.too_many_pending = (this.counters.disconnects.too_many_pending ?? 0) + 1;
-      this.log.warn("inbound connection refused: too many pending handshakes", { remote: `${socket.remoteAddress}:${socket.remotePort}` });
+      this.counters.disconnects[a.reason] = (this.counters.disconnects[a.reason] ?? 0) + 1;
+      this.strangerLog.note(`refused:${a.reason}`, "warn", "inbound connection refused", {
+        reason: a.reason,
+        remote: `${host}:${socket.remotePort}`,
+      });
       socket.destroy();
       return;
     }
-    const host = socket.remoteAddress ?? "unknown";
-    const fromHost = this.pendingByHost.get(host) ?? 0;
-    if (fromHost >= this.limits.maxPendingHandshakesPerHost) {
-      this.counters.inboundRejected++;
-      this.counters.disconnects.too_many_pending_from_host = (this.counters.disconnects.too_many_pending_from_host ?? 0) + 1;
-      this.log.warn("inbound connection refused: too many pending handshakes from one host", { remote: `${host}:${socket.remotePort}` });
-      socket.destroy();
-      return;
+    if (a.kind === "reserved") {
+      this.counters.inboundReserved++;
+      if (a.evict !== null) this.evict(a.evict, `a newer connection from ${host} took its reserved slot`);
     }
-    const label = `in ${host}:${socket.remotePort}`;
-    const c = this.newConnection(socket, "listener", undefined, label);
-    this.pendingInbound.set(c, host);
-    this.pendingByHost.set(host, fromHost + 1);
+    const c = this.newConnection(socket, "listener", undefined, `in ${host}:${socket.remotePort}`);
+    this.pendingInbound.hold(c, host, a.kind);
+  }
+
+  private onClaimed(c: Connection, index: number): void {
+    const old = this.pendingInbound.claim(c, index);
+    if (old !== null) this.evict(old, `a newer connection claiming validator ${index} took its reserved slot`);
+  }
+
+  private evict(c: Connection, detail: string): void {
+    this.counters.inboundEvicted++;
+    c.close("evicted", detail);
   }
 
   /** The connection is no longer an unauthenticated inbound one (it authenticated, or it closed). */
   private leavePending(c: Connection): void {
-    const host = this.pendingInbound.get(c);
-    if (host === undefined) return;
-    this.pendingInbound.delete(c);
-    const n = (this.pendingByHost.get(host) ?? 1) - 1;
-    if (n <= 0) this.pendingByHost.delete(host);
-    else this.pendingByHost.set(host, n);
+    this.pendingInbound.release(c);
+  }
+
+  private resolvePeerHost(p: PeerSlot): void {
+    const generation = ++p.addrGeneration;
+    if (isIP(p.host) !== 0) {
+      p.addrs = new Set([sourceAddress(p.host)]);
+      return;
+    }
+    lookup(p.host, { all: true }).then(
+      (found) => {
+        if (generation === p.addrGeneration) p.addrs = new Set(found.map((f) => sourceAddress(f.address)));
+      },
+      (e: unknown) => {
+        // Keep the last known addresses: a transient DNS failure must not drop a validator's reservation.
+        this.log.warn("could not resolve a validator's host; its inbound connections compete with strangers", {
+          peer: p.index,
+          host: p.host,
+          error: e,
+        });
+      },
+    );
   }
 
   private newConnection(socket: Socket, role: "dialer" | "listener", expectedPeer: number | undefined, label: string): Connection {
@@ -451,6 +521,7 @@ export class PeerNetwork {
       events: this.events,
       logger: this.log,
       label,
+      ...(role === "listener" ? { strangerLog: this.strangerLog } : {}),
     });
   }
 
