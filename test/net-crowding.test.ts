@@ -85,6 +85,28 @@ describe("strangers holding every unauthenticated slot", () => {
   }, 30_000);
 });
 
+describe("strangers on the validators' own address (one machine)", () => {
+  it("are evicted, newest first, so a restarted validator still relinks", async () => {
+    const all = [0, 1, 2];
+    c = await cluster(3, all, { handshakeTimeoutMs: 20_000 });
+    const cl = c;
+    await fullMesh(cl, all);
+    // 127.0.0.1 is every validator's configured host: these take the reserved path and churn through it.
+    const crowd = new Crowd(() => cl.ports, ["127.0.0.1", ...STRANGER_SOURCES], DEFAULT_NET_LIMITS.maxPendingHandshakesPerHost, 50);
+    crowds.push(crowd);
+    // Validator 2 has two dialers at 127.0.0.1: the general pool and both reserved allowances fill.
+    const full = DEFAULT_NET_LIMITS.maxPendingHandshakes + 2 * DEFAULT_NET_LIMITS.reservedHandshakesPerPeer;
+    await waitFor(() => cl.net(2).metrics().pendingHandshakes >= full, 10_000, "every slot of validator 2 held");
+    await cl.net(1).stop();
+    await sleep(300);
+    const net1 = await cl.startNode(1);
+    await fullMesh(cl, all, 5_000);
+    await roundTrip(cl, 0, 1, 3);
+    await roundTrip(cl, 1, 2, 4);
+    expect(cl.net(2).metrics().inboundEvicted).toBeGreaterThan(0);
+  }, 30_000);
+});
+
 describe("a flood of refused connections", () => {
   it("is logged at a bounded rate, with the count of suppressed lines", async () => {
     c = await cluster(2, [1], { maxPendingHandshakes: 4, maxPendingHandshakesPerHost: 4, handshakeTimeoutMs: 1_000, strangerLogIntervalMs: 1_000 });
