@@ -33,7 +33,7 @@ describe("cairn devnet", () => {
     const dir = mkdtempSync(join(tmpdir(), "cairn-devnet-"));
     dirs.push(dir);
     const base = await freePortBase(2);
-    const first = spawnSync(process.execPath, [CAIRN_BIN, "devnet", "--dir", join(dir, "net"), "--validators", "2", "--base-port", String(base), "--init-only", "--json"], { encoding: "utf8" });
+    const first = spawnSync(process.execPath, [CAIRN_BIN, "devnet", "--dir", join(dir, "net"), "--validators", "2", "--base-port", String(base), "--min-gas-price", "5", "--init-only", "--json"], { encoding: "utf8" });
     expect(first.status).toBe(0);
     const info = JSON.parse(first.stdout);
     expect(info.created).toBe(true);
@@ -41,6 +41,7 @@ describe("cairn devnet", () => {
     expect(info.funded.publicKey).toMatch(/^[0-9a-f]{64}$/);
     expect(info.funded.secretKey).toMatch(/^[0-9a-f]{64}$/);
     for (const f of ["genesis.json", "node0.json", "node1.json", "devnet.json"]) expect(existsSync(join(dir, "net", f))).toBe(true);
+    expect(JSON.parse(readFileSync(join(dir, "net", "genesis.json"), "utf8")).minGasPrice).toBe("5");
     const node1 = JSON.parse(readFileSync(join(dir, "net", "node1.json"), "utf8"));
     expect(node1.index).toBe(1);
     expect(node1.peers).toHaveLength(2);
@@ -54,6 +55,9 @@ describe("cairn devnet", () => {
     const bad = spawnSync(process.execPath, [CAIRN_BIN, "devnet", "--validators", "2"], { encoding: "utf8" });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--dir DIR is required/);
+    const badPrice = spawnSync(process.execPath, [CAIRN_BIN, "devnet", "--dir", join(dir, "other"), "--min-gas-price", "1.5", "--init-only"], { encoding: "utf8" });
+    expect(badPrice.status).toBe(2);
+    expect(badPrice.stderr).toMatch(/--min-gas-price must be a whole number/);
   });
 
   it("runs the validators until SIGTERM and resumes the same chain", async () => {

@@ -73,7 +73,7 @@ export const runStart: Command = async (argv, io = processIo) => {
 
 // ---- devnet -----------------------------------------------------------------------------------------
 
-const DEVNET = "cairn devnet --dir DIR [--validators N] [--base-port P] [--init-only] [--json]";
+const DEVNET = "cairn devnet --dir DIR [--validators N] [--base-port P] [--min-gas-price G] [--init-only] [--json]";
 
 export const runDevnetCommand: Command = async (argv, io = processIo) => {
   let dir = "";
@@ -81,7 +81,7 @@ export const runDevnetCommand: Command = async (argv, io = processIo) => {
   const code = await runCommand("devnet", DEVNET, argv, io, async (args) => {
     const { values, positionals } = parse(
       args,
-      { dir: { type: "string" }, validators: { type: "string" }, "base-port": { type: "string" }, "init-only": { type: "boolean" } },
+      { dir: { type: "string" }, validators: { type: "string" }, "base-port": { type: "string" }, "min-gas-price": { type: "string" }, "init-only": { type: "boolean" } },
       DEVNET,
     );
     if (positionals.length > 0) throw usage(`unexpected ${JSON.stringify(positionals)}\nusage: ${DEVNET}`);
@@ -90,7 +90,10 @@ export const runDevnetCommand: Command = async (argv, io = processIo) => {
     const basePort = values["base-port"] === undefined ? 7700 : Number(values["base-port"]);
     if (!Number.isInteger(validators) || validators < 1 || validators > 64) throw usage("--validators must be a whole number from 1 to 64");
     if (!Number.isInteger(basePort) || basePort < 1 || basePort + 1000 + validators > 65535) throw usage("--base-port must leave room for P+i and P+1000+i");
-    const { info, created } = initDevnet(values.dir, { validators, basePort });
+    const mgp = values["min-gas-price"];
+    if (mgp !== undefined && (!/^(0|[1-9][0-9]{0,19})$/.test(mgp) || BigInt(mgp) >= 1n << 64n)) throw usage("--min-gas-price must be a whole number from 0 to 2^64-1");
+    // Only a new devnet folder takes it: an existing one resumes with its own genesis.
+    const { info, created } = initDevnet(values.dir, { validators, basePort, ...(mgp !== undefined ? { minGasPrice: BigInt(mgp) } : {}) });
     dir = values.dir;
     run = !values["init-only"];
     return {
