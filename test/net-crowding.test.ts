@@ -10,7 +10,8 @@ import { InboundAdmission } from "../node/net/admission.ts";
 import { frame } from "../node/net/framing.ts";
 import { DEFAULT_NET_LIMITS } from "../node/net/limits.ts";
 import { RateLimitedLog } from "../node/net/ratelog.ts";
-import { CHAIN, CapturingLogger, cluster, fullMesh, roundTrip, sleep, waitFor, type Cluster } from "./net-harness.ts";
+import { PeerNetwork } from "../node/net/network.ts";
+import { CHAIN, CapturingLogger, FAST_LIMITS, cluster, fullMesh, roundTrip, signerFor, sleep, waitFor, type Cluster } from "./net-harness.ts";
 
 let c: Cluster | null = null;
 const crowds: Crowd[] = [];
@@ -105,6 +106,45 @@ describe("strangers on the validators' own address (one machine)", () => {
     await roundTrip(cl, 1, 2, 4);
     expect(cl.net(2).metrics().inboundEvicted).toBeGreaterThan(0);
   }, 30_000);
+});
+
+describe("the reserved path", () => {
+  it("follows a validator's host name and leaves strangers' addresses in the general pool", async () => {
+    const signers = [signerFor(1), signerFor(2)];
+    const net = new PeerNetwork({
+      chainId: CHAIN,
+      self: { index: 1, signer: signers[1]! },
+      validators: [
+        { publicKey: signers[0]!.publicKey, host: "localhost", port: 0 },
+        { publicKey: signers[1]!.publicKey, host: "127.0.0.1", port: 0 },
+      ],
+      listen: { host: "127.0.0.1", port: 0 },
+      logger: new CapturingLogger(),
+      limits: { ...FAST_LIMITS, maxPendingHandshakes: 1, handshakeTimeoutMs: 5_000 },
+    });
+    const { port } = await net.start();
+    const sockets: Socket[] = [];
+    try {
+      const open = (src: string): void => void sockets.push(connect({ host: "127.0.0.1", port, localAddress: src }).on("error", () => {}));
+      // "localhost" resolves to 127.0.0.1; until the lookup lands such connections are strangers.
+      await waitFor(() => {
+        open("127.0.0.1");
+        return net.metrics().inboundReserved > 0;
+      }, 3_000, "localhost resolved");
+      for (const s of sockets.splice(0)) s.destroy();
+      await waitFor(() => net.metrics().pendingHandshakes === 0, 3_000, "probes gone");
+      const base = net.metrics();
+      for (const src of ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.1", "127.0.0.1"]) open(src);
+      await waitFor(() => net.metrics().pendingHandshakes + net.metrics().inboundRejected - base.inboundRejected === 5, 3_000, "all accepted");
+      // strangers: one general slot, the other two refused; validator 0's address: never refused
+      expect(net.metrics().inboundRejected - base.inboundRejected).toBe(2);
+      expect(net.metrics().inboundReserved - base.inboundReserved).toBe(2);
+      expect(net.metrics().pendingHandshakes).toBe(3);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await net.stop();
+    }
+  });
 });
 
 describe("a flood of refused connections", () => {

@@ -154,6 +154,8 @@ export class PeerNetwork {
   /** Refusals and pre-auth drops of inbound connections, which strangers can cause at will. */
   private readonly strangerLog: RateLimitedLog;
   private hostRefreshTimer: NodeJS.Timeout | null = null;
+  /** How many lower-index validators each source address hosts; recounted when an address changes. */
+  private dialersByAddr = new Map<string, number>();
   private readonly messageHandlers = new Set<MessageHandler>();
   private readonly connectedHandlers = new Set<(peer: number) => void>();
   private readonly disconnectedHandlers = new Set<(peer: number, reason: CloseReason) => void>();
@@ -213,7 +215,7 @@ export class PeerNetwork {
     }));
     this.strangerLog = new RateLimitedLog(this.log, this.limits.strangerLogIntervalMs);
     this.pendingInbound = new InboundAdmission(this.limits, {
-      dialersAt: (host) => this.peers.reduce((n, p) => n + (p.index < self && p.addrs.has(host) ? 1 : 0), 0),
+      dialersAt: (host) => this.dialersByAddr.get(host) ?? 0,
       isDialerAt: (index, host) => index < self && this.peers[index]!.addrs.has(host),
     });
     this.events = {
@@ -487,13 +489,19 @@ export class PeerNetwork {
 
   private resolvePeerHost(p: PeerSlot): void {
     const generation = ++p.addrGeneration;
+    const set = (addrs: string[]): void => {
+      p.addrs = new Set(addrs.map(sourceAddress));
+      const counts = new Map<string, number>();
+      for (const q of this.peers) if (q.index < this.selfIndex) for (const a of q.addrs) counts.set(a, (counts.get(a) ?? 0) + 1);
+      this.dialersByAddr = counts;
+    };
     if (isIP(p.host) !== 0) {
-      p.addrs = new Set([sourceAddress(p.host)]);
+      set([p.host]);
       return;
     }
     lookup(p.host, { all: true }).then(
       (found) => {
-        if (generation === p.addrGeneration) p.addrs = new Set(found.map((f) => sourceAddress(f.address)));
+        if (generation === p.addrGeneration) set(found.map((f) => f.address));
       },
       (e: unknown) => {
         // Keep the last known addresses: a transient DNS failure must not drop a validator's reservation.
