@@ -14,6 +14,10 @@ export const ERROR_STATUS = {
   syncing: 503, // the node knows it is behind its peers and refuses writes until it is level
   nonce_gap: 400,
   duplicate: 409,
+  // A different invocation for a pending (invoker, nonce) that does not pay enough more to replace it.
+  replacement_underpriced: 409,
+  // The invoker already holds the most pending invocations one invoker may; retry once some commit.
+  too_many_pending: 429,
   too_large: 413,
   not_found: 404,
   mempool_full: 503,

@@ -8,12 +8,15 @@ import type { Receipt } from "./codec/types.ts";
 import type { Displaced } from "./mempool/types.ts";
 import { ReleasingMap } from "./releasing-map.ts";
 
-/** What a wait ends with: the receipt, or the record of the invocation that used its nonce instead. */
+/**
+ * What a wait ends with: the receipt, or the record of why the invocation left the pool without running (a
+ * different invocation used its nonce, or the pool dropped it: expired, evicted, replaced).
+ */
 export type FinalOutcome = Receipt | Displaced;
 
-/** True when the outcome is a displacement (receipts have no `by`). */
+/** True when the outcome is not a receipt but a drop of either kind (receipts have no `idHex`). */
 export function isDisplaced(o: FinalOutcome): o is Displaced {
-  return "by" in o;
+  return "idHex" in o;
 }
 
 /**
@@ -27,7 +30,7 @@ export interface ReceiptSource {
   isPending(idHex: string): boolean;
   /** The committed receipt from storage (for ids that are not pending). */
   load(id: Uint8Array): Promise<Receipt | null>;
-  /** The record of a displaced invocation (`Mempool.displacedBy`), for ids that are not pending. */
+  /** The record of a displaced or dropped invocation (`Mempool.displacedBy`), for ids that are not pending. */
   displaced(idHex: string): Displaced | undefined;
 }
 
@@ -68,7 +71,7 @@ export class ReceiptWaiters {
     this.settle(idHex ?? toHex(r.id), r);
   }
 
-  /** Called with the displaced invocations of each commit (`Mempool.onCommitted`'s `displaced`). */
+  /** Called with the displaced invocations of each commit (`Mempool.onCommitted`'s `displaced`) and with the pool's drops (`Mempool.onDropped`). */
   deliverDisplaced(ds: readonly Displaced[]): void {
     for (const d of ds) this.settle(d.idHex, d);
   }

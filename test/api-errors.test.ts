@@ -137,7 +137,8 @@ describe("REST API errors", () => {
     const inv = signed(alice, 0n);
     expect((await post("/v1/invocations", inv)).status).toBe(202);
     expectError(await post("/v1/invocations", inv), 409, "duplicate");
-    expectError(await post("/v1/invocations", signed(alice, 0n, { method: "other" })), 409, "duplicate");
+    // A different invocation for the pending nonce, at the same gas price: refused, as it cannot replace it.
+    expectError(await post("/v1/invocations", signed(alice, 0n, { method: "other" })), 409, "replacement_underpriced");
     await node.commit();
     expectError(await post("/v1/invocations", signed(alice, 0n, { method: "third" })), 409, "nonce_used");
   });

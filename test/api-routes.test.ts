@@ -95,7 +95,8 @@ describe("REST API routes", () => {
     expect(res.status).toBe(200);
     expect(res.json.results[0]).toEqual({ id: toHex(invocationId(a)) });
     expect(res.json.results[1]).toEqual({ id: toHex(invocationId(b)) });
-    expect(res.json.results[2].error.code).toBe("duplicate");
+    // A different invocation for a pending nonce at the same gas price: not enough to replace it.
+    expect(res.json.results[2].error.code).toBe("replacement_underpriced");
     await node.commit();
     // Committed state shows up in the account, with the pending nonce counting the pool.
     const acct = await call("GET", `/v1/accounts/${toHex(bob.publicKey)}`);
@@ -122,7 +123,7 @@ describe("REST API routes", () => {
     expect(res.type).toBe(BINARY_MEDIA_TYPE);
     const outcomes = decode(SubmitOutcomes, res.bytes);
     expect(outcomes.slice(0, 2)).toEqual([a, b].map((i) => ({ type: "admitted", value: { id: invocationId(i) } })));
-    expect(outcomes[2]).toMatchObject({ type: "refused", value: { code: "duplicate" } });
+    expect(outcomes[2]).toMatchObject({ type: "refused", value: { code: "replacement_underpriced" } });
 
     // A binary body may still ask for the JSON answer, which is the same as for a JSON body.
     const asJson = await callBinary("/v1/invocations/batch", encode(InvocationBatch, [signed(carol, 3n), a]), "application/json");

@@ -6,7 +6,7 @@ import { CairnError } from "../node/errors.ts";
 import { Mempool } from "../node/mempool/mempool.ts";
 import { InlineVerifier, verifyEncoded } from "../node/mempool/verify.ts";
 import { WorkerPoolVerifier, createVerifier } from "../node/mempool/verify-pool.ts";
-import type { AccountView, MempoolOptions, PoolEntry } from "../node/mempool/types.ts";
+import type { AccountView, MempoolOptions, NonceDisplaced, PoolEntry } from "../node/mempool/types.ts";
 
 const CHAIN = "testnet";
 const alice = new SodiumSigner(new Uint8Array(32).fill(1));
@@ -87,7 +87,7 @@ describe("mempool admission", () => {
 
   it("refuses each kind of bad invocation with its code and keeps nothing", async () => {
     const accounts = new Map([[toHex(alice.publicKey), { balance: 5000n, nonce: 3n }]]);
-    const mp = pool(accounts, { maxInvocationBytes: 400, maxPerInvoker: 10 });
+    const mp = pool(accounts, { maxInvocationBytes: 400, maxPerInvoker: 10, maxNonceGap: 9 });
     const tampered = { ...sign(alice, 3n), method: "dec" };
     const cases: Array<[string, SignedInvocation]> = [
       ["bad_signature", tampered],
@@ -106,10 +106,11 @@ describe("mempool admission", () => {
     expect(mp.isVerified(invocationId(tampered))).toBe(false);
   });
 
-  it("refuses a second invocation for a pending (invoker, nonce) and duplicates inside one batch", async () => {
+  it("refuses a second invocation for a pending (invoker, nonce) at the same price and duplicates inside one batch", async () => {
     const mp = pool();
     await mp.admit(sign(alice, 0n));
-    expect(await refusal(mp.admit(sign(alice, 0n, { gasPrice: 5n })))).toBe("duplicate");
+    expect(await refusal(mp.admit(sign(alice, 0n)))).toBe("duplicate");
+    expect(await refusal(mp.admit(sign(alice, 0n, { gasLimit: 999n })))).toBe("replacement_underpriced");
     const inv = sign(bob, 0n);
     const out = await mp.admitBatch([inv, inv]);
     expect(out.map((o) => (o.ok ? "ok" : o.error.code))).toEqual(["ok", "duplicate"]);
@@ -150,10 +151,10 @@ describe("mempool admission", () => {
     expect(mp.size).toBe(0);
   });
 
-  it("is bounded per invoker and in total, refusing with mempool_full", async () => {
+  it("is bounded per invoker and in total, refusing with mempool_full when nothing cheaper can be evicted", async () => {
     const mp = pool(undefined, { maxPerInvoker: 3, maxTotal: 4 });
     for (let n = 0n; n < 3n; n++) await mp.admit(sign(alice, n));
-    expect(await refusal(mp.admit(sign(alice, 3n)))).toBe("nonce_gap"); // window = per-invoker cap
+    expect(await refusal(mp.admit(sign(alice, 3n)))).toBe("too_many_pending");
     await mp.admit(sign(bob, 0n));
     const err: unknown = await mp.admit(sign(carol, 0n)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CairnError);
@@ -323,7 +324,7 @@ describe("displacement", () => {
     expect(res.displaced).toEqual([{ id: invocationId(mine), idHex: toHex(invocationId(mine)), by: invocationId(foreign), height: 9n }]);
     expect(res.evicted).toBe(0);
     expect(mp.isPending(invocationId(mine))).toBe(false);
-    expect(mp.displacedBy(toHex(invocationId(mine)))?.height).toBe(9n);
+    expect((mp.displacedBy(toHex(invocationId(mine))) as NonceDisplaced | undefined)?.height).toBe(9n);
   });
 
   it("remembers only the most recent displacements (bounded)", async () => {
@@ -336,8 +337,8 @@ describe("displacement", () => {
     const res = await mp.onCommitted(theirs, { height: 4n });
     expect(res.displaced.map((d) => d.idHex)).toEqual(mine.map((inv) => toHex(invocationId(inv))));
     expect(mp.displacedBy(invocationId(mine[0]!))).toBeUndefined();
-    expect(mp.displacedBy(invocationId(mine[1]!))?.by).toEqual(invocationId(theirs[1]!));
-    expect(mp.displacedBy(invocationId(mine[2]!))?.by).toEqual(invocationId(theirs[2]!));
+    expect((mp.displacedBy(invocationId(mine[1]!)) as NonceDisplaced | undefined)?.by).toEqual(invocationId(theirs[1]!));
+    expect((mp.displacedBy(invocationId(mine[2]!)) as NonceDisplaced | undefined)?.by).toEqual(invocationId(theirs[2]!));
     expect(() => pool(accounts, { displacedMemory: 0 })).toThrow(RangeError);
   });
 });

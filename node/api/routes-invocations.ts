@@ -16,7 +16,8 @@ import { CairnError } from "../errors.ts";
 import { isDisplaced, type FinalOutcome } from "../receipt-waiters.ts";
 import { ApiRefusal, shortMessage } from "./errors.ts";
 import * as schemas from "./schemas.ts";
-import type { Displaced, NodeServices, SubmitResult } from "./services.ts";
+import type { NodeServices, SubmitResult } from "./services.ts";
+import { isExpired, type Displaced, type Expired, type NonceDisplaced } from "../mempool/types.ts";
 import { refuseWhileSyncing } from "./sync.ts";
 
 export const DEFAULT_WAIT_MS = 30_000;
@@ -42,15 +43,28 @@ function waitMs(q: { wait?: string; timeoutMs?: string }): number | null {
 }
 
 /** The JSON form of a displacement: final, like a receipt. */
-export function displacedJson(d: Displaced): { status: "displaced"; id: string; by: string; height: string } {
+export function displacedJson(d: NonceDisplaced): { status: "displaced"; id: string; by: string; height: string } {
   return { status: "displaced", id: d.idHex, by: toHex(d.by), height: d.height.toString(10) };
 }
 
+/** The JSON form of an invocation the pool dropped (expired, evicted, replaced). */
+export function expiredJson(d: Expired): { status: "expired"; id: string; reason: string; replacedBy?: string } {
+  const j: { status: "expired"; id: string; reason: string; replacedBy?: string } = { status: "expired", id: d.idHex, reason: d.reason };
+  if (d.replacedBy !== undefined) j.replacedBy = toHex(d.replacedBy);
+  return j;
+}
+
+/** The JSON form of either kind of drop. */
+export function droppedJson(d: Displaced): ReturnType<typeof displacedJson> | ReturnType<typeof expiredJson> {
+  return isExpired(d) ? expiredJson(d) : displacedJson(d);
+}
+
 /**
- * The message of a displacement where only {code, message} fits (the binary batch answer's `refused`); the
- * SDK reads `by` and `height` back from it, so its form is fixed.
+ * The message of a drop where only {code, message} fits (the binary batch answer's `refused`, code `displaced`
+ * or `expired`); the SDK reads the fields back from it, so its form is fixed.
  */
 export function displacedMessage(d: Displaced): string {
+  if (isExpired(d)) return d.replacedBy === undefined ? `expired: ${d.reason}` : `expired: ${d.reason} by ${toHex(d.replacedBy)}`;
   return `displaced by ${toHex(d.by)} at height ${d.height}`;
 }
 
@@ -91,8 +105,8 @@ function outcomeOf(r: SubmitResult, waited: boolean, outcome: FinalOutcome | nul
   if (!("id" in r)) return { type: "refused", value: { code: r.error.code, message: shortMessage(r.error.message) } };
   if (!waited) return { type: "admitted", value: { id: fromHex(r.id) } };
   if (!outcome) return { type: "pending", value: { id: fromHex(r.id) } };
-  // The binary union has no displaced case: a final refusal whose message names the one that used the nonce.
-  if (isDisplaced(outcome)) return { type: "refused", value: { code: "displaced", message: displacedMessage(outcome) } };
+  // The binary union has no displaced case: a final refusal whose message says why (and who used the nonce).
+  if (isDisplaced(outcome)) return { type: "refused", value: { code: isExpired(outcome) ? "expired" : "displaced", message: displacedMessage(outcome) } };
   return { type: "committed", value: outcome };
 }
 
@@ -142,7 +156,7 @@ export function invocationRoutes(services: NodeServices, opts: InvocationRouteOp
         if (timeoutMs === null) return reply.code(202).send({ id: idHex });
         const [outcome] = await services.waitForReceipts([id], timeoutMs);
         if (!outcome) return reply.code(202).send({ id: idHex, status: "pending" });
-        if (isDisplaced(outcome)) return reply.code(200).send(displacedJson(outcome));
+        if (isDisplaced(outcome)) return reply.code(200).send(droppedJson(outcome));
         return reply.code(200).send(toJson(Receipt, outcome));
       },
     );
@@ -183,7 +197,7 @@ export function invocationRoutes(services: NodeServices, opts: InvocationRouteOp
           if (!("id" in r)) return r;
           const outcome = receipts[next++];
           if (!outcome) return { ...r, status: "pending" };
-          if (isDisplaced(outcome)) return { ...r, ...displacedJson(outcome) };
+          if (isDisplaced(outcome)) return { ...r, ...droppedJson(outcome) };
           return { ...r, receipt: toJson(Receipt, outcome) };
         });
         return { results: waited };
@@ -196,7 +210,7 @@ export function invocationRoutes(services: NodeServices, opts: InvocationRouteOp
       if (receipt !== null) return toJson(Receipt, receipt);
       if (services.isPending(id)) return { status: "pending" };
       const displaced = services.displaced(id);
-      if (displaced !== null) return displacedJson(displaced);
+      if (displaced !== null) return droppedJson(displaced);
       throw new CairnError("not_found", `no invocation ${toHex(id)} is pending or committed`);
     });
   };

@@ -55,6 +55,22 @@ const displacedStatus: JsonSchema = {
   },
 };
 
+/**
+ * The final status of an invocation this node's mempool dropped without running: a lower nonce never came
+ * (gap_timeout), a full pool evicted it for a better-paying one (evicted), or its invoker re-signed its nonce at
+ * a higher gas price (replaced, by replacedBy). A receipt, should it commit after all, supersedes it.
+ */
+const expiredStatus: JsonSchema = {
+  type: "object",
+  required: ["status", "id", "reason"],
+  properties: {
+    status: { type: "string", enum: ["expired"] },
+    id: hex32,
+    reason: { type: "string", enum: ["gap_timeout", "evicted", "replaced"] },
+    replacedBy: { ...hex32, description: "for replaced: the invocation that took its nonce" },
+  },
+};
+
 const heightProperty: JsonSchema = { ...u64String, description: "the committed height the answer was read at (also the X-Cairn-Height header)" };
 
 function withErrors(ok: Record<number, JsonSchema>, errors: number[]): Record<number, JsonSchema> {
@@ -95,17 +111,20 @@ export const submitInvocation = {
   description:
     "Admits a signed invocation to the mempool (202 with its id). With wait=true, waits up to timeoutMs " +
     "(default 30 000, at most 120 000) for it to commit and answers 200 with the receipt (or the final " +
-    '{"status":"displaced","by","height"} when another invocation used its nonce first), or 202 with ' +
+    '{"status":"displaced","by","height"} when another invocation used its nonce first, or {"status":"expired",' +
+    '"reason"} when the mempool dropped it: gap_timeout, evicted, replaced), or 202 with ' +
     '{"id","status":"pending"} when it has not committed by then. 409 already_committed when this very ' +
-    "invocation is already committed (nothing runs again). 503 syncing, with Retry-After, while the node is behind.",
+    "invocation is already committed (nothing runs again); 409 replacement_underpriced for a different invocation " +
+    "with a pending nonce that does not pay at least 10% more; 429 too_many_pending. 503 syncing, with " +
+    "Retry-After, while the node is behind; 503 mempool_full when the pool is full of invocations paying as much.",
   body: jsonOrBinary(signedInvocation, "the canonical encoding of one SignedInvocation"),
   querystring: waitQuery,
   response: withErrors(
     {
-      200: { anyOf: [receipt, displacedStatus] },
+      200: { anyOf: [receipt, displacedStatus, expiredStatus] },
       202: { type: "object", required: ["id"], properties: { id: hex32, status: { type: "string", enum: ["pending"] } } },
     },
-    [400, 409, 413, 503],
+    [400, 409, 413, 429, 503],
   ),
 };
 
@@ -115,6 +134,7 @@ export const submitBatch = (maxItems: number) => ({
     "Each item is admitted independently; the answer lists, in order, its id or its error. An item that is not " +
     "a valid SignedInvocation (see POST /v1/invocations) is refused alone, with code malformed. With ?wait=true " +
     '(optional timeoutMs) each admitted item also carries its receipt, or status "displaced" with by and height, or ' +
+    'status "expired" with reason (and replacedBy), or ' +
     'status "pending" if not committed in time. An item already committed is refused with already_committed, id and ' +
     "height. The whole request is refused with 503 syncing (and Retry-After) while the node is behind. " +
     `The body may also be the canonical encoding of an InvocationBatch (Content-Type ${BINARY_MEDIA_TYPE}); ` +
@@ -141,10 +161,12 @@ export const submitBatch = (maxItems: number) => ({
                   required: ["id"],
                   properties: {
                     id: hex32,
-                    status: { type: "string", enum: ["pending", "displaced"] },
+                    status: { type: "string", enum: ["pending", "displaced", "expired"] },
                     receipt: { type: "object" },
                     by: hex32,
                     height: u64String,
+                    reason: { type: "string", enum: ["gap_timeout", "evicted", "replaced"] },
+                    replacedBy: hex32,
                   },
                 },
                 errorResponse,
@@ -162,12 +184,19 @@ export const getInvocation = {
   summary: "Receipt of an invocation",
   description:
     'The receipt once committed; {"status":"pending"} while in the mempool; {"status":"displaced","by","height"} ' +
-    "(final) when a different invocation used its nonce first; 404 when unknown.",
+    '(final) when a different invocation used its nonce first; {"status":"expired","reason"[,"replacedBy"]} when ' +
+    "this node's mempool dropped it without running (gap_timeout: a lower nonce never came; evicted: a full pool " +
+    "took its room for a better-paying invocation; replaced: re-signed at a higher gas price); 404 when unknown.",
   params: idParams,
   response: withErrors(
     {
       200: {
-        anyOf: [receipt, { type: "object", required: ["status"], properties: { status: { type: "string", enum: ["pending"] } } }, displacedStatus],
+        anyOf: [
+          receipt,
+          { type: "object", required: ["status"], properties: { status: { type: "string", enum: ["pending"] } } },
+          displacedStatus,
+          expiredStatus,
+        ],
       },
     },
     [400, 404],

@@ -24,7 +24,7 @@ import {
   type SourceFile as SourceFileT,
 } from "../codec/types.ts";
 import { BANK, DEFAULT_GAS, DEFAULT_TOOLCHAIN, DEPLOY } from "./builtins.ts";
-import { AlreadyCommittedError, ClientError, DisplacedError } from "./errors.ts";
+import { AlreadyCommittedError, ClientError, DisplacedError, ExpiredError } from "./errors.ts";
 import { invocationIdHex, signInvocation } from "./invocation.ts";
 import { toKeypair, toPublicKey, type KeyLike, type Keypair } from "./keypair.ts";
 
@@ -79,6 +79,11 @@ export type BlockView = BlockT & { hash: Uint8Array };
 export type Pending = { status: "pending" };
 /** Final: a different invocation (`by`, hex) used this one's nonce first and committed at `height`. */
 export type Displaced = { status: "displaced"; by: string; height: bigint };
+/**
+ * Final on the node that answered: its mempool dropped the invocation without running it (reason gap_timeout,
+ * evicted or replaced, then by `replacedBy`). Its nonce is still free.
+ */
+export type Expired = { status: "expired"; reason: string; replacedBy?: string };
 
 export interface QueryOptions {
   contract: string;
@@ -143,6 +148,7 @@ export type SubmitItemResult =
   | { id: string; status: "pending" }
   | { id: string; receipt: ReceiptT }
   | { id: string; status: "displaced"; by: string; height: bigint }
+  | ({ id: string } & Expired)
   | { error: { code: string; message: string } };
 
 type Waited<O extends { wait?: boolean }, R> = O extends { wait: true } ? R : string;
@@ -171,6 +177,17 @@ function displacedOf(j: unknown): Displaced | null {
 
 /** The binary batch answer's displaced item: a refusal whose message the node writes as "displaced by <id> at height <h>". */
 const DISPLACED_MESSAGE = /^displaced by ([0-9a-f]{64}) at height ([0-9]+)$/;
+
+/** An expiry as the API sends it ({"status":"expired","reason"[,"replacedBy"]}), or null. */
+function expiredOf(j: unknown): Expired | null {
+  const d = j as { status?: unknown; reason?: unknown; replacedBy?: unknown };
+  if (d?.status !== "expired" || typeof d.reason !== "string") return null;
+  if (d.replacedBy !== undefined && typeof d.replacedBy !== "string") return null;
+  return d.replacedBy === undefined ? { status: "expired", reason: d.reason } : { status: "expired", reason: d.reason, replacedBy: d.replacedBy };
+}
+
+/** The binary batch answer's expired item: a refusal whose message the node writes as "expired: <reason>[ by <id>]". */
+const EXPIRED_MESSAGE = /^expired: ([a-z_]+)(?: by ([0-9a-f]{64}))?$/;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((res) => setTimeout(res, ms));
@@ -463,13 +480,15 @@ export class Client {
    * The receipt; {status:"pending"} while in the mempool; {status:"displaced", by, height} (final) when a
    * different invocation used its nonce first; null when the node does not know the id.
    */
-  async receipt(id: Uint8Array | string): Promise<ReceiptT | Pending | Displaced | null> {
+  async receipt(id: Uint8Array | string): Promise<ReceiptT | Pending | Displaced | Expired | null> {
     const idHex = typeof id === "string" ? id : toHex(id);
     const j = await this.getOrNull(`/v1/invocations/${idHex}`);
     if (j === null) return null;
     if ((j as { status?: unknown }).status === "pending" && !("id" in (j as object))) return { status: "pending" };
     const displaced = decodeOrThrow("displacement", () => displacedOf(j));
     if (displaced !== null) return displaced;
+    const expired = expiredOf(j);
+    if (expired !== null) return expired;
     return decodeOrThrow("receipt", () => fromJson(Receipt, j, "receipt"));
   }
 
@@ -484,6 +503,7 @@ export class Client {
       const r = await this.receipt(idHex);
       if (r === null) throw new ClientError(404, "not_found", `invocation ${idHex} is neither pending nor committed`);
       if (r.status === "displaced") throw new DisplacedError(idHex, (r as Displaced).by, (r as Displaced).height);
+      if (r.status === "expired") throw new ExpiredError(idHex, (r as Expired).reason, (r as Expired).replacedBy);
       if (r.status !== "pending") return this.saw(sameId(r as ReceiptT, idHex));
       if (Date.now() >= deadline) throw new ClientError(0, "timeout", `invocation not committed within ${timeoutMs} ms`);
       await new Promise((res) => setTimeout(res, Math.min(POLL_MS, Math.max(1, deadline - Date.now()))));
@@ -580,6 +600,8 @@ export class Client {
     const a = await this.postWrite("submitting", `/v1/invocations?wait=true&timeoutMs=${serverWait}`, body, serverWait + this.requestTimeoutMs, held);
     const displaced = decodeOrThrow("displacement", () => displacedOf(a.body));
     if (displaced !== null) throw new DisplacedError(idHex, displaced.by, displaced.height);
+    const expired = expiredOf(a.body);
+    if (expired !== null) throw new ExpiredError(idHex, expired.reason, expired.replacedBy);
     if (a.status === 200) return this.saw(sameId(decodeOrThrow("receipt", () => fromJson(Receipt, a.body, "receipt")), idHex));
     return this.waitForReceipt(idHex, Math.max(0, timeoutMs - (Date.now() - started)));
   }
@@ -604,6 +626,11 @@ export class Client {
         case "refused": {
           const d = o.value.code === "displaced" ? DISPLACED_MESSAGE.exec(o.value.message) : null;
           if (d !== null) return { id: invocationIdHex(invs[i]!), status: "displaced", by: d[1]!, height: BigInt(d[2]!) };
+          const x = o.value.code === "expired" ? EXPIRED_MESSAGE.exec(o.value.message) : null;
+          if (x !== null) {
+            const id = invocationIdHex(invs[i]!);
+            return x[2] === undefined ? { id, status: "expired", reason: x[1]! } : { id, status: "expired", reason: x[1]!, replacedBy: x[2] };
+          }
           return { error: o.value };
         }
         case "admitted":

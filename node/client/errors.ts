@@ -57,3 +57,21 @@ export class DisplacedError extends ClientError {
     this.name = "DisplacedError";
   }
 }
+
+/**
+ * The node's mempool dropped this invocation without running it (`reason`: gap_timeout, a lower nonce never
+ * came; evicted, a full pool took its room for a better-paying one; replaced, re-signed at a higher gas price as
+ * `replacedBy`). Its nonce is still free: sign again (or send the missing nonce first).
+ */
+export class ExpiredError extends ClientError {
+  constructor(
+    readonly id: string,
+    readonly reason: string,
+    readonly replacedBy?: string,
+  ) {
+    super(409, "expired", `invocation ${id} expired from the mempool without running (${reason}${replacedBy === undefined ? "" : ` by ${replacedBy}`})`, {
+      fields: replacedBy === undefined ? { id, reason } : { id, reason, replacedBy },
+    });
+    this.name = "ExpiredError";
+  }
+}

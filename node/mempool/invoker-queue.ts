@@ -1,5 +1,6 @@
 // One invoker's pooled invocations, kept sorted by nonce (at most maxPerInvoker of them, so a sorted array
-// with binary-search insertion is the simplest structure that is fast enough).
+// with binary-search insertion is the simplest structure that is fast enough). Entries are never below `base`:
+// whoever moves `base` (observe) drops the stale ones at once.
 
 import type { PoolEntry } from "./types.ts";
 
@@ -73,6 +74,32 @@ export class InvokerQueue {
       out.push(e);
     }
     return out;
+  }
+
+  /** How many entries, from the first, form the contiguous run starting at `base` (the ready ones). */
+  readyCount(): number {
+    let next = this.base;
+    let n = 0;
+    for (const e of this.entries) {
+      if (e.inv.nonce !== next) break;
+      next++;
+      n++;
+    }
+    return n;
+  }
+
+  /** The highest nonce, when it may be evicted: not the account's next-ready one (later ones would strand). */
+  evictableTail(): PoolEntry | undefined {
+    const n = this.entries.length;
+    if (n === 0) return undefined;
+    const tail = this.entries[n - 1]!;
+    return n === 1 && tail.inv.nonce === this.base ? undefined : tail;
+  }
+
+  /** True when every entry is ready (nonces run from `base` without a hole; entries are never below `base`). */
+  contiguous(): boolean {
+    const n = this.entries.length;
+    return n === 0 || this.entries[n - 1]!.inv.nonce === this.base + BigInt(n - 1);
   }
 
   /** The next nonce after the contiguous run starting at `base` (what a client should sign next). */

@@ -1,17 +1,25 @@
 // The mempool: admits signed invocations once (checked, signature verified, deduplicated, bounded), keeps
 // them in nonce order per invoker, and hands the proposer a fair, deterministic block's worth of ready ones.
 //
-// Policy (see README in the report):
-// - A second invocation for an (invoker, nonce) already pending is refused as `duplicate`, whatever its gas
-//   price: no replace-by-fee, so a client cannot make validators re-verify and re-gossip the same slot.
-// - Nonces may run ahead of the committed account nonce by less than `maxPerInvoker` (else `nonce_gap`), so
-//   an invoker can pipeline; an invocation is ready once every lower nonce is committed or ahead of it.
+// Policy:
+// - Replacement: a different invocation for an (invoker, nonce) already pending replaces it only at a gas price
+//   at least 10% higher (and at least 1 more); anything less is refused as `replacement_underpriced`, so
+//   re-signing the same slot costs its invoker and cannot make validators re-verify and re-gossip it for free.
+//   The replaced one is recorded as expired (`replaced`).
+// - An invoker holds at most `maxPerInvoker` pending invocations (`too_many_pending`), and at most
+//   `maxNonceGap` nonces may be missing below one it submits (`nonce_gap`): a stranger's share stays small.
+// - A gapped invocation (a lower nonce missing) expires `gapExpiryMs` after it arrived, when `expire` runs:
+//   nonces that may never be filled cannot hold room for good.
 // - A gas price below the chain's floor (genesis minGasPrice) is refused: execution would only reject it.
 // - The committed balance must cover the maximum fees (gasLimit x gasPrice) of all the invoker's pending
 //   invocations together, so a pool of one invoker's invocations cannot outrun what it can pay.
+// - A full pool evicts rather than refuses: invokers' highest nonces only (evicting a lower one would strand
+//   the later ones), never an account's one next-ready invocation, gapped ones before ready ones, then the
+//   lowest gas price, then the newest. The newcomer must pay strictly more than every entry it evicts, else it
+//   is refused (`mempool_full`). Evicted, replaced and expired invocations are recorded (`displacedBy`) and
+//   announced (`onDropped`), so a client learns their fate.
 // - A pending invocation whose (invoker, nonce) a different invocation used in a committed block is dropped
 //   as displaced and remembered (bounded) with the one that used it, so clients learn its fate at once.
-// - A full pool refuses (`mempool_full`); it never evicts admitted invocations to make room.
 // - `select` takes invokers round-robin, oldest first, one invocation per turn: one busy invoker cannot
 //   starve the others, and the same pool always yields the same selection.
 
@@ -27,8 +35,12 @@ import type {
   AdmittedListener,
   CommitCleanup,
   CommitContext,
-  Displaced,
+  DroppedListener,
+  Expired,
+  ExpiryReason,
   MempoolOptions,
+  NonceDisplaced,
+  Displaced,
   PoolEntry,
   SelectOptions,
   SignatureVerifier,
@@ -37,6 +49,9 @@ import { ReleasingMap } from "../releasing-map.ts";
 import { DisplacedLog } from "./displaced-log.ts";
 
 const U64_MAX = (1n << 64n) - 1n;
+export const DEFAULT_MAX_PER_INVOKER = 16;
+export const DEFAULT_MAX_NONCE_GAP = 16;
+export const DEFAULT_GAP_EXPIRY_MS = 60_000;
 
 interface VerifyItem {
   idHex: string;
@@ -65,6 +80,9 @@ export class Mempool {
   private readonly maxTotal: number;
   private readonly maxTotalBytes: number;
   private readonly maxPerInvoker: number;
+  private readonly maxNonceGap: number;
+  private readonly gapExpiryMs: number;
+  private readonly now: () => number;
   private readonly maxInvocationBytes: number;
   private readonly maxGasLimit: bigint;
   readonly minGasPrice: bigint;
@@ -82,6 +100,7 @@ export class Mempool {
    */
   private readonly verifying = new Map<string, InFlight>();
   private readonly listeners = new Set<AdmittedListener>();
+  private readonly droppedListeners = new Set<DroppedListener>();
   private readonly displaced: DisplacedLog;
   private totalBytes = 0;
   private seq = 0;
@@ -91,7 +110,10 @@ export class Mempool {
     this.getAccount = opts.getAccount;
     this.maxTotal = opts.maxTotal ?? 50_000;
     this.maxTotalBytes = opts.maxTotalBytes ?? 256 * 1024 * 1024;
-    this.maxPerInvoker = opts.maxPerInvoker ?? 1_000;
+    this.maxPerInvoker = positiveInt("maxPerInvoker", opts.maxPerInvoker ?? DEFAULT_MAX_PER_INVOKER);
+    this.maxNonceGap = nonNegativeInt("maxNonceGap", opts.maxNonceGap ?? DEFAULT_MAX_NONCE_GAP);
+    this.gapExpiryMs = nonNegativeInt("gapExpiryMs", opts.gapExpiryMs ?? DEFAULT_GAP_EXPIRY_MS);
+    this.now = opts.now ?? (() => performance.now());
     this.maxInvocationBytes = opts.maxInvocationBytes ?? LIMITS.maxInputBytes + 1024;
     this.maxGasLimit = opts.maxGasLimit ?? U64_MAX;
     this.minGasPrice = opts.minGasPrice ?? 0n;
@@ -145,6 +167,16 @@ export class Mempool {
   onAdmitted(listener: AdmittedListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Called with invocations this pool dropped without running (expired, evicted, replaced), synchronously once
+   * they are no longer pending and their records are readable through `displacedBy` (the node answers their
+   * receipt waiters with them).
+   */
+  onDropped(listener: DroppedListener): () => void {
+    this.droppedListeners.add(listener);
+    return () => this.droppedListeners.delete(listener);
   }
 
   /** Admits one invocation from a client; returns its id or throws the CairnError refusing it. */
@@ -201,6 +233,7 @@ export class Mempool {
 
     // 4. Stateful checks and insertion, synchronously so that concurrent batches cannot interleave here.
     const admitted: PoolEntry[] = [];
+    const dropped: Expired[] = [];
     for (const c of authentic) {
       const account = settled[readAt.get(c.invokerHex)!]!;
       if (account instanceof Error) {
@@ -208,7 +241,7 @@ export class Mempool {
         continue;
       }
       try {
-        const entry = this.insert(c, account);
+        const entry = this.insert(c, account, dropped);
         admitted.push(entry);
         outcomes[c.index] = { ok: true, id: c.id, idHex: c.idHex };
       } catch (e) {
@@ -216,6 +249,7 @@ export class Mempool {
       }
     }
 
+    this.announceDropped(dropped);
     if (!opts.fromPeer && admitted.length > 0) {
       for (const l of this.listeners) {
         try {
@@ -260,7 +294,7 @@ export class Mempool {
     return { index, inv, encoded, publicKey: inv.invoker, id, idHex, invokerHex: invokerHex(inv), maxFee };
   }
 
-  private insert(c: Candidate, account: AccountView): PoolEntry {
+  private insert(c: Candidate, account: AccountView, dropped: Expired[]): PoolEntry {
     // Re-checked here: another batch may have admitted the same id while this one awaited.
     if (this.byId.has(c.idHex)) throw new CairnError("duplicate", `invocation ${c.idHex} is already pending`);
     let q = this.queues.get(c.invokerHex);
@@ -271,31 +305,21 @@ export class Mempool {
       q.observe(account);
       for (const stale of q.dropStale()) this.forget(stale);
     }
+    let victims: PoolEntry[];
+    const same = q.at(c.inv.nonce);
     try {
-      const nonce = c.inv.nonce;
-      if (nonce < q.base) throw new CairnError("nonce_used", `nonce ${nonce} of ${c.invokerHex} is used; the next nonce is ${q.base}`);
-      if (nonce >= q.base + BigInt(this.maxPerInvoker)) {
-        throw new CairnError("nonce_gap", `nonce ${nonce} is too far ahead of the account's next nonce ${q.base} (window ${this.maxPerInvoker})`);
-      }
-      const same = q.at(nonce);
-      if (same !== undefined) {
-        throw new CairnError("duplicate", `nonce ${nonce} of ${c.invokerHex} is already taken by pending invocation ${same.idHex}`);
-      }
-      if (q.entries.length >= this.maxPerInvoker) {
-        throw new CairnError("mempool_full", `invoker ${c.invokerHex} already has ${q.entries.length} pending invocations`);
-      }
-      if (this.byId.size >= this.maxTotal || this.totalBytes + c.encoded.length > this.maxTotalBytes) {
-        throw new CairnError("mempool_full", `mempool is full (${this.byId.size} invocations, ${this.totalBytes} bytes); retry later`);
-      }
-      if (q.feeTotal + c.maxFee > q.balance) {
-        throw new CairnError(
-          "insufficient_balance",
-          `balance ${q.balance} does not cover the maximum fee ${c.maxFee} on top of ${q.feeTotal} already pending`,
-        );
-      }
+      victims = same !== undefined ? this.checkReplacement(c, q, same) : this.checkNewSlot(c, q);
     } catch (e) {
       if (q.entries.length === 0) this.queues.delete(c.invokerHex);
       throw e;
+    }
+    if (same !== undefined) {
+      this.remove(same);
+      dropped.push(this.recordExpired(same, "replaced", c.id));
+    }
+    for (const v of victims) {
+      this.remove(v);
+      dropped.push(this.recordExpired(v, "evicted"));
     }
     const entry: PoolEntry = {
       inv: c.inv,
@@ -305,11 +329,105 @@ export class Mempool {
       size: c.encoded.length,
       maxFee: c.maxFee,
       seq: this.seq++,
+      arrivedAt: this.now(),
     };
+    // The queue may have been emptied (a replaced or evicted last entry) and deleted meanwhile.
+    if (!this.queues.has(c.invokerHex)) this.queues.set(c.invokerHex, q);
     q.insert(entry);
     this.byId.set(entry.idHex, entry);
     this.totalBytes += entry.size;
     return entry;
+  }
+
+  /** The checks of a nonce nobody holds here; returns what must be evicted to make room (nothing removed yet). */
+  private checkNewSlot(c: Candidate, q: InvokerQueue): PoolEntry[] {
+    const nonce = c.inv.nonce;
+    if (nonce < q.base) throw new CairnError("nonce_used", `nonce ${nonce} of ${c.invokerHex} is used; the next nonce is ${q.base}`);
+    // Only a nonce beyond base + maxNonceGap can leave more than maxNonceGap missing: skip the walk otherwise.
+    if (nonce > q.base + BigInt(this.maxNonceGap)) {
+      const next = q.nextNonce();
+      if (nonce - next > BigInt(this.maxNonceGap)) {
+        throw new CairnError(
+          "nonce_gap",
+          `nonce ${nonce} of ${c.invokerHex} leaves ${nonce - next} nonces missing from ${next}; at most ${this.maxNonceGap} may be`,
+        );
+      }
+    }
+    if (q.entries.length >= this.maxPerInvoker) {
+      throw new CairnError("too_many_pending", `invoker ${c.invokerHex} already has ${q.entries.length} pending invocations (at most ${this.maxPerInvoker})`);
+    }
+    if (q.feeTotal + c.maxFee > q.balance) {
+      throw new CairnError("insufficient_balance", `balance ${q.balance} does not cover the maximum fee ${c.maxFee} on top of ${q.feeTotal} already pending`);
+    }
+    return this.victimsFor(c, this.byId.size + 1, this.totalBytes + c.encoded.length);
+  }
+
+  /** The checks of a different invocation for a pending (invoker, nonce); the replaced one is removed by the caller. */
+  private checkReplacement(c: Candidate, q: InvokerQueue, old: PoolEntry): PoolEntry[] {
+    const price = c.inv.gasPrice;
+    const least = minReplacementPrice(old.inv.gasPrice);
+    if (price < least) {
+      throw new CairnError(
+        "replacement_underpriced",
+        `nonce ${c.inv.nonce} of ${c.invokerHex} is taken by pending invocation ${old.idHex} at gasPrice ${old.inv.gasPrice}; a replacement must pay at least ${least}`,
+      );
+    }
+    if (q.feeTotal - old.maxFee + c.maxFee > q.balance) {
+      throw new CairnError(
+        "insufficient_balance",
+        `balance ${q.balance} does not cover the maximum fee ${c.maxFee} on top of ${q.feeTotal - old.maxFee} already pending`,
+      );
+    }
+    return this.victimsFor(c, this.byId.size, this.totalBytes - old.size + c.encoded.length, old);
+  }
+
+  /**
+   * The entries to evict so that a pool of `count` invocations and `bytes` bytes fits, each one paying less than
+   * the newcomer; throws `mempool_full` when that is not possible. `spared` is an entry leaving anyway.
+   */
+  private victimsFor(c: Candidate, count: number, bytes: number, spared?: PoolEntry): PoolEntry[] {
+    if (count <= this.maxTotal && bytes <= this.maxTotalBytes) return [];
+    const victims: PoolEntry[] = [];
+    const taken = new Set<PoolEntry>(spared === undefined ? [] : [spared]);
+    while (count > this.maxTotal || bytes > this.maxTotalBytes) {
+      const v = this.cheapestEvictable(taken, c.invokerHex, c.inv.nonce);
+      if (v === undefined || v.inv.gasPrice >= c.inv.gasPrice) {
+        const beat = v === undefined ? "nothing here can be evicted" : `pay more than gasPrice ${v.inv.gasPrice} to take the room of the cheapest`;
+        throw new CairnError("mempool_full", `mempool is full (${this.byId.size} invocations, ${this.totalBytes} bytes): ${beat}`);
+      }
+      victims.push(v);
+      taken.add(v);
+      count--;
+      bytes -= v.size;
+    }
+    return victims;
+  }
+
+  /**
+   * The entry a full pool evicts first: among each invoker's highest nonce not yet `taken` (walking down past
+   * taken ones), gapped before ready, then the lowest gas price, then the newest. An account's one next-ready
+   * invocation is never a candidate, nor anything at or below the newcomer's nonce in its own queue (the
+   * newcomer would fill the hole it leaves). A scan over invokers: it runs only when the pool is full.
+   */
+  private cheapestEvictable(taken: ReadonlySet<PoolEntry>, newcomer: string, newNonce: bigint): PoolEntry | undefined {
+    let best: PoolEntry | undefined;
+    let bestGapped = false;
+    this.queues.forEach((q, hex) => {
+      let k = q.entries.length - 1;
+      while (k >= 0 && taken.has(q.entries[k]!)) k--;
+      if (k < 0) return;
+      const e = q.entries[k]!;
+      if (hex === newcomer && e.inv.nonce <= newNonce) return;
+      // The one next-ready entry of an account stays: its later nonces (and the account) depend on it.
+      if (k === 0 && e.inv.nonce === q.base) return;
+      // Gapped: some nonce between base and this one is neither pooled nor already chosen to stay.
+      const gapped = e.inv.nonce !== q.base + BigInt(k);
+      if (best === undefined || better(e, gapped, best, bestGapped)) {
+        best = e;
+        bestGapped = gapped;
+      }
+    });
+    return best;
   }
 
   /**
@@ -473,7 +591,7 @@ export class Mempool {
     const getAccount = at.getAccount ?? this.getAccount;
     let included = 0;
     let evicted = 0;
-    const displaced: Displaced[] = [];
+    const displaced: NonceDisplaced[] = [];
     const touched = new Map<string, Uint8Array>();
     for (const item of committed) {
       const inv = "inv" in item ? item.inv : item;
@@ -530,10 +648,53 @@ export class Mempool {
     return this.displaced.get(typeof id === "string" ? id : toHex(id));
   }
 
-  private recordDisplaced(e: PoolEntry, by: Uint8Array, height: bigint): Displaced {
-    const d: Displaced = { id: e.id, idHex: e.idHex, by, height };
+  private recordDisplaced(e: PoolEntry, by: Uint8Array, height: bigint): NonceDisplaced {
+    const d: NonceDisplaced = { id: e.id, idHex: e.idHex, by, height };
     this.displaced.record(d);
     return d;
+  }
+
+  private recordExpired(e: PoolEntry, reason: ExpiryReason, replacedBy?: Uint8Array): Expired {
+    const d: Expired = replacedBy === undefined ? { id: e.id, idHex: e.idHex, reason } : { id: e.id, idHex: e.idHex, reason, replacedBy };
+    this.displaced.record(d);
+    return d;
+  }
+
+  private announceDropped(dropped: readonly Expired[]): void {
+    if (dropped.length === 0) return;
+    for (const l of this.droppedListeners) {
+      try {
+        l(dropped);
+      } catch (e) {
+        // The drops happened and are recorded; a failing listener must not turn them into an admission error.
+        process.emitWarning(`mempool onDropped listener threw: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+
+  /**
+   * Drops every gapped invocation (a lower nonce of its invoker neither committed nor pooled) that arrived
+   * `gapExpiryMs` or more before `now()`, records each as expired (`gap_timeout`), announces them to
+   * `onDropped` and returns them. The node calls it periodically (every second, say); nothing expires between
+   * calls.
+   */
+  expire(): Expired[] {
+    const now = this.now();
+    const out: Expired[] = [];
+    for (const [hex, q] of [...this.queues]) {
+      // Ready entries never expire: they wait only for a block.
+      if (q.contiguous()) continue;
+      const ready = q.readyCount();
+      const old = q.entries.slice(ready).filter((e) => now - e.arrivedAt >= this.gapExpiryMs);
+      for (const e of old) {
+        q.remove(e);
+        this.forget(e);
+        out.push(this.recordExpired(e, "gap_timeout"));
+      }
+      if (q.entries.length === 0) this.queues.delete(hex);
+    }
+    this.announceDropped(out);
+    return out;
   }
 
   /** Stops the verifier's worker threads, if any. */
@@ -553,6 +714,32 @@ function committedAt(
     if (inv.nonce === nonce && invokerHex(inv) === invoker) return "inv" in item ? item.id : invocationId(inv);
   }
   return undefined;
+}
+
+/**
+ * The lowest gas price that may replace a pending invocation paying `price`: 10% more, rounded up, and at least
+ * one more (so replacing a cheap one still costs something).
+ */
+export function minReplacementPrice(price: bigint): bigint {
+  const tenth = (price + 9n) / 10n;
+  return price + (tenth > 0n ? tenth : 1n);
+}
+
+/** Eviction order: gapped before ready, then the lower gas price, then the newer arrival. */
+function better(e: PoolEntry, gapped: boolean, than: PoolEntry, thanGapped: boolean): boolean {
+  if (gapped !== thanGapped) return gapped;
+  if (e.inv.gasPrice !== than.inv.gasPrice) return e.inv.gasPrice < than.inv.gasPrice;
+  return e.seq > than.seq;
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`mempool ${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+function nonNegativeInt(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`mempool ${name} must be a non-negative integer, got ${v}`);
+  return v;
 }
 
 function refusal(error: CairnError): AdmitOutcome {

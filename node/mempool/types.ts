@@ -24,6 +24,8 @@ export interface PoolEntry {
   readonly maxFee: bigint;
   /** Arrival order in this pool; the fairness order of `select`. */
   readonly seq: number;
+  /** The pool's clock (`MempoolOptions.now`) at admission; a gapped entry expires `gapExpiryMs` after it. */
+  readonly arrivedAt: number;
 }
 
 export type AdmitOutcome = { ok: true; id: Uint8Array; idHex: string } | { ok: false; error: CairnError };
@@ -55,8 +57,17 @@ export interface MempoolOptions {
   maxTotal?: number;
   /** Total encoded bytes held. Default 256 MiB. */
   maxTotalBytes?: number;
-  /** Invocations held per invoker; also how far ahead of the committed nonce a nonce may be. Default 1 000. */
+  /** Invocations held per invoker (else `too_many_pending`). Default 16. */
   maxPerInvoker?: number;
+  /**
+   * How many nonces may be missing below an admitted one: its nonce minus the next nonce after the invoker's
+   * contiguous pooled run from the committed nonce (else `nonce_gap`). Default 16.
+   */
+  maxNonceGap?: number;
+  /** How long a gapped invocation (a lower nonce missing) may wait for it before it expires. Default 60 000 ms. */
+  gapExpiryMs?: number;
+  /** The pool's clock in ms, read at admission and by `expire`; default `performance.now()`. */
+  now?: () => number;
   /** Largest encoded invocation admitted. Default: the codec's input limit plus the fixed fields. */
   maxInvocationBytes?: number;
   /**
@@ -81,7 +92,7 @@ export interface MempoolOptions {
  * A pending invocation dropped because a different invocation with its (invoker, nonce) committed first (two
  * endpoints took the same nonce before gossip met). Final: the displaced one can never execute.
  */
-export interface Displaced {
+export interface NonceDisplaced {
   readonly id: Uint8Array;
   readonly idHex: string;
   /** The committed invocation that used the nonce. */
@@ -90,13 +101,42 @@ export interface Displaced {
   readonly height: bigint;
 }
 
+/**
+ * Why an invocation left this pool without running although its nonce is still free: `gap_timeout` (a lower
+ * nonce did not arrive within gapExpiryMs), `evicted` (the pool was full and a better-paying invocation took
+ * its room), `replaced` (its invoker re-signed the same nonce at a high enough gas price: `by`).
+ */
+export type ExpiryReason = "gap_timeout" | "evicted" | "replaced";
+
+/**
+ * An invocation this pool dropped for good. It will not run from this pool; it could still commit if another
+ * validator holds it or it is submitted again, in which case its receipt is what counts.
+ */
+export interface Expired {
+  readonly id: Uint8Array;
+  readonly idHex: string;
+  readonly reason: ExpiryReason;
+  /** For `replaced`: the invocation that took its (invoker, nonce). */
+  readonly replacedBy?: Uint8Array;
+}
+
+/** An invocation that left the pool without running: its nonce used by another, or dropped (expired). */
+export type Displaced = NonceDisplaced | Expired;
+
+/** True for a drop that is not a nonce displacement. */
+export function isExpired(d: Displaced): d is Expired {
+  return "reason" in d;
+}
+
+export type DroppedListener = (dropped: readonly Expired[]) => void;
+
 export interface CommitCleanup {
   /** Entries removed because they were included in the committed blocks. */
   included: number;
   /** Entries evicted because their nonce is now used (by an earlier block) or their invoker can no longer pay for them. */
   evicted: number;
   /** Entries dropped because an invocation of these blocks used their nonce; also recorded (see Mempool.displacedBy). */
-  displaced: Displaced[];
+  displaced: NonceDisplaced[];
 }
 
 /** Where the committed invocations of `Mempool.onCommitted` come from. */
