@@ -67,6 +67,8 @@ export class FakeNode implements NodeServices {
       verifier: new InlineVerifier(),
       ...mempool,
     });
+    // As the validator does: what the pool drops (expired, evicted, replaced) answers its waiters at once.
+    this.mempool.onDropped((ds) => this.waiters.deliverDisplaced(ds));
     this.blocks.push(this.makeBlock(0n, []));
   }
 
