@@ -199,6 +199,40 @@ describe("a full pool evicts by fee", () => {
   });
 });
 
+describe("a full pool evicts by fee, atomically", () => {
+  it("evicts nothing for a newcomer it refuses, even when some entries it needed pay less", async () => {
+    const probe = pool().mp;
+    await probe.admit(sign(alice, 1n));
+    const size = probe.bytes;
+    const { mp, dropped } = pool({ maxTotalBytes: size * 3 });
+    const cheap = sign(alice, 1n);
+    await mp.admitBatch([cheap, sign(bob, 1n, { gasPrice: 5n }), sign(carol, 1n, { gasPrice: 5n })]);
+    const big = sign(dave, 0n, { gasPrice: 3n, input: new Uint8Array(Math.floor(size / 2)) });
+    expect((await refusal(mp.admit(big))).code).toBe("mempool_full");
+    expect(dropped).toEqual([]);
+    expect(mp.size).toBe(3);
+    // The cheap one is still first in line for a newcomer that needs only one.
+    await mp.admit(sign(eve, 0n, { gasPrice: 2n }));
+    expect(dropped.map((d) => d.idHex)).toEqual([hexId(cheap)]);
+  });
+
+  it("follows commits: an entry made ready by a commit is evicted only after the gapped ones", async () => {
+    const accounts = new Map<string, AccountView>();
+    const { mp, dropped } = pool({ maxTotal: 3 }, accounts);
+    const a0 = sign(alice, 0n);
+    const a1 = sign(alice, 1n);
+    const b2 = sign(bob, 2n, { gasPrice: 4n });
+    await mp.admitBatch([a0, a1, b2]);
+    // a0 commits: a1 becomes alice's next-ready one and may not be evicted; bob's gapped b2 is the victim.
+    accounts.set(toHex(alice.publicKey), { balance: 1_000_000_000n, nonce: 1n });
+    await mp.onCommitted([a0], { height: 1n });
+    await mp.admit(sign(carol, 0n, { gasPrice: 2n }));
+    await mp.admit(sign(dave, 0n, { gasPrice: 5n }));
+    expect(dropped.map((d) => d.idHex)).toEqual([hexId(b2)]);
+    expect(mp.isPending(hexId(a1))).toBe(true);
+  });
+});
+
 describe("replacement", () => {
   it("replaces a pending invocation with a different one for its nonce paying at least 10% more", async () => {
     const { mp, dropped } = pool();

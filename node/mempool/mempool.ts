@@ -47,6 +47,7 @@ import type {
 } from "./types.ts";
 import { ReleasingMap } from "../releasing-map.ts";
 import { DisplacedLog } from "./displaced-log.ts";
+import { EvictionHeap, type TailRecord } from "./eviction-heap.ts";
 
 const U64_MAX = (1n << 64n) - 1n;
 export const DEFAULT_MAX_PER_INVOKER = 16;
@@ -102,6 +103,8 @@ export class Mempool {
   private readonly listeners = new Set<AdmittedListener>();
   private readonly droppedListeners = new Set<DroppedListener>();
   private readonly displaced: DisplacedLog;
+  /** Invokers' evictable tails in eviction order (with stale records; see noteTail). */
+  private readonly evictOrder = new EvictionHeap();
   private totalBytes = 0;
   private seq = 0;
 
@@ -310,6 +313,7 @@ export class Mempool {
     try {
       victims = same !== undefined ? this.checkReplacement(c, q, same) : this.checkNewSlot(c, q);
     } catch (e) {
+      this.noteTail(q);
       if (q.entries.length === 0) this.queues.delete(c.invokerHex);
       throw e;
     }
@@ -336,6 +340,7 @@ export class Mempool {
     q.insert(entry);
     this.byId.set(entry.idHex, entry);
     this.totalBytes += entry.size;
+    this.noteTail(q);
     return entry;
   }
 
@@ -378,56 +383,85 @@ export class Mempool {
         `balance ${q.balance} does not cover the maximum fee ${c.maxFee} on top of ${q.feeTotal - old.maxFee} already pending`,
       );
     }
-    return this.victimsFor(c, this.byId.size, this.totalBytes - old.size + c.encoded.length, old);
+    return this.victimsFor(c, this.byId.size, this.totalBytes - old.size + c.encoded.length);
   }
 
   /**
-   * The entries to evict so that a pool of `count` invocations and `bytes` bytes fits, each one paying less than
-   * the newcomer; throws `mempool_full` when that is not possible. `spared` is an entry leaving anyway.
+   * The entries to evict so that a pool of `count` invocations and `bytes` bytes fits, each paying less than the
+   * newcomer, in eviction order; throws `mempool_full` when that is not possible. The victims come back out of
+   * their queues (so each one's next-lower entry could follow it) but still indexed: the caller drops them.
    */
-  private victimsFor(c: Candidate, count: number, bytes: number, spared?: PoolEntry): PoolEntry[] {
+  private victimsFor(c: Candidate, count: number, bytes: number): PoolEntry[] {
     if (count <= this.maxTotal && bytes <= this.maxTotalBytes) return [];
     const victims: PoolEntry[] = [];
-    const taken = new Set<PoolEntry>(spared === undefined ? [] : [spared]);
+    const aside: TailRecord[] = [];
+    let refused: CairnError | null = null;
     while (count > this.maxTotal || bytes > this.maxTotalBytes) {
-      const v = this.cheapestEvictable(taken, c.invokerHex, c.inv.nonce);
-      if (v === undefined || v.inv.gasPrice >= c.inv.gasPrice) {
-        const beat = v === undefined ? "nothing here can be evicted" : `pay more than gasPrice ${v.inv.gasPrice} to take the room of the cheapest`;
-        throw new CairnError("mempool_full", `mempool is full (${this.byId.size} invocations, ${this.totalBytes} bytes): ${beat}`);
+      const r = this.nextEvictable();
+      if (r === undefined) {
+        refused = new CairnError("mempool_full", `mempool is full (${this.byId.size} invocations, ${this.totalBytes} bytes) and nothing in it can be evicted`);
+        break;
       }
-      victims.push(v);
-      taken.add(v);
+      const e = r.entry;
+      // Not at or below the newcomer's nonce in its own queue: the newcomer would fill the hole it leaves.
+      if (e.invokerHex === c.invokerHex && e.inv.nonce <= c.inv.nonce) {
+        aside.push(r);
+        continue;
+      }
+      if (e.inv.gasPrice >= c.inv.gasPrice) {
+        aside.push(r);
+        refused = new CairnError(
+          "mempool_full",
+          `mempool is full (${this.byId.size} invocations, ${this.totalBytes} bytes): pay more than gasPrice ${e.inv.gasPrice} to take the room of the cheapest`,
+        );
+        break;
+      }
+      const q = this.queues.get(e.invokerHex)!;
+      q.remove(e);
+      this.noteTail(q);
+      victims.push(e);
       count--;
-      bytes -= v.size;
+      bytes -= e.size;
+    }
+    for (const r of aside) this.evictOrder.push(r);
+    if (refused !== null) {
+      // Nothing is evicted for a newcomer that is refused: the victims go back where they were.
+      for (const v of victims) {
+        const q = this.queues.get(v.invokerHex)!;
+        q.insert(v);
+        this.noteTail(q);
+      }
+      throw refused;
     }
     return victims;
   }
 
+  /** Pops the eviction order until a record still describes its queue's evictable tail; undefined when none. */
+  private nextEvictable(): TailRecord | undefined {
+    for (;;) {
+      const r = this.evictOrder.pop();
+      if (r === undefined) return undefined;
+      const e = r.entry;
+      if (this.byId.get(e.idHex) !== e) continue;
+      const q = this.queues.get(e.invokerHex);
+      if (q !== undefined && q.evictableTail() === e && r.gapped === !q.contiguous()) return r;
+    }
+  }
+
   /**
-   * The entry a full pool evicts first: among each invoker's highest nonce not yet `taken` (walking down past
-   * taken ones), gapped before ready, then the lowest gas price, then the newest. An account's one next-ready
-   * invocation is never a candidate, nor anything at or below the newcomer's nonce in its own queue (the
-   * newcomer would fill the hole it leaves). A scan over invokers: it runs only when the pool is full.
+   * Offers a queue's evictable tail to the eviction order after the queue changed (entries, or its base). Old
+   * records stay until popped; the order is rebuilt when they outnumber the live ones by far.
    */
-  private cheapestEvictable(taken: ReadonlySet<PoolEntry>, newcomer: string, newNonce: bigint): PoolEntry | undefined {
-    let best: PoolEntry | undefined;
-    let bestGapped = false;
-    this.queues.forEach((q, hex) => {
-      let k = q.entries.length - 1;
-      while (k >= 0 && taken.has(q.entries[k]!)) k--;
-      if (k < 0) return;
-      const e = q.entries[k]!;
-      if (hex === newcomer && e.inv.nonce <= newNonce) return;
-      // The one next-ready entry of an account stays: its later nonces (and the account) depend on it.
-      if (k === 0 && e.inv.nonce === q.base) return;
-      // Gapped: some nonce between base and this one is neither pooled nor already chosen to stay.
-      const gapped = e.inv.nonce !== q.base + BigInt(k);
-      if (best === undefined || better(e, gapped, best, bestGapped)) {
-        best = e;
-        bestGapped = gapped;
+  private noteTail(q: InvokerQueue): void {
+    const tail = q.evictableTail();
+    if (tail !== undefined) this.evictOrder.push({ entry: tail, gapped: !q.contiguous() });
+    if (this.evictOrder.size > 4 * this.queues.size + 1024) {
+      this.evictOrder.clear();
+      for (const other of this.queues.values()) {
+        const t = other.evictableTail();
+        if (t !== undefined) this.evictOrder.push({ entry: t, gapped: !other.contiguous() });
       }
-    });
-    return best;
+    }
   }
 
   /**
@@ -515,6 +549,7 @@ export class Mempool {
     const q = this.queues.get(e.invokerHex);
     q?.remove(e);
     if (q !== undefined && q.entries.length === 0) this.queues.delete(e.invokerHex);
+    else if (q !== undefined) this.noteTail(q);
     this.forget(e);
   }
 
@@ -639,6 +674,7 @@ export class Mempool {
       for (const e of unaffordable) this.forget(e);
       evicted += unaffordable.length;
       if (q.entries.length === 0) this.queues.delete(hex);
+      else this.noteTail(q);
     }
     return { included, evicted, displaced };
   }
@@ -692,6 +728,7 @@ export class Mempool {
         out.push(this.recordExpired(e, "gap_timeout"));
       }
       if (q.entries.length === 0) this.queues.delete(hex);
+      else this.noteTail(q);
     }
     this.announceDropped(out);
     return out;
@@ -723,13 +760,6 @@ function committedAt(
 export function minReplacementPrice(price: bigint): bigint {
   const tenth = (price + 9n) / 10n;
   return price + (tenth > 0n ? tenth : 1n);
-}
-
-/** Eviction order: gapped before ready, then the lower gas price, then the newer arrival. */
-function better(e: PoolEntry, gapped: boolean, than: PoolEntry, thanGapped: boolean): boolean {
-  if (gapped !== thanGapped) return gapped;
-  if (e.inv.gasPrice !== than.inv.gasPrice) return e.inv.gasPrice < than.inv.gasPrice;
-  return e.seq > than.seq;
 }
 
 function positiveInt(name: string, v: number): number {
