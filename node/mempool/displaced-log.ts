@@ -1,6 +1,7 @@
-// A bounded memory of invocations that left the mempool because a different committed invocation used their
-// (invoker, nonce) first, so that a client asking about one learns at once who took its nonce instead of
-// waiting for a receipt that can never come. Oldest records are forgotten first.
+// A bounded memory of invocations that left the mempool without running (a different committed invocation
+// used their (invoker, nonce) first, or the pool expired, evicted or replaced them), so that a client asking
+// about one learns its fate at once instead of waiting for a receipt that will not come from this pool. Oldest
+// records are forgotten first.
 
 import type { Displaced } from "./types.ts";
 

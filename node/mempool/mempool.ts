@@ -679,7 +679,7 @@ export class Mempool {
     return { included, evicted, displaced };
   }
 
-  /** The record of an invocation displaced from this pool (kept for the last `displacedMemory` of them). */
+  /** The record of an invocation displaced or dropped (expired) from this pool (kept for the last `displacedMemory` of them). */
   displacedBy(id: Uint8Array | string): Displaced | undefined {
     return this.displaced.get(typeof id === "string" ? id : toHex(id));
   }

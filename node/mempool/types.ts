@@ -82,7 +82,7 @@ export interface MempoolOptions {
    * ids are dropped at once). A bound for blocks that never commit. Default 4 x maxTotal.
    */
   verifiedCacheSize?: number;
-  /** Most displaced invocations remembered (see Mempool.displacedBy). Default 100 000. */
+  /** Most displaced and expired invocations remembered (see Mempool.displacedBy). Default 100 000. */
   displacedMemory?: number;
   /** Signature checking; default `createVerifier({})` (inline below the worker threshold, workers above). */
   verifier?: SignatureVerifier;
