@@ -448,8 +448,9 @@ describe("pacemaker", () => {
       cluster.run(200);
     }
     const entry = (view: bigint) => cluster.nodes[0]!.log.flatMap((l) => ofType(l, "setTimer")).find((t) => t.view === view)!.ms;
-    // View v is v - 3 views past the decided head (genesis): base * 2^(v - 3), up to maxTimeoutMs (8000).
-    expect([2n, 3n, 4n, 5n, 6n].map(entry)).toEqual([1000, 1000, 2000, 4000, 8000]);
+    // View v is v - 3 views past the decided head (genesis), but only the leader of view 1 timed out holding
+    // the QC of the view before (genesis, view 0), so the exponent stops at FREE_BACKOFF + 1 = 2.
+    expect([2n, 3n, 4n, 5n, 6n].map(entry)).toEqual([1000, 1000, 2000, 4000, 4000]);
     cluster.drop = () => false;
     cluster.fireTimers();
     cluster.run(3000);
@@ -457,6 +458,91 @@ describe("pacemaker", () => {
       expect(node.committed.length).toBeGreaterThan(3);
       expect(node.timer!.ms).toBe(1000);
     }
+  });
+
+  /** The timer armed on entering each view (re-sends excluded), collected from a driver's actions. */
+  function entryTimers() {
+    const timers = new Map<bigint, number>();
+    return {
+      timers,
+      note(out: ConsensusAction[]): ConsensusAction[] {
+        for (const t of ofType(out, "setTimer")) if (!timers.has(t.view)) timers.set(t.view, t.ms);
+        return out;
+      },
+    };
+  }
+
+  /** Drives validator 0 through views 1..last, each ending by a TC of timeouts from others (not the leader). */
+  function leaderlessViews(c: ChainBuilder, d: Driver, last: bigint, note: (o: ConsensusAction[]) => ConsensusAction[]): void {
+    const g = genesisBlockQc(c.genesis.hash);
+    for (let v = d.core.view; v <= last; v++) {
+      const others = [1, 2, 3].filter((i) => i !== d.core.leader(v)).slice(0, 2);
+      for (const s of others) note(d.message(s, { type: "timeout", value: c.timeout(s, v, g) }));
+      expect(d.core.view).toBe(v + 1n);
+    }
+  }
+
+  it("views that fail without a leader holding a fresh QC raise the timer only to twice the base", () => {
+    const c = new ChainBuilder(4);
+    const d = new Driver(c.core(0, { maxTimeoutMs: 1e9 }), c);
+    const { timers, note } = entryTimers();
+    note(d.start());
+    // Leaders 1..3 are down; validator 0 leads views 4, 8, 12 but never holds a QC to build on.
+    leaderlessViews(c, d, 12n, note);
+    expect([...timers.values()].slice(0, 4)).toEqual([1000, 1000, 1000, 2000]);
+    expect(Math.max(...timers.values())).toBe(2000);
+    expect(timers.get(13n)).toBe(2000); // ten views past the decided head: base * 2^10 before this rule
+  });
+
+  it("keeps doubling while leaders holding the previous view's QC time out (views too short for execution)", () => {
+    const c = new ChainBuilder(4);
+    const d = new Driver(c.core(0, { maxTimeoutMs: 1e9 }), c);
+    const { timers, note } = entryTimers();
+    note(d.start());
+    // Odd views certify a block; the leader of the next view times out still holding that QC, as when it
+    // cannot execute the block in time. QC and TC alternate, so nothing commits.
+    let parent = c.genesis;
+    for (let v = 1n; v <= 11n; v += 2n) {
+      const b = c.child(parent, v);
+      const qc = c.qcFor(b);
+      note(d.message(d.core.leader(v), c.proposalMsg(b)));
+      const next = v + 1n;
+      const leader = d.core.leader(next);
+      const signers = leader === 0 ? [1, 2] : [leader, [1, 2, 3].find((i) => i !== leader)!];
+      for (const s of signers) note(d.message(s, { type: "timeout", value: c.timeout(s, next, qc) }));
+      expect(d.core.view).toBe(next + 1n);
+      parent = b;
+    }
+    expect(d.core.committedHeight).toBe(0n);
+    // View 13 is ten views past the decided head with six such views: base * 2^min(10, 1 + 6).
+    expect(timers.get(13n)).toBe(128_000);
+    const odd = [3n, 5n, 7n, 9n, 11n, 13n].map((v) => timers.get(v)!);
+    for (let i = 1; i < odd.length; i++) expect(odd[i]!).toBeGreaterThan(odd[i - 1]!);
+  });
+
+  it("a restarted validator does not inherit the backoff of the views it lived through", () => {
+    const c = new ChainBuilder(4);
+    const d = new Driver(c.core(0, { maxTimeoutMs: 1e9 }), c);
+    d.start();
+    let parent = c.genesis;
+    for (let v = 1n; v <= 9n; v += 2n) {
+      const b = c.child(parent, v);
+      const qc = c.qcFor(b);
+      d.message(d.core.leader(v), c.proposalMsg(b));
+      const next = v + 1n;
+      const leader = d.core.leader(next);
+      const signers = leader === 0 ? [1, 2] : [leader, [1, 2, 3].find((i) => i !== leader)!];
+      for (const s of signers) d.message(s, { type: "timeout", value: c.timeout(s, next, qc) });
+      parent = b;
+    }
+    expect(d.core.view).toBe(11n);
+    const before = ofType(d.step({ type: "timer", view: 11n }), "setTimer")[0]!.ms; // a re-send: base
+    expect(before).toBe(1000);
+    const restarted = new ConsensusCore(c.config(0, { maxTimeoutMs: 1e9 }), { ...c.initial(), safety: d.core.safetyState() }, fakeCrypto(0));
+    const [armed] = ofType(restarted.start(), "setTimer");
+    expect(armed!.view).toBe(11n);
+    // Eight views past the decided head, but none of the leader timeouts that justified growth is known here.
+    expect(armed!.ms).toBe(2000);
   });
 
   it("joins a timeout once f + 1 others have timed out its view", () => {
@@ -489,8 +575,9 @@ describe("pacemaker", () => {
     const [t2] = sentOfType(out2, "timeout");
     expect(encode(ConsensusMessage, { type: "timeout", value: t1!.value })).toEqual(encode(ConsensusMessage, { type: "timeout", value: t2!.value }));
     expect(ofType(out2, "persistSafety")).toHaveLength(0);
+    // Re-sends wait the base timeout (the view has failed here already; a returning peer should hear soon).
     const timers = [...ofType(out1, "setTimer"), ...ofType(out2, "setTimer")].map((t) => t.ms);
-    expect(timers[1]).toBe(timers[0]! * 2);
+    expect(timers).toEqual([1000, 1000]);
     // The timer of a view we already left is ignored.
     expect(d.step({ type: "timer", view: 3n })).toEqual([]);
     // A timeout attaches the certificate that justifies its view, so receivers that are behind can follow.

@@ -5,7 +5,7 @@
 //   node --import tsx test/sim/run.ts 0 1000                    the same outside vitest
 
 import { describe, expect, it } from "vitest";
-import { SimFailure, runSeed, scenarioFromSeed, type SimStats } from "./sim/simulator.ts";
+import { SimFailure, Simulation, churnScenario, runSeed, scenarioFromSeed, type SimStats } from "./sim/simulator.ts";
 
 const single = process.env.SEED !== undefined ? Number(process.env.SEED) : null;
 const first = Number(process.env.SIM_FIRST ?? 0);
@@ -87,3 +87,30 @@ if (single !== null) {
     });
   });
 }
+
+describe("recovery from churn", () => {
+  // Before GST one validator in turn crashes every 3 base timeouts and restarts 4 later (so a quorum is often
+  // missing); after GST the last one crashed stays down. What is measured is GST to the first new commit: the
+  // chain must not pay for backoff grown while no quorum was up.
+  for (const slowExec of [false, true]) {
+    it(`commits within a few base timeouts once a quorum is back${slowExec ? " (slow execution)" : ""}`, () => {
+      const runs: SimStats[] = [];
+      for (let seed = 0; seed < 24; seed++) {
+        const s = churnScenario(seed, { periodBases: 3, downBases: 4, slowExec });
+        runs.push(new Simulation(s).run());
+      }
+      const base = churnScenario(0).baseTimeoutMs;
+      const ms = runs.map((r) => r.firstCommitMs).sort((a, b) => a - b);
+      const views = runs.map((r) => r.firstCommitViews).sort((a, b) => a - b);
+      const median = ms[ms.length >> 1]!;
+      console.log(
+        `churn${slowExec ? " (slow execution)" : ""}: GST to first commit median ${median} ms, max ${ms[ms.length - 1]} ms ` +
+          `(base ${base} ms); views median ${views[views.length >> 1]}, max ${views[views.length - 1]}`,
+      );
+      expect(ms[0]).toBeGreaterThanOrEqual(0);
+      expect(median).toBeLessThanOrEqual((slowExec ? 8 : 5) * base);
+      expect(ms[ms.length - 1]).toBeLessThanOrEqual((slowExec ? 16 : 8) * base);
+      expect(views[views.length - 1]).toBeLessThanOrEqual(8);
+    });
+  }
+});

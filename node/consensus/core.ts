@@ -91,8 +91,13 @@ export class ConsensusCore {
   private highTc: TcT | null = null;
 
   // Pacemaker.
-  /** Timer expiries in the current view (each re-send of our timeout waits twice as long). */
+  /** Timer expiries in the current view: after the first, our timeout is re-sent every base timeout. */
   private retries = 0;
+  /**
+   * Views above the decided head whose leader timed out in them holding the previous view's QC (volatile: a
+   * restart starts empty). Only these raise the backoff past FREE_BACKOFF doublings; see timerMs.
+   */
+  private readonly leaderTimedOut = new Set<bigint>();
 
   // Commit bookkeeping: decided may run ahead of committed (= emitted) while execution catches up.
   private decidedKey: string;
@@ -376,6 +381,7 @@ export class ConsensusCore {
     }
     this.requireQc(t.highQc);
     if (t.highTc) this.requireTc(t.highTc);
+    this.noteLeaderTimeout(t);
     if (t.highTc) this.processTc(t.highTc);
     this.processQc(t.highQc, from);
     if (t.view < this.curView || t.view > this.curView + BigInt(this.limits.viewWindow)) return;
@@ -607,6 +613,7 @@ export class ConsensusCore {
       throw new ConsensusInvariantError(`conflicting commit: ${b0.key} at height ${b0.height} does not extend the decided head ${this.decidedKey}`);
     }
     this.decidedKey = b0.key;
+    this.pruneLeaderTimeouts(0n);
     this.decidedCertQc = b1.block.header.justify;
     this.decidedChildRoot = b1.block.header.stateRoot;
     this.decisionProof = proof;
@@ -655,13 +662,35 @@ export class ConsensusCore {
     // timer, views that are too short for execution would alternate between a QC and a timeout and never
     // form the three consecutive certified views a commit needs. In steady state the current view is three
     // past the decided head's, so the exponent is 0.
-    const behind = this.curView - this.tree.get(this.decidedKey)!.view - 3n;
-    const exp = Math.min((behind > 0n ? Number(behind > 30n ? 30n : behind) : 0) + this.retries, 30);
+    const decidedView = this.tree.get(this.decidedKey)!.view;
+    const behind = this.curView - decidedView - 3n;
+    // A view whose leader is down, or that a crash or partition broke, fails whatever its length, so such
+    // views raise the exponent only up to FREE_BACKOFF: once a quorum is back, the chain is not left behind
+    // timers grown while it was not. A view whose leader held the previous view's QC and still timed out in it
+    // is evidence that views are too short for execution and lifts that cap by one each.
+    let slow = 0;
+    for (const v of this.leaderTimedOut) if (v > decidedView && v < this.curView) slow++;
+    const exp = Math.min(behind > 0n ? Number(behind > 30n ? 30n : behind) : 0, FREE_BACKOFF + slow, 30);
     return Math.min(this.cfg.baseTimeoutMs * 2 ** exp, this.cfg.maxTimeoutMs);
   }
 
   private setTimer(): void {
-    this.out.push({ type: "setTimer", view: this.curView, ms: this.timerMs() });
+    // Re-sends of a timeout wait the base timeout: the view has already failed here, and a peer that comes
+    // back (or a link that heals) should get our timeout, and so the TC, promptly rather than after a wait
+    // that grew while nobody was listening.
+    const ms = this.retries > 0 ? this.cfg.baseTimeoutMs : this.timerMs();
+    this.out.push({ type: "setTimer", view: this.curView, ms });
+  }
+
+  /**
+   * Notes a view whose leader timed out in it holding the QC of the view before: it had a fresh parent and a
+   * quorum that had just voted, so what was missing was time, above all to execute that parent before
+   * proposing and voting on it. A leader that is down, or entered by a TC, says nothing about view length.
+   */
+  private noteLeaderTimeout(t: Timeout): void {
+    if (t.signer !== leaderIndex(t.view, this.n) || t.highQc.view + 1n !== t.view) return;
+    if (t.view <= this.tree.get(this.decidedKey)!.view || t.view > this.curView + BigInt(this.limits.viewWindow)) return;
+    this.leaderTimedOut.add(t.view);
   }
 
   private enterView(view: bigint): void {
@@ -676,6 +705,7 @@ export class ConsensusCore {
       for (const k of m.keys()) if (k < low) m.delete(k);
     }
     for (const k of this.timeouts.keys()) if (k < view) this.timeouts.delete(k);
+    this.pruneLeaderTimeouts(low);
     const pk = this.proposalByView.get(view);
     if (pk !== undefined) {
       const node = this.tree.get(pk);
@@ -684,6 +714,12 @@ export class ConsensusCore {
     if (this.curView !== view) return; // the vote above already moved us on
     this.tryPropose();
     if (this.timeouts.has(view)) this.checkTimeouts(view);
+  }
+
+  /** Forgets leader timeouts at or below the decided head's view (they no longer count) and below `low`. */
+  private pruneLeaderTimeouts(low: bigint): void {
+    const decidedView = this.tree.get(this.decidedKey)!.view;
+    for (const v of this.leaderTimedOut) if (v <= decidedView || v < low) this.leaderTimedOut.delete(v);
   }
 
   private onTimer(view: bigint): void {
@@ -719,6 +755,7 @@ export class ConsensusCore {
       this.persistSafety();
       this.out.push({ type: "send", to: "all", message: { type: "timeout", value: t } });
     }
+    this.noteLeaderTimeout(t);
     // Count our own timeout here too: after a restart the re-sent one is the only copy we hold, and with
     // exactly n - f validators up, a TC needs every one of them.
     let m = this.timeouts.get(v);
@@ -881,6 +918,9 @@ export class ConsensusCore {
     return a;
   }
 }
+
+/** Doublings of the view timer that views failing for any reason may cause (see timerMs). */
+const FREE_BACKOFF = 1;
 
 function maxBig(...xs: bigint[]): bigint {
   let m = xs[0]!;

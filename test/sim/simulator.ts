@@ -67,6 +67,11 @@ export interface Scenario {
   /** ... before any honest validator is this many views past the highest honest view at GST. */
   viewBoundAfterGst: number;
   maxEvents: number;
+  /**
+   * Churn instead of the random crashes: every periodMs before GST one honest validator (in turn) crashes and
+   * restarts downMs later; the last one crashed stays down after GST when keepLastDown (a quorum is still up).
+   */
+  churn?: { periodMs: number; downMs: number; keepLastDown: boolean };
 }
 
 export interface SimStats {
@@ -79,6 +84,9 @@ export interface SimStats {
   partitions: number;
   viewsToRecover: number;
   gstView: bigint;
+  /** Simulated ms and views (highest honest view past the GST view) from GST to the first new honest commit. */
+  firstCommitMs: number;
+  firstCommitViews: number;
 }
 
 export class SimFailure extends Error {
@@ -181,6 +189,8 @@ export class Simulation {
   private afterGst = false;
   private gstView = 0n;
   private gstHeights = new Map<number, bigint>();
+  /** Highest height any honest validator had committed at GST. */
+  private gstTop = 0n;
   private readonly committedAt = new Map<bigint, { key: string; root: Uint8Array; view: bigint }>();
   /** Every block any instance proposed or stored, and every block any QC certified (keys), for the QC lemma. */
   private readonly blockInfo = new Map<string, { height: bigint; view: bigint; parentKey: string }>();
@@ -201,7 +211,11 @@ export class Simulation {
     partitions: 0,
     viewsToRecover: -1,
     gstView: 0n,
+    firstCommitMs: -1,
+    firstCommitViews: -1,
   };
+  /** Instances that stay down after GST (churn with keepLastDown): not expected to commit. */
+  private readonly downForGood = new Set<number>();
 
   constructor(
     private readonly s: Scenario,
@@ -304,6 +318,17 @@ export class Simulation {
         this.queue.push(Math.min(t + len, gst), { k: "heal" });
         t += len + r.int(Math.floor(gst / 20), Math.floor(gst / 4));
       }
+    }
+    if (this.s.churn) {
+      const { periodMs, downMs, keepLastDown } = this.s.churn;
+      const honest = this.instances.filter((x) => x.honest);
+      let last: Instance | null = null;
+      for (let t = periodMs, i = 0; t < gst; t += periodMs, i++) {
+        last = honest[i % honest.length]!;
+        this.queue.push(t, { k: "crash", to: last.id });
+        if (t + downMs < gst) this.queue.push(t + downMs, { k: "restart", to: last.id });
+      }
+      if (last !== null && keepLastDown) this.downForGood.add(last.id);
     }
     if (this.s.pre.crashes) {
       const count = r.int(1, 4);
@@ -428,13 +453,14 @@ export class Simulation {
   private onGst(): void {
     this.trace("GST");
     this.heal();
-    for (const inst of this.instances) if (inst.core === null && !this.silent.has(inst.index)) this.boot(inst);
+    for (const inst of this.instances) if (inst.core === null && !this.silent.has(inst.index) && !this.downForGood.has(inst.id)) this.boot(inst);
     this.afterGst = true;
     let v = 0n;
-    for (const inst of this.instances) if (inst.honest && inst.core!.view > v) v = inst.core!.view;
+    for (const inst of this.instances) if (inst.honest && inst.core !== null && inst.core.view > v) v = inst.core.view;
     this.gstView = v;
     this.stats.gstView = v;
     for (const inst of this.instances) this.gstHeights.set(inst.id, this.committedHeightOf(inst));
+    for (const h of this.gstHeights.values()) if (h > this.gstTop) this.gstTop = h;
   }
 
   private committedHeightOf(inst: Instance): bigint {
@@ -445,11 +471,11 @@ export class Simulation {
     let maxH = 0n;
     for (const h of this.gstHeights.values()) if (h > maxH) maxH = h;
     for (const inst of this.instances) {
-      if (!inst.honest) continue;
+      if (!inst.honest || this.downForGood.has(inst.id)) continue;
       if (this.committedHeightOf(inst) < maxH + BigInt(this.s.commitsAfterGst)) return false;
     }
     let v = 0n;
-    for (const inst of this.instances) if (inst.honest && inst.core!.view > v) v = inst.core!.view;
+    for (const inst of this.instances) if (inst.honest && inst.core !== null && inst.core.view > v) v = inst.core.view;
     this.stats.viewsToRecover = Number(v - this.gstView);
     return true;
   }
@@ -726,6 +752,10 @@ export class Simulation {
         else if (prior.key !== key) throw new SimFailure(`SAFETY: two honest validators committed different blocks at height ${hdr.height}`);
         else if (!bytesEqual(prior.root, cb.stateRoot)) throw new SimFailure(`SAFETY: state roots differ at height ${hdr.height}`);
         if (hdr.height > this.stats.committedHeight) this.stats.committedHeight = hdr.height;
+        if (this.afterGst && this.stats.firstCommitMs < 0 && hdr.height > this.gstTop) {
+          this.stats.firstCommitMs = this.now - this.s.gstMs;
+          this.stats.firstCommitViews = Number(this.stats.maxView - this.gstView);
+        }
       }
       inst.committed.push({ height: hdr.height, hash: cb.hash, key, root: cb.stateRoot, block: cb.block, qc: cb.qc });
       this.trace(`#${inst.id} COMMIT h${hdr.height} v${hdr.view} ${key.slice(0, 8)}`);
@@ -865,4 +895,33 @@ export function scenarioFromSeed(seed: number): Scenario {
 
 export function runSeed(seed: number, hooks: SimHooks = {}): SimStats {
   return new Simulation(scenarioFromSeed(seed), hooks).run();
+}
+
+/**
+ * Churn before GST (like a devnet where a validator is killed every few seconds): n = 4, one validator in turn
+ * crashes every periodBases base timeouts and restarts downBases later; after GST the network is timely and the
+ * last one crashed stays down, so exactly a quorum is up. maxTimeoutMs / baseTimeoutMs is the node's default 30.
+ */
+export function churnScenario(seed: number, opts: { periodBases?: number; downBases?: number; slowExec?: boolean } = {}): Scenario {
+  const r = new Rng(seed ^ 0xc4a9);
+  const base = 300;
+  return {
+    seed,
+    n: 4,
+    byzantine: [],
+    silent: [],
+    gstMs: base * r.int(50, 70),
+    pre: { minDelay: 1, maxDelay: 40, drop: 0, dup: 0, partitions: false, crashes: false, midStepCrash: 0 },
+    forkRate: 0,
+    garbageRate: 0,
+    selectiveVotes: false,
+    postMaxDelay: 40,
+    execDelay: opts.slowExec ? [100, 400] : [0, 60],
+    baseTimeoutMs: base,
+    maxTimeoutMs: 30 * base,
+    commitsAfterGst: 3,
+    viewBoundAfterGst: 3 * 4 + 8,
+    maxEvents: 1_000_000,
+    churn: { periodMs: (opts.periodBases ?? 3) * base, downMs: (opts.downBases ?? 2) * base, keepLastDown: true },
+  };
 }
