@@ -5,7 +5,7 @@
 //   node --import tsx test/sim/run.ts 0 1000                    the same outside vitest
 
 import { describe, expect, it } from "vitest";
-import { SimFailure, Simulation, churnScenario, runSeed, scenarioFromSeed, type SimStats } from "./sim/simulator.ts";
+import { SimFailure, Simulation, churnScenario, runSeed, scenarioFromSeed, slowExecutionScenario, type SimStats } from "./sim/simulator.ts";
 
 const single = process.env.SEED !== undefined ? Number(process.env.SEED) : null;
 const first = Number(process.env.SIM_FIRST ?? 0);
@@ -113,4 +113,20 @@ describe("recovery from churn", () => {
       expect(views[views.length - 1]).toBeLessThanOrEqual(8);
     });
   }
+});
+
+describe("slow execution", () => {
+  it("backs off until views are long enough to execute a block, then commits (execution 5 to 8 base timeouts)", () => {
+    const failures: string[] = [];
+    let worst = 0;
+    for (let seed = 0; seed < 100; seed++) {
+      try {
+        worst = Math.max(worst, new Simulation(slowExecutionScenario(seed)).run().viewsToRecover);
+      } catch (e) {
+        failures.push(`seed ${seed}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    console.log(`slow execution: 100 seeds, worst recovery ${worst} views after GST`);
+    expect(failures, failures.join("\n")).toEqual([]);
+  });
 });

@@ -925,3 +925,14 @@ export function churnScenario(seed: number, opts: { periodBases?: number; downBa
     churn: { periodMs: (opts.periodBases ?? 3) * base, downMs: (opts.downBases ?? 2) * base, keepLastDown: true },
   };
 }
+
+/**
+ * A seed's scenario with execution several base timeouts long: views only succeed once the backoff has grown
+ * past it, which the pacemaker must reach after GST although views keep failing for that reason alone.
+ */
+export function slowExecutionScenario(seed: number): Scenario {
+  const s = scenarioFromSeed(seed);
+  // Views that fail only while they are too short are cheap but many: every doubling needs a leader that
+  // entered with a fresh QC and still failed, and views between wait for an older parent's execution.
+  return { ...s, execDelay: [5 * s.baseTimeoutMs, 8 * s.baseTimeoutMs], maxTimeoutMs: 30 * s.baseTimeoutMs, viewBoundAfterGst: 6 * s.n + 24 };
+}
