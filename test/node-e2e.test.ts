@@ -231,7 +231,8 @@ describe("validator node end to end (1 validator, real process)", () => {
     }
     let full = 0;
     for (const k of keys) {
-      for (let i = 5n; i < 20n && full === 0; i++) {
+      // Nonces 2..16: gapped (0 and 1 missing) but within the per-invoker gap limit of 16.
+      for (let i = 2n; i < 17n && full === 0; i++) {
         const res = await post("/v1/invocations", JSON.stringify(toJson(SignedInvocation, mk(i, k))));
         if (res.status === 503) {
           expect((await res.json() as any).error.code).toBe("mempool_full");

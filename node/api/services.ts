@@ -67,7 +67,10 @@ export interface NodeServices {
   waitForReceipts(ids: Uint8Array[], timeoutMs: number): Promise<(FinalOutcome | null)[]>;
   getReceipt(id: Uint8Array): Promise<Receipt | null>;
   isPending(id: Uint8Array): boolean;
-  /** The record of an invocation dropped because another used its nonce first, if remembered (`Mempool.displacedBy`). */
+  /**
+   * The record of an invocation the mempool let go for good, if remembered (`Mempool.displacedBy`): another used
+   * its nonce first, or it expired (its gap outlived gapExpiryMs, or it was evicted or replaced).
+   */
   displaced(id: Uint8Array): Displaced | null;
   /** Whether the node knows it is behind; while it is, the API refuses writes and labels reads as syncing. */
   syncState(): SyncState;

@@ -45,7 +45,8 @@ syncing, and a submission moves to the next while one is syncing or unreachable.
 Every command takes --json for one JSON object on stdout; --help for its own usage.
 
 exit codes: 0 ok; 1 failed (refused, reverted, node unreachable or every node syncing); 2 usage;
-  3 not applied: the invocation is already committed (already_committed) or another used its nonce (displaced)
+  3 not applied: the invocation is already committed (already_committed), another used its nonce (displaced), or the
+    node dropped it (expired: its nonce gap outlived gapExpiryMs, or it was evicted or replaced by a better-paying one)
 `;
 
 async function main(): Promise<number> {

@@ -22,9 +22,12 @@ import { Gossip } from "./gossip.ts";
 import { Halt } from "./halt.ts";
 import { PayloadBuilder, type PayloadLimits } from "./payload.ts";
 import { PeerStatus } from "./peer-status.ts";
-import type { Clock, Logger, ValidatorLinks } from "./ports.ts";
+import type { Clock, Logger, Timer, ValidatorLinks } from "./ports.ts";
 import { ReadModel } from "./read-model.ts";
 import { UncommittedBlocks } from "./uncommitted-blocks.ts";
+
+/** How often the mempool drops gapped invocations that outlived their expiry (well under gapExpiryMs). */
+const EXPIRY_INTERVAL_MS = 1000;
 
 export interface ConsensusSettings {
   readonly baseTimeoutMs: number;
@@ -102,6 +105,7 @@ export class ValidatorRuntime {
   private readonly gossip: Gossip;
   private readonly admission: Admission;
   private stopping = false;
+  private expiry: Timer | null = null;
 
   constructor(readonly world: ValidatorWorld) {
     const w = world;
@@ -114,6 +118,8 @@ export class ValidatorRuntime {
       load: (id) => w.store.receiptById(id),
       displaced: (idHex) => w.mempool.displacedBy(idHex),
     }, (ms, fn) => w.clock.after(ms, fn));
+    // Invocations the pool lets go for good (expired gaps, evicted, replaced) are final for their waiters too.
+    w.mempool.onDropped((ds) => this.waiters.deliverDisplaced(ds));
     this.execution = new BlockExecution(w.executor, w.mempool, this.pump, w.clock, this.halt, w.log);
     this.commits = new CommitPipeline(w.executor, w.store, w.mempool, this.waiters, this.execution, blocks, this.metrics, this.halt);
     this.payload = new PayloadBuilder(w.mempool, this.commits, this.pump, w.clock, w.payload);
@@ -184,6 +190,7 @@ export class ValidatorRuntime {
     });
     await w.links.start();
     this.peers.start(w.statusIntervalMs);
+    this.expiry = w.clock.every(EXPIRY_INTERVAL_MS, () => w.mempool.expire());
     await this.pump.start();
   }
 
@@ -198,6 +205,7 @@ export class ValidatorRuntime {
   }
 
   private stopParts(): void {
+    this.expiry?.cancel();
     this.pump.stop();
     this.interpreter.stop();
     this.execution.stop();

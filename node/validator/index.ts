@@ -76,6 +76,7 @@ export class Validator {
       getAccount: (pk) => executor.getAccount(pk),
       maxTotal: config.mempool.capacity,
       maxPerInvoker: config.mempool.perInvokerLimit,
+      now: () => systemClock.now(),
       verifier: createVerifier(config.verifyWorkers === 0 ? { workerThreshold: Infinity } : { workers: config.verifyWorkers }),
     });
     const clog = new ConsensusLog(store);

@@ -6,6 +6,7 @@
 import { encode } from "../../node/codec/codec.ts";
 import { toHex, utf8 } from "../../node/codec/hex.ts";
 import { TransferPayload, type Receipt, type SignedInvocation } from "../../node/codec/types.ts";
+import { isExpired } from "../../node/mempool/index.ts";
 import { isDisplaced } from "../../node/receipt-waiters.ts";
 import { invocationId, invocationSigningDigest } from "../../node/crypto/digests.ts";
 import type { SodiumSigner } from "../../node/crypto/sodium.ts";
@@ -55,6 +56,8 @@ export class SimClient {
   private waitUntil = 0;
   submitted = 0;
   refused = 0;
+  /** Invocations a validator reported expired (a nonce gap outlived the pool's expiry). */
+  expired = 0;
   /** Post-GST invocations that must finish, by id, with their deadline. */
   readonly obligations = new Map<string, number>();
 
@@ -170,6 +173,7 @@ export class SimClient {
     const services = node.runtime!.services;
     const displaced = services.displaced(hexBytes(f.id));
     if (displaced !== null) {
+      if (isExpired(displaced)) this.expired++;
       this.obligations.delete(f.id);
       this.current = null;
       return;

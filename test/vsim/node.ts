@@ -124,7 +124,7 @@ export class SimNode {
   private async boot(life: number, alive: () => boolean): Promise<ValidatorRuntime> {
     const store = await Store.openOn(this.disk.open(), { syncCommits: false, syncSafety: true });
     const executor = await Executor.open(store, { genesis: this.genesis, vm: this.vm });
-    const mempool = new Mempool({ chainId: this.genesis.chainId, minGasPrice: this.genesis.minGasPrice, getAccount: (pk) => executor.getAccount(pk), maxPerInvoker: 64, verifier: new InlineVerifier() });
+    const mempool = new Mempool({ now: () => this.s.now, chainId: this.genesis.chainId, minGasPrice: this.genesis.minGasPrice, getAccount: (pk) => executor.getAccount(pk), maxPerInvoker: 64, gapExpiryMs: 1500, verifier: new InlineVerifier() });
     const clog = new ConsensusLog(store);
     const core = await restoreCore(
       store,

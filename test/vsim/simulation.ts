@@ -55,6 +55,8 @@ export interface SimStats {
   partitions: number;
   submitted: number;
   acknowledged: number;
+  /** Gapped invocations clients saw expire. */
+  expired: number;
   messages: number;
 }
 
@@ -296,6 +298,7 @@ export async function runSeed(seed: number, hooks: SimHooks = {}): Promise<SimSt
     partitions,
     submitted: clients.reduce((a, c) => a + c.submitted, 0),
     acknowledged: acked.size,
+    expired: clients.reduce((a, c) => a + c.expired, 0),
     messages: net.messages,
   };
 }

@@ -202,7 +202,7 @@ export async function runCommand(
     } else if (e instanceof ClientError) {
       ({ code, message, fields } = e);
       status = e.status;
-      if (code === "already_committed" || code === "displaced") exit = EXIT_NOT_APPLIED;
+      if (code === "already_committed" || code === "displaced" || code === "expired") exit = EXIT_NOT_APPLIED;
     } else {
       code = "internal";
       message = e instanceof Error ? e.message : String(e);
