@@ -5,7 +5,8 @@ import { toHex, toJson, utf8 } from "../node/codec/index.ts";
 import { SignedInvocation, type Invocation } from "../node/codec/types.ts";
 import { SodiumSigner } from "../node/crypto/sodium.ts";
 import { createApiServer } from "../node/api/server.ts";
-import { invocationSigner, FakeNode } from "./api-fake-node.ts";
+import { FakeNode } from "./api-fake-node.ts";
+import { invocationSigner } from "./helpers/invocations.ts";
 
 const alice = new SodiumSigner(new Uint8Array(32).fill(9));
 const bob = new SodiumSigner(new Uint8Array(32).fill(10));

@@ -12,13 +12,11 @@ import {
   TransferPayload,
   type Block,
   type ContractVersionInfo,
-  type Invocation,
   type Receipt,
   type SignedInvocation,
   type SourceFile,
 } from "../node/codec/types.ts";
-import { blockHash, invocationId, invocationSigningDigest, invocationsRoot } from "../node/crypto/digests.ts";
-import type { SodiumSigner } from "../node/crypto/sodium.ts";
+import { blockHash, invocationId, invocationsRoot } from "../node/crypto/digests.ts";
 import { k12, ZERO_HASH } from "../node/crypto/hash.ts";
 import { CairnError } from "../node/errors.ts";
 import { Mempool } from "../node/mempool/mempool.ts";
@@ -321,28 +319,4 @@ export class FakeNode implements NodeServices {
   metrics(): string {
     return "# TYPE cairn_fake_height gauge\ncairn_fake_height " + (this.blocks.length - 1) + "\n";
   }
-}
-
-
-/**
- * Signs test invocations of the fake node's counter contract on "testnet": `defaults` override the standard
- * fields for a whole test file, `over` for one invocation.
- */
-export function invocationSigner(defaults: Partial<Invocation> = {}): (s: SodiumSigner, nonce: bigint, over?: Partial<Invocation>) => SignedInvocation {
-  return (s, nonce, over = {}) => {
-    const inv: Invocation = {
-      chainId: "testnet",
-      contract: "counter",
-      version: 1,
-      method: "inc",
-      input: utf8("x"),
-      invoker: s.publicKey,
-      nonce,
-      gasLimit: 10_000n,
-      gasPrice: 1n,
-      ...defaults,
-      ...over,
-    };
-    return { ...inv, signature: s.sign(invocationSigningDigest(inv)) };
-  };
 }

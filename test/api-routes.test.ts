@@ -6,7 +6,8 @@ import { BINARY_MEDIA_TYPE, DeployPayload, InvocationBatch, Receipt, SignedInvoc
 import { blockHash, invocationId } from "../node/crypto/digests.ts";
 import { SodiumSigner } from "../node/crypto/sodium.ts";
 import { createApiServer } from "../node/api/server.ts";
-import { invocationSigner, FakeNode, GAS_USED } from "./api-fake-node.ts";
+import { FakeNode, GAS_USED } from "./api-fake-node.ts";
+import { invocationSigner } from "./helpers/invocations.ts";
 
 const alice = new SodiumSigner(new Uint8Array(32).fill(7));
 const bob = new SodiumSigner(new Uint8Array(32).fill(8));

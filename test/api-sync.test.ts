@@ -7,7 +7,8 @@ import { BINARY_MEDIA_TYPE, InvocationBatch, SignedInvocation, SubmitOutcomes } 
 import { invocationId } from "../node/crypto/digests.ts";
 import { SodiumSigner } from "../node/crypto/sodium.ts";
 import { createApiServer } from "../node/api/server.ts";
-import { invocationSigner, FakeNode } from "./api-fake-node.ts";
+import { FakeNode } from "./api-fake-node.ts";
+import { invocationSigner } from "./helpers/invocations.ts";
 
 const alice = new SodiumSigner(new Uint8Array(32).fill(21));
 const bob = new SodiumSigner(new Uint8Array(32).fill(22));

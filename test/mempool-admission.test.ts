@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { encode, SignedInvocation, toHex, type Invocation } from "../node/codec/index.ts";
+import { encode, SignedInvocation, toHex } from "../node/codec/index.ts";
 import { invocationId, invocationIdOfEncoding, invocationSigningDigest, invocationSigningDigestOfEncoding } from "../node/crypto/digests.ts";
 import { SodiumSigner } from "../node/crypto/sodium.ts";
 import { CairnError } from "../node/errors.ts";
@@ -7,27 +7,14 @@ import { Mempool } from "../node/mempool/mempool.ts";
 import { InlineVerifier, verifyEncoded } from "../node/mempool/verify.ts";
 import { WorkerPoolVerifier, createVerifier } from "../node/mempool/verify-pool.ts";
 import type { AccountView, MempoolOptions, NonceDisplaced, PoolEntry } from "../node/mempool/types.ts";
+import { invocationSigner } from "./helpers/invocations.ts";
 
 const CHAIN = "testnet";
 const alice = new SodiumSigner(new Uint8Array(32).fill(1));
 const bob = new SodiumSigner(new Uint8Array(32).fill(2));
 const carol = new SodiumSigner(new Uint8Array(32).fill(3));
 
-function sign(s: SodiumSigner, nonce: bigint, over: Partial<Invocation> = {}): SignedInvocation {
-  const inv: Invocation = {
-    chainId: CHAIN,
-    contract: "counter",
-    version: 1,
-    method: "inc",
-    input: new Uint8Array([1, 2, 3]),
-    invoker: s.publicKey,
-    nonce,
-    gasLimit: 1000n,
-    gasPrice: 1n,
-    ...over,
-  };
-  return { ...inv, signature: s.sign(invocationSigningDigest(inv)) };
-}
+const sign = invocationSigner({ chainId: CHAIN, input: new Uint8Array([1, 2, 3]), gasLimit: 1000n });
 
 function pool(accounts = new Map<string, AccountView>(), opts: Partial<MempoolOptions> = {}): Mempool {
   return new Mempool({

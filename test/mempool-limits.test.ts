@@ -2,34 +2,21 @@
 // full, replacement at a higher price. The pool's clock is injected, so every timing here is exact.
 
 import { describe, expect, it } from "vitest";
-import { toHex, type Invocation, type SignedInvocation } from "../node/codec/index.ts";
-import { invocationId, invocationSigningDigest } from "../node/crypto/digests.ts";
+import { toHex, type SignedInvocation } from "../node/codec/index.ts";
+import { invocationId } from "../node/crypto/digests.ts";
 import { SodiumSigner } from "../node/crypto/sodium.ts";
 import { CairnError } from "../node/errors.ts";
 import { Mempool, minReplacementPrice } from "../node/mempool/mempool.ts";
 import type { AccountView, Expired, MempoolOptions } from "../node/mempool/types.ts";
 import { InlineVerifier } from "../node/mempool/verify.ts";
 import { ReceiptWaiters } from "../node/receipt-waiters.ts";
+import { invocationSigner } from "./helpers/invocations.ts";
 
 const CHAIN = "testnet";
 const keys = Array.from({ length: 16 }, (_, i) => new SodiumSigner(new Uint8Array(32).fill(i + 1)));
 const [alice, bob, carol, dave, eve, frank] = keys as [SodiumSigner, SodiumSigner, SodiumSigner, SodiumSigner, SodiumSigner, SodiumSigner];
 
-function sign(s: SodiumSigner, nonce: bigint, over: Partial<Invocation> = {}): SignedInvocation {
-  const inv: Invocation = {
-    chainId: CHAIN,
-    contract: "counter",
-    version: 1,
-    method: "inc",
-    input: new Uint8Array([1, 2, 3]),
-    invoker: s.publicKey,
-    nonce,
-    gasLimit: 1000n,
-    gasPrice: 1n,
-    ...over,
-  };
-  return { ...inv, signature: s.sign(invocationSigningDigest(inv)) };
-}
+const sign = invocationSigner({ chainId: CHAIN, input: new Uint8Array([1, 2, 3]), gasLimit: 1000n });
 
 const hexId = (inv: SignedInvocation): string => toHex(invocationId(inv));
 
