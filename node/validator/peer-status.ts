@@ -26,6 +26,13 @@ export class PeerStatus {
   /** Peers to hear from after a start before this validator can tell whether it is behind. */
   private readonly needed: number;
   private lastCommitAt: number;
+  /**
+   * After a start: the height this validator must reach before it counts as level, fixed when it first hears
+   * enough peers (the slack that keeps a running validator level does not apply to one that starts behind);
+   * null until then, and once reached it is done with.
+   */
+  private startTarget: bigint | null = null;
+  private started = false;
 
   constructor(
     private readonly links: ValidatorLinks,
@@ -85,6 +92,11 @@ export class PeerStatus {
     const knownHeight = this.knownHeight();
     const state = (reason: string | null): SyncState => ({ syncing: reason !== null, reason, height, knownHeight });
     if (this.heights.size < this.needed) return state(`starting: heard from ${this.heights.size} of the ${this.needed} peers needed to tell whether this node is behind`);
+    if (!this.started) {
+      this.startTarget ??= knownHeight ?? height;
+      if (height < this.startTarget) return state(`starting: at height ${height}, level with peers at ${this.startTarget}`);
+      this.started = true;
+    }
     const catching = this.catchUp.active;
     if (catching !== null) return state(`catching up: at height ${height}, fetching up to ${catching.target}`);
     if (knownHeight !== null && knownHeight > height + BEHIND_SLACK) return state(`behind: at height ${height}, peers have committed ${knownHeight}`);
