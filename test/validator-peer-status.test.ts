@@ -18,7 +18,7 @@ function setup(n: number, start: bigint) {
   const catchUp = { active: null, run: async () => undefined } as unknown as CatchUp;
   const links = { onPeerConnected: () => () => undefined, broadcast: () => 0, send: () => true } as unknown as ValidatorLinks;
   const clock = { now: () => 0, after: () => ({ cancel() {} }), every: () => ({ cancel() {} }), defer: () => undefined } as Clock;
-  const peers = new PeerStatus(links, clock, executor, core, catchUp, new NodeMetrics(), 0, n);
+  const peers = new PeerStatus({ links, clock, executor, core, catchUp, metrics: new NodeMetrics(), self: 0, validators: n });
   return { peers, setHeight: (h: bigint) => void (height = h) };
 }
 

@@ -35,17 +35,20 @@ export interface ConsensusSettings {
   readonly maxBlockBytes: number;
 }
 
+export interface CoreRestore {
+  readonly store: Store;
+  readonly clog: ConsensusLog;
+  readonly executor: Executor;
+  readonly mempool: Mempool;
+  /** Validator public keys in genesis order, and this validator's index among them. */
+  readonly validators: readonly Uint8Array[];
+  readonly self: number;
+  readonly settings: ConsensusSettings;
+  readonly crypto: ConsensusCrypto;
+}
+
 /** Restores the consensus core from the store: the committed head, the safety state, the uncommitted blocks. */
-export async function restoreCore(
-  store: Store,
-  clog: ConsensusLog,
-  executor: Executor,
-  mempool: Mempool,
-  validators: readonly Uint8Array[],
-  self: number,
-  settings: ConsensusSettings,
-  crypto: ConsensusCrypto,
-): Promise<ConsensusCore> {
+export async function restoreCore({ store, clog, executor, mempool, validators, self, settings, crypto }: CoreRestore): Promise<ConsensusCore> {
   const head = executor.head();
   const headBlock = await store.blockAt(head.height);
   if (headBlock === null) throw new CairnError("internal", `committed head block ${head.height} missing`);
@@ -121,10 +124,11 @@ export class ValidatorRuntime {
     // Invocations the pool lets go for good (expired gaps, evicted, replaced) are final for their waiters too.
     w.mempool.onDropped((ds) => this.waiters.deliverDisplaced(ds));
     this.execution = new BlockExecution(w.executor, w.mempool, this.pump, w.clock, this.halt, w.log);
-    this.commits = new CommitPipeline(w.executor, w.store, w.mempool, this.waiters, this.execution, blocks, this.metrics, this.halt);
+    this.commits = new CommitPipeline({ executor: w.executor, store: w.store, mempool: w.mempool, waiters: this.waiters, execution: this.execution, blocks, metrics: this.metrics, halt: this.halt });
     this.payload = new PayloadBuilder(w.mempool, this.commits, this.pump, w.clock, w.payload);
-    this.catchUp = new CatchUp(w.links, w.core, w.executor, w.store, this.pump, this.commits, blocks, this.metrics, this.halt, w.log, w.self, n);
-    this.peers = new PeerStatus(w.links, w.clock, w.executor, w.core, this.catchUp, this.metrics, w.self, n);
+    const shared = { links: w.links, core: w.core, executor: w.executor, metrics: this.metrics, self: w.self, validators: n };
+    this.catchUp = new CatchUp({ ...shared, store: w.store, pump: this.pump, commits: this.commits, blocks, halt: this.halt, log: w.log });
+    this.peers = new PeerStatus({ ...shared, clock: w.clock, catchUp: this.catchUp });
     this.gossip = new Gossip(w.links, w.clock);
     this.admission = new Admission(w.executor, w.mempool, this.payload);
     this.interpreter = new ActionInterpreter({

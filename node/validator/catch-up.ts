@@ -20,6 +20,22 @@ const RANGE_TIMEOUT_MS = 10_000;
 /** Bound on range requests of one catch-up run (64 blocks each). */
 const MAX_ROUNDS = 10_000;
 
+export interface CatchUpParts {
+  readonly links: ValidatorLinks;
+  readonly core: ConsensusCore;
+  readonly executor: Executor;
+  readonly store: Store;
+  readonly pump: EventPump;
+  readonly commits: CommitPipeline;
+  readonly blocks: UncommittedBlocks;
+  readonly metrics: NodeMetrics;
+  readonly halt: Halt;
+  readonly log: Logger;
+  /** This validator's index, and how many validators there are. */
+  readonly self: number;
+  readonly validators: number;
+}
+
 export class CatchUp {
   private readonly fetching = new Set<string>();
   private running = false;
@@ -27,20 +43,7 @@ export class CatchUp {
   private target: bigint | null = null;
   private stopped = false;
 
-  constructor(
-    private readonly links: ValidatorLinks,
-    private readonly core: ConsensusCore,
-    private readonly executor: Executor,
-    private readonly store: Store,
-    private readonly pump: EventPump,
-    private readonly commits: CommitPipeline,
-    private readonly blocks: UncommittedBlocks,
-    private readonly metrics: NodeMetrics,
-    private readonly halt: Halt,
-    private readonly log: Logger,
-    private readonly self: number,
-    private readonly validators: number,
-  ) {}
+  constructor(private readonly p: CatchUpParts) {}
 
   /** True while committed ranges are being fetched; `target` is the height they head for. */
   get active(): { target: bigint } | null {
@@ -49,25 +52,25 @@ export class CatchUp {
 
   /** Answers peers' block requests from this validator's store. */
   serve(): void {
-    this.links.setSyncProvider({
+    this.p.links.setSyncProvider({
       getBlocksByHash: async (hashes) => {
-        await this.blocks.written();
+        await this.p.blocks.written();
         const out: Block[] = [];
         for (const h of hashes) {
-          const b = await this.store.getBlock(h);
+          const b = await this.p.store.getBlock(h);
           if (b) out.push(b);
         }
         return out;
       },
       getCommitted: async (from, max) => {
-        const head = this.executor.head().height;
+        const head = this.p.executor.head().height;
         const blocks: Block[] = [];
         for (let h = from; h <= head && blocks.length < max; h++) {
-          const b = await this.store.blockAt(h);
+          const b = await this.p.store.blockAt(h);
           if (!b) break;
           blocks.push(b);
         }
-        const certificate = blocks.length === 0 ? null : await this.store.qcAt(blocks[blocks.length - 1]!.header.height);
+        const certificate = blocks.length === 0 ? null : await this.p.store.qcAt(blocks[blocks.length - 1]!.header.height);
         return { blocks, certificate };
       },
     });
@@ -82,17 +85,17 @@ export class CatchUp {
     const hex = toHex(hash);
     if (this.fetching.has(hex)) return;
     this.fetching.add(hex);
-    const order = [...hint, ...Array.from({ length: this.validators }, (_, i) => i)].filter((p, i, a) => p !== this.self && a.indexOf(p) === i);
+    const order = [...hint, ...Array.from({ length: this.p.validators }, (_, i) => i)].filter((p, i, a) => p !== this.p.self && a.indexOf(p) === i);
     void (async () => {
       try {
         for (const peer of order) {
-          if (this.stopped || this.halt.halted) return;
-          if (!this.links.isConnected(peer)) continue;
+          if (this.stopped || this.p.halt.halted) return;
+          if (!this.p.links.isConnected(peer)) continue;
           try {
-            const got = await this.links.requestBlocks(peer, [hash], { timeoutMs: FETCH_TIMEOUT_MS });
+            const got = await this.p.links.requestBlocks(peer, [hash], { timeoutMs: FETCH_TIMEOUT_MS });
             if (got.length > 0) {
-              this.metrics.inc("cairn_sync_hash_blocks_total", got.length);
-              for (const g of got) this.pump.enqueue({ type: "blockFromSync", block: g.block, from: peer });
+              this.p.metrics.inc("cairn_sync_hash_blocks_total", got.length);
+              for (const g of got) this.p.pump.enqueue({ type: "blockFromSync", block: g.block, from: peer });
               return;
             }
           } catch {
@@ -115,28 +118,28 @@ export class CatchUp {
     this.running = true;
     this.target = peerHeight;
     try {
-      for (let round = 0; round < MAX_ROUNDS && !this.stopped && !this.halt.halted; round++) {
-        await this.commits.settled();
-        const from = this.core.committedHeight + 1n;
-        const range = await this.links.requestCommitted(peer, from, SYNC_BATCH, { timeoutMs: RANGE_TIMEOUT_MS });
+      for (let round = 0; round < MAX_ROUNDS && !this.stopped && !this.p.halt.halted; round++) {
+        await this.p.commits.settled();
+        const from = this.p.core.committedHeight + 1n;
+        const range = await this.p.links.requestCommitted(peer, from, SYNC_BATCH, { timeoutMs: RANGE_TIMEOUT_MS });
         if (range.blocks.length === 0) break;
-        this.metrics.inc("cairn_sync_range_blocks_total", range.blocks.length);
+        this.p.metrics.inc("cairn_sync_range_blocks_total", range.blocks.length);
         // Each block goes in with the certificate its child carries (a child's justify certifies its parent),
         // the last with the range's certificate: the core takes only certified (or wanted) synced blocks.
         const last = range.blocks.length - 1;
         range.blocks.forEach((block, i) =>
-          this.pump.enqueue({ type: "blockFromSync", block, qc: i === last ? range.certificate : range.blocks[i + 1]!.header.justify, from: peer }),
+          this.p.pump.enqueue({ type: "blockFromSync", block, qc: i === last ? range.certificate : range.blocks[i + 1]!.header.justify, from: peer }),
         );
         // Let the core take the whole range before asking for the next: the next one starts above what the core
         // then holds committed. Waiting for the executor to reach the range's end instead stalled whenever the
         // last consecutive-view 3-chain ended more than three blocks below it, as it does wherever a leader was
         // down. The mark is this range's last event, not an idle pump: under load the pump is rarely idle.
-        await this.pump.stepped();
+        await this.p.pump.stepped();
         if (range.blocks.length < SYNC_BATCH) break;
       }
     } catch (e) {
       // The peer went away, timed out or answered badly: the next status from an ahead peer starts again.
-      this.log.warn("catch-up failed", { peer, error: (e as Error).message });
+      this.p.log.warn("catch-up failed", { peer, error: (e as Error).message });
     } finally {
       this.running = false;
       this.target = null;

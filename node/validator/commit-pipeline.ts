@@ -20,6 +20,17 @@ import type { UncommittedBlocks } from "./uncommitted-blocks.ts";
 /** Told of every block once it is committed and its receipts delivered. */
 export type CommitListener = (block: Block, receipts: readonly Receipt[]) => void;
 
+export interface CommitParts {
+  readonly executor: Executor;
+  readonly store: Store;
+  readonly mempool: Mempool;
+  readonly waiters: ReceiptWaiters;
+  readonly execution: BlockExecution;
+  readonly blocks: UncommittedBlocks;
+  readonly metrics: NodeMetrics;
+  readonly halt: Halt;
+}
+
 export class CommitPipeline {
   /** Blocks the core committed whose invocations the mempool has not dropped yet (insertion = height order). */
   private readonly committing = new ReleasingMap<string, Block>();
@@ -27,16 +38,7 @@ export class CommitPipeline {
   private readonly listeners: CommitListener[] = [];
   private stopped = false;
 
-  constructor(
-    private readonly executor: Executor,
-    private readonly store: Store,
-    private readonly mempool: Mempool,
-    private readonly waiters: ReceiptWaiters,
-    private readonly execution: BlockExecution,
-    private readonly blocks: UncommittedBlocks,
-    private readonly metrics: NodeMetrics,
-    private readonly halt: Halt,
-  ) {}
+  constructor(private readonly p: CommitParts) {}
 
   onCommitted(fn: CommitListener): void {
     this.listeners.push(fn);
@@ -60,7 +62,7 @@ export class CommitPipeline {
     for (const cb of blocks) this.committing.set(toHex(cb.hash), cb.block);
     this.then("committing a block", async () => {
       for (const cb of blocks) {
-        if (this.stopped || this.halt.halted) return;
+        if (this.stopped || this.p.halt.halted) return;
         await this.commitOne(cb);
       }
     });
@@ -68,42 +70,42 @@ export class CommitPipeline {
 
   private async commitOne(cb: CommittedBlock): Promise<void> {
     // One batch records the block as committed together with its execution results.
-    await this.executor.commitBlock(cb.hash, cb.qc);
+    await this.p.executor.commitBlock(cb.hash, cb.qc);
     const hex = toHex(cb.hash);
-    const executed = this.execution.take(hex);
+    const executed = this.p.execution.take(hex);
     const block = cb.block;
-    const receipts = executed?.receipts ?? (await this.store.receiptsOfBlock(block.header.height));
-    this.metrics.inc("cairn_blocks_committed_total");
-    this.metrics.inc("cairn_invocations_committed_total", block.invocations.length);
-    this.metrics.set("cairn_height", Number(block.header.height));
+    const receipts = executed?.receipts ?? (await this.p.store.receiptsOfBlock(block.header.height));
+    this.p.metrics.inc("cairn_blocks_committed_total");
+    this.p.metrics.inc("cairn_invocations_committed_total", block.invocations.length);
+    this.p.metrics.set("cairn_height", Number(block.header.height));
     const invs = block.invocations;
     // The block's ids stop being pending synchronously inside onCommitted, and their receipts are delivered
     // in the same run: a waiter either registered before and is answered here, or registers after and finds
     // the receipt stored (the ordering ReceiptWaiters relies on to keep no receipts of its own).
-    const cleanup = this.mempool.onCommitted(invs, { height: block.header.height });
+    const cleanup = this.p.mempool.onCommitted(invs, { height: block.header.height });
     for (let i = 0; i < receipts.length; i++) {
       const r = receipts[i]!;
       const inv = invs[i];
       // Receipts come in block order; the invocation's memoized id hex saves encoding it again.
-      this.waiters.deliver(r, inv !== undefined && bytesEqual(r.id, invocationId(inv)) ? invocationIdHex(inv) : undefined);
+      this.p.waiters.deliver(r, inv !== undefined && bytesEqual(r.id, invocationId(inv)) ? invocationIdHex(inv) : undefined);
     }
     // Pending invocations whose nonce this block used are final too: their waiters learn it now.
-    this.waiters.deliverDisplaced((await cleanup).displaced);
+    this.p.waiters.deliverDisplaced((await cleanup).displaced);
     this.committing.delete(hex);
-    this.blocks.forgetCommitted(block.header.height, cb.hash);
+    this.p.blocks.forgetCommitted(block.header.height, cb.hash);
     for (const l of this.listeners) l(block, receipts);
   }
 
   prune(hashes: Uint8Array[]): void {
-    for (const h of hashes) this.execution.forget(toHex(h));
-    const drop = this.blocks.takePruned(hashes);
+    for (const h of hashes) this.p.execution.forget(toHex(h));
+    const drop = this.p.blocks.takePruned(hashes);
     // After the commits in flight: a pruned block below the head may be committed, and must keep its bytes.
-    if (drop.length > 0) this.then("dropping pruned blocks", () => this.blocks.dropPruned(drop));
+    if (drop.length > 0) this.then("dropping pruned blocks", () => this.p.blocks.dropPruned(drop));
   }
 
   private then(where: string, fn: () => Promise<void>): void {
     this.chain = this.chain.then(fn).catch((e: unknown) => {
-      if (!this.stopped) this.halt.fatal(where, e);
+      if (!this.stopped) this.p.halt.fatal(where, e);
     });
   }
 

@@ -80,9 +80,15 @@ export class Validator {
       verifier: createVerifier(config.verifyWorkers === 0 ? { workerThreshold: Infinity } : { workers: config.verifyWorkers }),
     });
     const clog = new ConsensusLog(store);
-    const core = await restoreCore(store, clog, executor, mempool, genesis.validators.map((v) => v.publicKey), config.index, config.consensus, {
-      sign: (digest) => signer.sign(digest),
-      verify: (sig, digest, pk) => verifyStrict(sig, digest, pk),
+    const core = await restoreCore({
+      store,
+      clog,
+      executor,
+      mempool,
+      validators: genesis.validators.map((v) => v.publicKey),
+      self: config.index,
+      settings: config.consensus,
+      crypto: { sign: (digest) => signer.sign(digest), verify: (sig, digest, pk) => verifyStrict(sig, digest, pk) },
     });
     const links = new PeerNetwork({
       chainId: genesis.chainId,

@@ -17,6 +17,17 @@ export const BEHIND_SLACK = 2n;
  */
 export const CERTIFIED_SLACK = 4n;
 
+export interface PeerStatusParts {
+  readonly links: ValidatorLinks;
+  readonly clock: Clock;
+  readonly executor: Executor;
+  readonly core: ConsensusCore;
+  readonly catchUp: CatchUp;
+  readonly metrics: NodeMetrics;
+  /** This validator's index, and how many validators there are. */
+  readonly self: number;
+  readonly validators: number;
+}
 
 export class PeerStatus {
   /** The last committed height each peer reported, by validator index. */
@@ -34,25 +45,16 @@ export class PeerStatus {
   private startTarget: bigint | null = null;
   private started = false;
 
-  constructor(
-    private readonly links: ValidatorLinks,
-    private readonly clock: Clock,
-    private readonly executor: Executor,
-    private readonly core: ConsensusCore,
-    private readonly catchUp: CatchUp,
-    private readonly metrics: NodeMetrics,
-    private readonly self: number,
-    validators: number,
-  ) {
-    this.faulty = Math.floor((validators - 1) / 3);
+  constructor(private readonly p: PeerStatusParts) {
+    this.faulty = Math.floor((p.validators - 1) / 3);
     // With itself, a quorum: among any n - f validators at least one honest one has seen every commit.
-    this.needed = validators - this.faulty - 1;
-    this.lastCommitAt = clock.now();
+    this.needed = p.validators - this.faulty - 1;
+    this.lastCommitAt = p.clock.now();
   }
 
   start(intervalMs: number): void {
-    this.links.onPeerConnected((peer) => this.announce(peer));
-    this.timer = this.clock.every(intervalMs, () => this.announce(null));
+    this.p.links.onPeerConnected((peer) => this.announce(peer));
+    this.timer = this.p.clock.every(intervalMs, () => this.announce(null));
   }
 
   stop(): void {
@@ -60,21 +62,21 @@ export class PeerStatus {
   }
 
   noteCommit(): void {
-    this.lastCommitAt = this.clock.now();
+    this.lastCommitAt = this.p.clock.now();
   }
 
   /** A peer's status: remember its height, and catch up when it is ahead. */
   onStatus(from: number, committedHeight: bigint): void {
-    if (from === this.self) return;
+    if (from === this.p.self) return;
     const before = this.heights.get(from);
     if (before === undefined || committedHeight > before) this.heights.set(from, committedHeight);
-    if (committedHeight > this.executor.head().height + BEHIND_SLACK) void this.catchUp.run(from, committedHeight);
+    if (committedHeight > this.p.executor.head().height + BEHIND_SLACK) void this.p.catchUp.run(from, committedHeight);
   }
 
   private announce(peer: number | null): void {
-    const msg = { type: "status" as const, value: { committedHeight: this.executor.head().height, highQcView: this.core.highestQc.view } };
-    if (peer === null) this.links.broadcast(msg);
-    else this.links.send(peer, msg);
+    const msg = { type: "status" as const, value: { committedHeight: this.p.executor.head().height, highQcView: this.p.core.highestQc.view } };
+    if (peer === null) this.p.links.broadcast(msg);
+    else this.p.links.send(peer, msg);
   }
 
   /**
@@ -88,7 +90,7 @@ export class PeerStatus {
   }
 
   syncState(): SyncState {
-    const height = this.executor.head().height;
+    const height = this.p.executor.head().height;
     const knownHeight = this.knownHeight();
     const state = (reason: string | null): SyncState => ({ syncing: reason !== null, reason, height, knownHeight });
     if (this.heights.size < this.needed) return state(`starting: heard from ${this.heights.size} of the ${this.needed} peers needed to tell whether this node is behind`);
@@ -97,10 +99,10 @@ export class PeerStatus {
       if (height < this.startTarget) return state(`starting: at height ${height}, level with peers at ${this.startTarget}`);
       this.started = true;
     }
-    const catching = this.catchUp.active;
+    const catching = this.p.catchUp.active;
     if (catching !== null) return state(`catching up: at height ${height}, fetching up to ${catching.target}`);
     if (knownHeight !== null && knownHeight > height + BEHIND_SLACK) return state(`behind: at height ${height}, peers have committed ${knownHeight}`);
-    const certified = this.core.certifiedHeight;
+    const certified = this.p.core.certifiedHeight;
     if (certified > height + CERTIFIED_SLACK) return state(`behind: at height ${height}, holding certified blocks up to ${certified} not yet applied`);
     return state(null);
   }
@@ -108,9 +110,9 @@ export class PeerStatus {
   /** Gauges that make a validator that stopped progressing visible while its peers go on. */
   updateMetrics(): void {
     const s = this.syncState();
-    this.metrics.set("cairn_syncing", s.syncing ? 1 : 0);
-    this.metrics.set("cairn_known_height", s.knownHeight === null ? 0 : Number(s.knownHeight));
-    this.metrics.set("cairn_behind_blocks", s.knownHeight === null || s.knownHeight <= s.height ? 0 : Number(s.knownHeight - s.height));
-    this.metrics.set("cairn_seconds_since_commit", Math.round(this.clock.now() - this.lastCommitAt) / 1000);
+    this.p.metrics.set("cairn_syncing", s.syncing ? 1 : 0);
+    this.p.metrics.set("cairn_known_height", s.knownHeight === null ? 0 : Number(s.knownHeight));
+    this.p.metrics.set("cairn_behind_blocks", s.knownHeight === null || s.knownHeight <= s.height ? 0 : Number(s.knownHeight - s.height));
+    this.p.metrics.set("cairn_seconds_since_commit", Math.round(this.p.clock.now() - this.lastCommitAt) / 1000);
   }
 }

@@ -34,6 +34,24 @@ export interface StorageFaults {
   compileCrash: number;
 }
 
+export interface SimNodeOptions {
+  readonly index: number;
+  /** Which of a twin pair this is (0 or 1); 0 for an honest validator. */
+  readonly twin: number;
+  readonly byzantine: boolean;
+  /** The validator's ed25519 seed (twins share it). */
+  readonly secret: Uint8Array;
+  readonly genesis: Genesis;
+  readonly scheduler: Scheduler;
+  readonly net: SimNetwork;
+  readonly rng: Rng;
+  readonly settings: NodeSettings;
+  /** Told of every halt, expected (an injected fault) or not. */
+  readonly onHalt: (node: SimNode, e: Error, expected: boolean) => void;
+  readonly onFailure: (message: string) => void;
+  readonly trace: ((line: string) => void) | null;
+}
+
 export class SimNode {
   readonly disk: MemoryDisk;
   readonly signer: SodiumSigner;
@@ -57,33 +75,26 @@ export class SimNode {
   /** Its own vm front (the compiled modules behind it are shared), so compile faults are this node's. */
   private readonly vm = new SimVm();
 
-  constructor(
-    readonly index: number,
-    readonly twin: number,
-    readonly byzantine: boolean,
-    secret: Uint8Array,
-    private readonly genesis: Genesis,
-    private readonly s: Scheduler,
-    private readonly net: SimNetwork,
-    private readonly rng: Rng,
-    private readonly settings: NodeSettings,
-    private readonly onHalt: (node: SimNode, e: Error, expected: boolean) => void,
-    private readonly onFailure: (message: string) => void,
-    trace: ((line: string) => void) | null,
-  ) {
+  readonly index: number;
+  readonly byzantine: boolean;
+
+  constructor(private readonly o: SimNodeOptions) {
+    this.index = o.index;
+    this.byzantine = o.byzantine;
+    const { index, twin, byzantine, secret, trace } = o;
     this.signer = new SodiumSigner(secret);
     const name = `v${index}${byzantine ? `/${twin}` : ""}`;
     this.disk = new MemoryDisk({
       name,
       // Each storage step completes after a seeded delay; a crash may fall between any two.
-      schedule: (fn) => this.s.after(this.rng.int(0, this.settings.ioMaxDelay), fn),
+      schedule: (fn) => this.o.scheduler.after(this.o.rng.int(0, this.o.settings.ioMaxDelay), fn),
       faults: {
         failRead: () => this.inject(this.faults.readFail),
         failWrite: () => this.inject(this.faults.writeFail),
       },
     });
     const line = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
-      trace?.(`${this.s.now} ${name}#${this.incarnation} ${level} ${msg} ${fields ? JSON.stringify(fields, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) : ""}`);
+      trace?.(`${this.o.scheduler.now} ${name}#${this.incarnation} ${level} ${msg} ${fields ? JSON.stringify(fields, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) : ""}`);
     this.log = { info: line("info"), warn: line("warn"), error: line("error") } as Logger;
   }
 
@@ -92,7 +103,7 @@ export class SimNode {
   }
 
   private inject(p: number): boolean {
-    if (!this.rng.chance(p)) return false;
+    if (!this.o.rng.chance(p)) return false;
     this.faulted = true;
     return true;
   }
@@ -110,7 +121,7 @@ export class SimNode {
         if (!alive()) return;
         this.runtime = rt;
         this.starting = false;
-        this.upAt = this.s.now;
+        this.upAt = this.o.scheduler.now;
       },
       (e: unknown) => {
         if (!alive()) return;
@@ -123,36 +134,36 @@ export class SimNode {
 
   private async boot(life: number, alive: () => boolean): Promise<ValidatorRuntime> {
     const store = await Store.openOn(this.disk.open(), { syncCommits: false, syncSafety: true });
-    const executor = await Executor.open(store, { genesis: this.genesis, vm: this.vm });
-    const mempool = new Mempool({ now: () => this.s.now, chainId: this.genesis.chainId, minGasPrice: this.genesis.minGasPrice, getAccount: (pk) => executor.getAccount(pk), maxPerInvoker: 64, gapExpiryMs: 1500, verifier: new InlineVerifier() });
+    const executor = await Executor.open(store, { genesis: this.o.genesis, vm: this.vm });
+    const mempool = new Mempool({ now: () => this.o.scheduler.now, chainId: this.o.genesis.chainId, minGasPrice: this.o.genesis.minGasPrice, getAccount: (pk) => executor.getAccount(pk), maxPerInvoker: 64, gapExpiryMs: 1500, verifier: new InlineVerifier() });
     const clog = new ConsensusLog(store);
-    const core = await restoreCore(
+    const core = await restoreCore({
       store,
       clog,
       executor,
       mempool,
-      this.genesis.validators.map((v) => v.publicKey),
-      this.index,
-      { baseTimeoutMs: this.settings.baseTimeoutMs, maxTimeoutMs: this.settings.maxTimeoutMs, maxBlockBytes: 1 << 22 },
+      validators: this.o.genesis.validators.map((v) => v.publicKey),
+      self: this.index,
+      settings: { baseTimeoutMs: this.o.settings.baseTimeoutMs, maxTimeoutMs: this.o.settings.maxTimeoutMs, maxBlockBytes: 1 << 22 },
       // Consensus signatures through the simulator's fast stand-in for ed25519 (the same core code runs;
       // invocations keep their real signatures, checked by the real mempool and executor).
-      { sign: (d) => fakeSign(d, this.signer.publicKey), verify: fakeVerify },
-    );
-    const links = this.net.links(this.index, alive);
+      crypto: { sign: (d) => fakeSign(d, this.signer.publicKey), verify: fakeVerify },
+    });
+    const links = this.o.net.links(this.index, alive);
     this.links = links;
     if (this.byzantine) links.garbageRate = 0.05;
     const rt = new ValidatorRuntime({
       self: this.index,
-      validators: this.genesis.validators,
+      validators: this.o.genesis.validators,
       store,
       clog,
       executor,
       mempool,
       core,
       links,
-      clock: new SimClock(this.s, alive),
+      clock: new SimClock(this.o.scheduler, alive),
       log: this.log,
-      payload: { maxBlockInvocations: 200, maxBlockBytes: 1 << 22, maxBlockWaitMs: this.settings.maxBlockWaitMs },
+      payload: { maxBlockInvocations: 200, maxBlockBytes: 1 << 22, maxBlockWaitMs: this.o.settings.maxBlockWaitMs },
       statusIntervalMs: 500,
     });
     this.onRuntime(rt);
@@ -166,12 +177,12 @@ export class SimNode {
 
   private halted(e: Error): void {
     const expected = this.faulted;
-    this.halts.push({ at: this.s.now, error: e.message, expected });
+    this.halts.push({ at: this.o.scheduler.now, error: e.message, expected });
     // The process exits: every landed write stays (power is on), the incarnation ends.
     this.end();
     this.disk.kill();
-    this.onHalt(this, e, expected);
-    if (!expected && !this.byzantine) this.onFailure(`validator ${this.index} halted without an injected fault: ${e.message}`);
+    this.o.onHalt(this, e, expected);
+    if (!expected && !this.byzantine) this.o.onFailure(`validator ${this.index} halted without an injected fault: ${e.message}`);
   }
 
   /** A power failure: writes not yet synced are lost. */
@@ -179,7 +190,7 @@ export class SimNode {
     if (this.runtime === null && !this.starting) return;
     this.crashes++;
     this.end();
-    this.disk.crash({ keepUnsynced: this.rng.chance(0.3) ? this.rng.int(0, 3) : 0 });
+    this.disk.crash({ keepUnsynced: this.o.rng.chance(0.3) ? this.o.rng.int(0, 3) : 0 });
   }
 
   /** A call into this incarnation, as a client makes it: it fails, as a dropped connection would, if the incarnation ends first. */

@@ -130,7 +130,9 @@ export async function runSeed(seed: number, hooks: SimHooks = {}): Promise<SimSt
   for (let i = 0; i < sc.n; i++) {
     const copies = sc.twin === i ? 2 : 1;
     for (let t = 0; t < copies; t++) {
-      nodes.push(new SimNode(i, t, sc.twin === i, secrets[i]!, genesis, s, net, rng.fork(), settings, onHalt, fail, hooks.trace ?? null));
+      nodes.push(
+        new SimNode({ index: i, twin: t, byzantine: sc.twin === i, secret: secrets[i]!, genesis, scheduler: s, net, rng: rng.fork(), settings, onHalt, onFailure: fail, trace: hooks.trace ?? null }),
+      );
     }
   }
   const honest = nodes.filter((n) => !n.byzantine);
