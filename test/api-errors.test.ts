@@ -4,8 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { toHex, toJson, utf8 } from "../node/codec/index.ts";
 import { SignedInvocation, type Invocation } from "../node/codec/types.ts";
 import { SodiumSigner } from "../node/crypto/sodium.ts";
-import { createApiServer } from "../node/api/server.ts";
-import { FakeNode } from "./api-fake-node.ts";
+import { FakeNode, serveOverHttp } from "./api-fake-node.ts";
 import { invocationSigner } from "./helpers/invocations.ts";
 
 const alice = new SodiumSigner(new Uint8Array(32).fill(9));
@@ -19,10 +18,9 @@ function signed(s: SodiumSigner, nonce: bigint, over: Partial<Invocation> = {}):
 
 const servers: FastifyInstance[] = [];
 async function serve(node: FakeNode, bodyLimit?: number): Promise<string> {
-  const app = createApiServer(node, bodyLimit === undefined ? {} : { bodyLimit });
-  await app.listen({ port: 0, host: "127.0.0.1" });
+  const { app, url } = await serveOverHttp(node, bodyLimit === undefined ? {} : { bodyLimit });
   servers.push(app);
-  return `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  return url;
 }
 
 let node: FakeNode;

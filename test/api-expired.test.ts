@@ -5,9 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import { decode, encode, toJson, type Invocation } from "../node/codec/index.ts";
 import { InvocationBatch, SignedInvocation, SubmitOutcomes, BINARY_MEDIA_TYPE } from "../node/codec/types.ts";
-import { createApiServer } from "../node/api/server.ts";
 import { Client, ExpiredError, Keypair, invocationIdHex, signInvocation } from "../node/client/index.ts";
-import { FakeNode } from "./api-fake-node.ts";
+import { FakeNode, serveOverHttp } from "./api-fake-node.ts";
 
 const alice = Keypair.generate();
 const bob = Keypair.generate();
@@ -24,9 +23,7 @@ beforeAll(async () => {
     [alice, bob, carol].map((k) => [k.publicKey, 10_000_000n] as [Uint8Array, bigint]),
     { now: () => clock.t, gapExpiryMs: 1000, maxTotal: 3 },
   );
-  app = createApiServer(node);
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  ({ app, url } = await serveOverHttp(node));
   client = new Client(url);
 });
 afterAll(async () => {

@@ -24,6 +24,8 @@ import { ReceiptWaiters } from "../node/receipt-waiters.ts";
 import { InlineVerifier } from "../node/mempool/verify.ts";
 import type { Displaced, MempoolOptions } from "../node/mempool/types.ts";
 import type { FinalOutcome } from "../node/receipt-waiters.ts";
+import type { FastifyInstance } from "fastify";
+import { createApiServer, type ApiServerOptions } from "../node/api/server.ts";
 import { submitResult, type NodeServices, type QueryRequest, type QueryResult, type SubmitResult, type SyncState } from "../node/api/services.ts";
 
 export const GAS_USED = 2_000n;
@@ -319,4 +321,11 @@ export class FakeNode implements NodeServices {
   metrics(): string {
     return "# TYPE cairn_fake_height gauge\ncairn_fake_height " + (this.blocks.length - 1) + "\n";
   }
+}
+
+/** Serves a node's REST API over real HTTP on a free loopback port. */
+export async function serveOverHttp(node: NodeServices, options: ApiServerOptions = {}): Promise<{ app: FastifyInstance; url: string }> {
+  const app = createApiServer(node, options);
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  return { app, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
 }

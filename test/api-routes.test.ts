@@ -5,8 +5,7 @@ import { decode, encode, toHex, toJson, utf8 } from "../node/codec/index.ts";
 import { BINARY_MEDIA_TYPE, DeployPayload, InvocationBatch, Receipt, SignedInvocation, SubmitOutcomes } from "../node/codec/types.ts";
 import { blockHash, invocationId } from "../node/crypto/digests.ts";
 import { SodiumSigner } from "../node/crypto/sodium.ts";
-import { createApiServer } from "../node/api/server.ts";
-import { FakeNode, GAS_USED } from "./api-fake-node.ts";
+import { FakeNode, GAS_USED, serveOverHttp } from "./api-fake-node.ts";
 import { invocationSigner } from "./helpers/invocations.ts";
 
 const alice = new SodiumSigner(new Uint8Array(32).fill(7));
@@ -47,10 +46,7 @@ beforeAll(async () => {
     [alice.publicKey, 1_000_000n],
     [bob.publicKey, 1_000_000n],
   ]);
-  app = createApiServer(node);
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const addr = app.server.address() as { port: number };
-  base = `http://127.0.0.1:${addr.port}`;
+  ({ app, url: base } = await serveOverHttp(node));
 });
 
 afterAll(async () => {

@@ -6,12 +6,11 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
-import { createApiServer } from "../node/api/server.ts";
 import { fromHex } from "../node/codec/index.ts";
 import type { Receipt } from "../node/codec/types.ts";
 import { Keypair } from "../node/client/index.ts";
 import { CLIENT_COMMANDS, readSources } from "../node/cli/commands/client.ts";
-import { FakeNode, GAS_USED } from "./api-fake-node.ts";
+import { FakeNode, GAS_USED, serveOverHttp } from "./api-fake-node.ts";
 
 const alice = Keypair.generate();
 const bob = Keypair.generate();
@@ -29,9 +28,7 @@ beforeAll(async () => {
     [bob.publicKey, 10_000_000n],
   ]);
   node.autoCommit = true;
-  app = createApiServer(node);
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  ({ app, url } = await serveOverHttp(node));
   dir = mkdtempSync(join(tmpdir(), "cairn-cli-"));
 });
 afterAll(async () => {
@@ -111,10 +108,8 @@ describe("cairn client commands", () => {
   it("transfer without --gas-price pays the chain's floor; below it the node's refusal exits 1", async () => {
     const floored = new FakeNode("testnet", [[bob.publicKey, 10_000_000n]], { minGasPrice: 4n });
     floored.autoCommit = true;
-    const server = createApiServer(floored);
-    await server.listen({ port: 0, host: "127.0.0.1" });
+    const { app: server, url: flooredUrl } = await serveOverHttp(floored);
     try {
-      const flooredUrl = `http://127.0.0.1:${(server.server.address() as { port: number }).port}`;
       const t = await cairn("transfer", alice.publicKeyHex, "10", "--url", flooredUrl, "--key", bob.secretKeyHex, "--wait", "--json");
       expect(t.code).toBe(0);
       expect(t.json.fee).toBe(String(GAS_USED * 4n));
@@ -197,9 +192,7 @@ describe("cairn client commands", () => {
 describe("several endpoints and outcomes that did not run", () => {
   it("--url may be repeated or comma-separated: a syncing or unreachable endpoint is passed over", async () => {
     const other = new FakeNode("testnet", [[alice.publicKey, 10_000_000n]]);
-    const otherApp = createApiServer(other);
-    await otherApp.listen({ port: 0, host: "127.0.0.1" });
-    const otherUrl = `http://127.0.0.1:${(otherApp.server.address() as { port: number }).port}`;
+    const { app: otherApp, url: otherUrl } = await serveOverHttp(other);
     // The other validator is level with the chain (a node answering below a height already seen is behind).
     while (other.blocks.length < node.blocks.length) await other.commit();
     node.syncing = { reason: "catching up: height 1 of 40", knownHeight: 40n };

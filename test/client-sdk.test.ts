@@ -7,10 +7,10 @@ import type { FastifyInstance } from "fastify";
 import { toHex, utf8 } from "../node/codec/index.ts";
 import { invocationId, invocationSigningDigest } from "../node/crypto/digests.ts";
 import { SodiumSigner, verifyStrict } from "../node/crypto/sodium.ts";
-import { createApiServer } from "../node/api/server.ts";
 import { Client, ClientError, DEFAULT_TOOLCHAIN, Keypair, signInvocation } from "../node/client/index.ts";
 import { DEFAULT_TOOLCHAIN_ID } from "../vm/toolchain.ts";
-import { FakeNode, GAS_USED } from "./api-fake-node.ts";
+import { FakeNode, GAS_USED, serveOverHttp } from "./api-fake-node.ts";
+import { caught } from "./helpers/client-errors.ts";
 
 const alice = Keypair.generate();
 const bob = Keypair.generate();
@@ -24,24 +24,13 @@ beforeAll(async () => {
     [alice.publicKey, 10_000_000n],
     [bob.publicKey, 10_000_000n],
   ]);
-  app = createApiServer(node);
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  ({ app, url } = await serveOverHttp(node));
   client = new Client(url);
 });
 afterAll(async () => {
   await app.close();
 });
 
-async function caught(p: Promise<unknown>): Promise<ClientError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ClientError) return e;
-    throw e;
-  }
-  throw new Error("expected a ClientError");
-}
 
 describe("keys and signatures", () => {
   it("noble keys and signatures are the ones libsodium (the validators) derives and accepts", () => {
@@ -172,10 +161,8 @@ describe("Client", () => {
 describe("the chain's fee floor", () => {
   it("prices an invocation that names no gasPrice at the floor the node reports, and at least 1", async () => {
     const floored = new FakeNode("testnet", [[alice.publicKey, 10_000_000n]], { minGasPrice: 7n });
-    const server = createApiServer(floored);
-    await server.listen({ port: 0, host: "127.0.0.1" });
+    const { app: server, url: flooredUrl } = await serveOverHttp(floored);
     try {
-      const flooredUrl = `http://127.0.0.1:${(server.server.address() as { port: number }).port}`;
       const c = new Client(flooredUrl);
       expect((await c.status()).minGasPrice).toBe(7n);
       const id = await c.transfer({ key: alice, to: bob.publicKey, amount: 5n });

@@ -4,9 +4,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import { toHex, utf8 } from "../node/codec/index.ts";
 import { invocationId } from "../node/crypto/digests.ts";
-import { createApiServer } from "../node/api/server.ts";
-import { AlreadyCommittedError, Client, ClientError, DisplacedError, Keypair, signInvocation } from "../node/client/index.ts";
-import { FakeNode } from "./api-fake-node.ts";
+import { AlreadyCommittedError, Client, DisplacedError, Keypair, signInvocation } from "../node/client/index.ts";
+import { FakeNode, serveOverHttp } from "./api-fake-node.ts";
+import { caught } from "./helpers/client-errors.ts";
 
 const alice = Keypair.generate();
 const bob = Keypair.generate();
@@ -23,24 +23,13 @@ async function serve(): Promise<Served> {
     [alice.publicKey, 10_000_000n],
     [bob.publicKey, 10_000_000n],
   ]);
-  const app = createApiServer(node);
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const s = { node, app, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
+  const s = { node, ...(await serveOverHttp(node)) };
   served.push(s);
   return s;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function caught(p: Promise<unknown>): Promise<ClientError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ClientError) return e;
-    throw e;
-  }
-  throw new Error("expected a ClientError");
-}
 
 afterEach(async () => {
   for (const s of served.splice(0)) await s.app.close();
