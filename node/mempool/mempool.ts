@@ -47,7 +47,8 @@ import type {
 } from "./types.ts";
 import { ReleasingMap } from "../releasing-map.ts";
 import { DisplacedLog } from "./displaced-log.ts";
-import { EvictionHeap, type TailRecord } from "./eviction-heap.ts";
+import { MinHeap } from "../min-heap.ts";
+import { evictsBefore, type TailRecord } from "./eviction-order.ts";
 
 const U64_MAX = (1n << 64n) - 1n;
 export const DEFAULT_MAX_PER_INVOKER = 16;
@@ -104,7 +105,7 @@ export class Mempool {
   private readonly droppedListeners = new Set<DroppedListener>();
   private readonly displaced: DisplacedLog;
   /** Invokers' evictable tails in eviction order (with stale records; see noteTail). */
-  private readonly evictOrder = new EvictionHeap();
+  private readonly evictOrder = new MinHeap<TailRecord>(evictsBefore);
   private totalBytes = 0;
   private seq = 0;
 

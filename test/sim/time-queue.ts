@@ -1,5 +1,7 @@
-// A binary min-heap on (time, sequence) for the simulators: items due at the same time come out in the order
-// they were pushed, so a seed's run is exactly reproducible.
+// The simulators' queue of scheduled items, on (time, sequence): items due at the same time come out in the
+// order they were pushed, so a seed's run is exactly reproducible.
+
+import { MinHeap } from "../../node/min-heap.ts";
 
 export interface Timed<T> {
   readonly time: number;
@@ -8,48 +10,18 @@ export interface Timed<T> {
 }
 
 export class TimeQueue<T> {
-  private heap: Timed<T>[] = [];
+  private readonly heap = new MinHeap<Timed<T>>((a, b) => a.time < b.time || (a.time === b.time && a.seq < b.seq));
   private seq = 0;
 
   get size(): number {
-    return this.heap.length;
+    return this.heap.size;
   }
 
   push(time: number, item: T): void {
-    const h = this.heap;
-    h.push({ time, seq: this.seq++, item });
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (less(h[p]!, h[i]!)) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
-      i = p;
-    }
+    this.heap.push({ time, seq: this.seq++, item });
   }
 
   pop(): Timed<T> | undefined {
-    const h = this.heap;
-    if (h.length === 0) return undefined;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
-      }
-    }
-    return top;
+    return this.heap.pop();
   }
-}
-
-function less<T>(a: Timed<T>, b: Timed<T>): boolean {
-  return a.time < b.time || (a.time === b.time && a.seq < b.seq);
 }
