@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     method: "deploy",
     nonce: next(owner),
     gasLimit: 100_000_000n,
-    input: encode(DeployPayload, { name: "token", version: 1, toolchain: "asc-0.28.20+sdk-1", entry: "token.ts", sources: [{ path: "token.ts", content: source }] }),
+    input: encode(DeployPayload, { name: "token", version: 1, toolchain: "asc-0.28.20+sdk-2", entry: "token.ts", sources: [{ path: "token.ts", content: source }] }),
   });
   const [d] = await chain.run([deploy]);
   if (d!.status !== "ok") throw new Error(`deploy: ${d!.error}`);

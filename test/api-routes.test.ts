@@ -199,7 +199,7 @@ describe("REST API routes", () => {
     const payload = encode(DeployPayload, {
       name: "counter",
       version: 1,
-      toolchain: "asc-0.28.20+sdk-1",
+      toolchain: "asc-0.28.20+sdk-2",
       entry: "counter.ts",
       sources: [{ path: "counter.ts", content: "export function inc(): void {}" }],
     });
@@ -211,7 +211,7 @@ describe("REST API routes", () => {
     expect(c.json.owner).toBe(toHex(alice.publicKey));
     expect(c.json.versions.map((v: { version: number }) => v.version)).toEqual([1]);
     const v1 = await call("GET", "/v1/contracts/counter/1");
-    expect(v1.json).toMatchObject({ name: "counter", version: 1, owner: toHex(alice.publicKey), toolchain: "asc-0.28.20+sdk-1", entry: "counter.ts" });
+    expect(v1.json).toMatchObject({ name: "counter", version: 1, owner: toHex(alice.publicKey), toolchain: "asc-0.28.20+sdk-2", entry: "counter.ts" });
     expect(v1.json.codeHash).toMatch(/^[0-9a-f]{64}$/);
     expect(v1.json.sources).toEqual([{ path: "counter.ts", content: "export function inc(): void {}" }]);
     const state = await call("GET", `/v1/state/counter/${toHex(utf8("last"))}`);

@@ -8,6 +8,8 @@ import { fromUtf8, toHex, utf8 } from "../node/codec/hex.ts";
 import { DeployPayload, SourceFile, list } from "../node/codec/index.ts";
 import { k12 } from "../node/crypto/hash.ts";
 import { EXEC_GAS, RealContractVm, intrinsicGas, replay, stateKeys } from "../node/exec/index.ts";
+import { compileGas } from "../node/exec/gas.ts";
+import { DEFAULT_TOOLCHAIN_ID } from "../vm/index.ts";
 import type { CompileOutcome, ContractSourcesInput } from "../node/exec/vm-adapter.ts";
 import { childBlock, deploy, sign, signer, testGenesis } from "./fixtures/exec/chain.ts";
 import { TestChain } from "./fixtures/exec/harness.ts";
@@ -46,10 +48,13 @@ afterAll(async () => {
   await chain.close();
 });
 
-function deployGas(files: Record<string, string>, input: Uint8Array): bigint {
+/** What a deploy of `files` costs: the fixed part, its source bytes, and the work its compile measured. */
+async function deployGas(files: Record<string, string>, input: Uint8Array): Promise<bigint> {
   let bytes = 0;
   for (const [path, content] of Object.entries(files)) bytes += utf8(path).length + utf8(content).length;
-  return intrinsicGas(input.length) + EXEC_GAS.deployBase + EXEC_GAS.deployPerSourceByte * BigInt(bytes);
+  const compiled = await new RealContractVm().compile(DEFAULT_TOOLCHAIN_ID, { entry: Object.keys(files)[0]!, files });
+  expect(compiled.work.units).toBeGreaterThan(0);
+  return intrinsicGas(input.length) + EXEC_GAS.deployBase + EXEC_GAS.deployPerSourceByte * BigInt(bytes) + compileGas(compiled.work);
 }
 
 describe("exec: deploy", () => {
@@ -59,7 +64,7 @@ describe("exec: deploy", () => {
     expect(vm.compiles).toEqual(["counter.ts"]);
     const [r] = await chain.run([inv], proposer.publicKey);
     expect(r!.status).toBe("ok");
-    expect(r!.gasUsed).toBe(deployGas(COUNTER, inv.input));
+    expect(r!.gasUsed).toBe(await deployGas(COUNTER, inv.input));
     expect(r!.fee).toBe(r!.gasUsed * 2n);
     // The compile started by prefetch was the one execution used.
     expect(vm.compiles).toEqual(["counter.ts", "counter.ts"]);
@@ -67,7 +72,7 @@ describe("exec: deploy", () => {
     expect(contract!.owner).toEqual(alice.publicKey);
     expect(contract!.versions.map((v) => v.version)).toEqual([1]);
     const v1 = await chain.ex.getContractVersion("counter", 1);
-    expect(v1!.info).toMatchObject({ name: "counter", version: 1, toolchain: "asc-0.28.20+sdk-1", entry: "counter.ts", deployedAt: chain.head.header.height });
+    expect(v1!.info).toMatchObject({ name: "counter", version: 1, toolchain: "asc-0.28.20+sdk-2", entry: "counter.ts", deployedAt: chain.head.header.height });
     expect(v1!.info.codeHash).toEqual(r!.output);
     expect(v1!.sources).toEqual([{ path: "counter.ts", content: COUNTER["counter.ts"] }]);
     const payload = decode(DeployPayload, inv.input);
@@ -102,7 +107,7 @@ describe("exec: deploy", () => {
     expect(receipts.map((r) => r.status)).toEqual(["reverted", "reverted"]);
     expect(receipts[0]!.error).toMatch(/broken\.ts:5:\d+.*AS2304.*notDeclaredAnywhere/);
     expect(fromUtf8(receipts[0]!.output)).toMatch(/Cannot find name 'notDeclaredAnywhere'/);
-    expect(receipts[0]!.fee).toBe(deployGas(BROKEN, broken.input));
+    expect(receipts[0]!.fee).toBe(await deployGas(BROKEN, broken.input));
     expect(receipts[1]!.error).toMatch(/toolchain "asc-0\.0\.1\+sdk-9" is not supported/);
     expect(await chain.ex.getContract("broken")).toBeNull();
   });

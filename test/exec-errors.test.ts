@@ -11,7 +11,7 @@ import { TestChain } from "./fixtures/exec/harness.ts";
 
 const alice = signer(1);
 const GENESIS = testGenesis([{ account: alice.publicKey, balance: 10_000_000_000n }]);
-const TOOLCHAIN = "asc-0.28.20+sdk-1";
+const TOOLCHAIN = "asc-0.28.20+sdk-2";
 const CODE_HASH = new Uint8Array(32).fill(0xc0);
 const SOURCES = { "fake.ts": "export function run(): void {}" };
 
@@ -36,7 +36,7 @@ class FakeVm implements ContractVm {
 
   compile(): Promise<CompileOutcome> {
     if (this.compileCrash) return Promise.reject(new Error("compiler worker exited with code 134"));
-    return Promise.resolve({ ok: true, wasm: this.wasm, codeHash: CODE_HASH });
+    return Promise.resolve({ ok: true, wasm: this.wasm, codeHash: CODE_HASH, work: { units: 0, codeBytes: 0 } });
   }
 
   validate(): string | null {

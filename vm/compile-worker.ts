@@ -4,7 +4,7 @@
  */
 
 import { parentPort } from "node:worker_threads";
-import { runAsc, type AscJob, type AscOutcome } from "./compile-asc.ts";
+import { exhaustedThread, runAsc, type AscJob, type AscOutcome } from "./compile-asc.ts";
 
 export interface WorkerRequest {
   readonly id: number;
@@ -24,14 +24,17 @@ port.on("message", (request: WorkerRequest) => {
     (outcome) => {
       const response: WorkerResponse = { id: request.id, outcome };
       port.postMessage(response, outcome.ok ? [outcome.wasm.buffer as ArrayBuffer] : []);
+      // After an exhausted stack or heap the compiler's state is not to be trusted: the next compile gets a new thread.
+      if (!outcome.ok && !outcome.deterministic) process.exit(0);
     },
     (e: unknown) => {
       const message = `compiler failed: ${e instanceof Error ? e.message : String(e)}`;
       const response: WorkerResponse = {
         id: request.id,
-        outcome: { ok: false, message, diagnostics: [{ file: null, line: 0, column: 0, message, code: 0, severity: "error" }] },
+        outcome: { ok: false, deterministic: false, message, diagnostics: [{ file: null, line: 0, column: 0, message, code: 0, severity: "error" }] },
       };
       port.postMessage(response);
+      if (exhaustedThread(String(e))) process.exit(0);
     },
   );
 });

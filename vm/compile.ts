@@ -17,6 +17,7 @@ import { checkSources, sourcesHash, type ContractSources } from "./compile-sourc
 import type { AscJob, AscOutcome, Diagnostic } from "./compile-asc.ts";
 import type { WorkerRequest, WorkerResponse } from "./compile-worker.ts";
 import { codeHash } from "./runtime-codehash.ts";
+import { DEFAULT_COMPILE_LIMITS, type CompileLimits, type CompileWork } from "./compile-limits.ts";
 
 export type { Diagnostic } from "./compile-asc.ts";
 
@@ -33,7 +34,21 @@ export interface CompileOptions {
    * cache key.
    */
   readonly extraCompilerArgs?: readonly string[];
+  /** Compile bounds; tests only (the toolchain's DEFAULT_COMPILE_LIMITS are part of what its id means). */
+  readonly limits?: CompileLimits;
+  /**
+   * 'urgent' (the default: a block waits for it) runs before every 'background' compile (a deploy being
+   * admitted), and a background compile already queued is moved up when an urgent request for the same sources
+   * arrives. Background compiles wait at most MAX_BACKGROUND_QUEUE deep; past that they are refused with
+   * VmError 'limit_exceeded' at once, so a flood of deploys can neither grow the queue nor delay blocks.
+   */
+  readonly priority?: CompilePriority;
 }
+
+export type CompilePriority = "urgent" | "background";
+
+/** Background compiles that may wait at once (each is bounded by vm/compile-limits.ts). */
+export const MAX_BACKGROUND_QUEUE = 8;
 
 export interface CompiledContract {
   /** The compiled, uninstrumented module (what is deployed and what the code hash covers). */
@@ -46,15 +61,23 @@ export interface CompiledContract {
   readonly sourcesHash: string;
   /** Warnings and infos of the compiler (errors make the compile fail instead). */
   readonly diagnostics: readonly Diagnostic[];
+  /** The compile's deterministic measure (what a deploy pays for). */
+  readonly work: CompileWork;
 }
 
-/** A compile that failed on the sources themselves; `diagnostics` holds the compiler's messages. */
+/**
+ * A compile that failed on the sources themselves, the same way on every machine: `diagnostics` holds the
+ * compiler's messages (or the compile limit that was exceeded) and `work` what the attempt measured.
+ * Failures that are not deterministic (a crash, a timeout) are plain VmErrors with code 'compile_failed'.
+ */
 export class CompileError extends VmError {
   readonly diagnostics: readonly Diagnostic[];
+  readonly work: CompileWork;
 
-  constructor(message: string, diagnostics: readonly Diagnostic[]) {
+  constructor(message: string, diagnostics: readonly Diagnostic[], work: CompileWork) {
     super("compile_failed", message);
     this.diagnostics = diagnostics;
+    this.work = work;
   }
 }
 
@@ -65,12 +88,14 @@ export function formatDiagnostic(d: Diagnostic): string {
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
+const WORKER_STACK_MB = 64;
 const MEMORY_CACHE_ENTRIES = 64;
 
 // ---- worker management -------------------------------------------------------------------------------------
 
 interface Pending {
   readonly id: number;
+  readonly key: string;
   readonly job: AscJob;
   readonly timeoutMs: number;
   readonly resolve: (outcome: AscOutcome) => void;
@@ -82,7 +107,8 @@ let worker: Worker | null = null;
 let current: Pending | null = null;
 let currentWorker: Worker | null = null;
 let currentTimer: NodeJS.Timeout | null = null;
-const queue: Pending[] = [];
+const urgent: Pending[] = [];
+const background: Pending[] = [];
 let nextId = 1;
 
 function startWorker(): Worker {
@@ -92,7 +118,9 @@ function startWorker(): Worker {
     stderr: false,
     // No inherited --import tsx: see compile-worker.mjs for why the compiler must load without it.
     execArgv: [],
-    resourceLimits: { maxOldGenerationSizeMb: 2048 },
+    // The stack is far larger than the compile meter's depth bound needs (vm/compile-limits.ts), so that no
+    // compile within the bound gets near it whatever the JIT tier makes of each frame.
+    resourceLimits: { maxOldGenerationSizeMb: 2048, stackSizeMb: WORKER_STACK_MB },
   });
   let stderr = "";
   w.stderr.on("data", (chunk: Buffer) => {
@@ -127,7 +155,7 @@ function finishCurrent(): void {
 
 function pump(): void {
   if (current) return;
-  const next = queue.shift();
+  const next = urgent.shift() ?? background.shift();
   if (!next) {
     worker?.unref();
     return;
@@ -149,11 +177,20 @@ function pump(): void {
   worker.postMessage(request);
 }
 
-function runInWorker(job: AscJob, timeoutMs: number): Promise<AscOutcome> {
+function runInWorker(key: string, job: AscJob, timeoutMs: number, priority: CompilePriority): Promise<AscOutcome> {
+  if (priority === "background" && background.length >= MAX_BACKGROUND_QUEUE) {
+    return Promise.reject(new VmError("limit_exceeded", `the compiler is busy: ${background.length} deploys are waiting to be compiled`));
+  }
   return new Promise((resolve, reject) => {
-    queue.push({ id: nextId++, job, timeoutMs, resolve, reject });
+    (priority === "urgent" ? urgent : background).push({ id: nextId++, key, job, timeoutMs, resolve, reject });
     pump();
   });
+}
+
+/** Moves a queued background compile of `key` ahead of the other background ones (a block now waits for it). */
+function promote(key: string): void {
+  const at = background.findIndex((p) => p.key === key);
+  if (at >= 0) urgent.push(...background.splice(at, 1));
 }
 
 /** Stops the compiler worker (it is restarted on the next compile). Idle workers never keep a process alive. */
@@ -173,26 +210,38 @@ function remember(key: string, value: Promise<CompiledContract>): void {
   while (memoryCache.size > MEMORY_CACHE_ENTRIES) memoryCache.delete(memoryCache.keys().next().value!);
 }
 
-function readDiskCache(cacheDir: string, key: string): Uint8Array | null {
+// A cache entry is the module followed by its work: units and code bytes as two u32 (little-endian). The work is
+// part of what a deploy pays, so an entry without it (an older cache) is a miss.
+const WORK_TRAILER = 8;
+
+function readDiskCache(cacheDir: string, key: string): { wasm: Uint8Array; work: CompileWork } | null {
   try {
-    return new Uint8Array(readFileSync(join(cacheDir, `${key}.wasm`)));
+    const bytes = new Uint8Array(readFileSync(join(cacheDir, `${key}.cwasm`)));
+    if (bytes.length <= WORK_TRAILER) return null;
+    const view = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - WORK_TRAILER, WORK_TRAILER);
+    return { wasm: bytes.slice(0, bytes.length - WORK_TRAILER), work: { units: view.getUint32(0, true), codeBytes: view.getUint32(4, true) } };
   } catch {
     return null;
   }
 }
 
-function writeDiskCache(cacheDir: string, key: string, wasm: Uint8Array): void {
+function writeDiskCache(cacheDir: string, key: string, wasm: Uint8Array, work: CompileWork): void {
   try {
     mkdirSync(cacheDir, { recursive: true });
+    const bytes = new Uint8Array(wasm.length + WORK_TRAILER);
+    bytes.set(wasm);
+    const view = new DataView(bytes.buffer, wasm.length, WORK_TRAILER);
+    view.setUint32(0, work.units, true);
+    view.setUint32(4, work.codeBytes, true);
     const tmp = join(cacheDir, `${key}.${process.pid}.tmp`);
-    writeFileSync(tmp, wasm);
-    renameSync(tmp, join(cacheDir, `${key}.wasm`));
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, join(cacheDir, `${key}.cwasm`));
   } catch {
     // A cache that cannot be written only costs a recompile next time.
   }
 }
 
-function compiled(wasm: Uint8Array, toolchain: Toolchain, key: string, diagnostics: readonly Diagnostic[]): CompiledContract {
+function compiled(wasm: Uint8Array, toolchain: Toolchain, key: string, diagnostics: readonly Diagnostic[], work: CompileWork): CompiledContract {
   const hash = codeHash(wasm);
   return Object.freeze({
     wasm,
@@ -201,6 +250,7 @@ function compiled(wasm: Uint8Array, toolchain: Toolchain, key: string, diagnosti
     toolchain: toolchain.id,
     sourcesHash: key,
     diagnostics,
+    work,
   });
 }
 
@@ -216,26 +266,31 @@ export async function compileContract(sources: ContractSources, options: Compile
   const toolchain = resolveToolchain(options.toolchain);
   checkSources(sources);
   const extra = options.extraCompilerArgs ?? [];
-  const key = sourcesHash(sources, `${toolchain.id}/${toolchain.fingerprint}${extra.length ? `/${JSON.stringify(extra)}` : ""}`);
+  const limits = options.limits ?? DEFAULT_COMPILE_LIMITS;
+  const variant = `${extra.length ? `/${JSON.stringify(extra)}` : ""}${limits !== DEFAULT_COMPILE_LIMITS ? `/${JSON.stringify(limits)}` : ""}`;
+  const key = sourcesHash(sources, `${toolchain.id}/${toolchain.fingerprint}${variant}`);
+  const priority = options.priority ?? "urgent";
   const hit = memoryCache.get(key);
   if (hit) {
     remember(key, hit);
+    if (priority === "urgent") promote(key);
     return hit;
   }
   const promise = (async () => {
     if (options.cacheDir) {
-      const wasm = readDiskCache(options.cacheDir, key);
-      if (wasm) return compiled(wasm, toolchain, key, []);
+      const hit = readDiskCache(options.cacheDir, key);
+      if (hit) return compiled(hit.wasm, toolchain, key, [], hit.work);
     }
-    const job: AscJob = { args: [...toolchain.compilerArgs, ...extra], sdkFiles: [...toolchain.sdkFiles], sources };
-    const outcome = await runInWorker(job, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const job: AscJob = { args: [...toolchain.compilerArgs, ...extra], sdkFiles: [...toolchain.sdkFiles], sources, limits };
+    const outcome = await runInWorker(key, job, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, priority);
     if (!outcome.ok) {
-      const errors = outcome.diagnostics.filter((d) => d.severity === "error");
+      if (!outcome.deterministic) throw new VmError("compile_failed", outcome.message);
+      const errors = outcome.diagnostics.filter((d) => d.severity === "error" && d.message !== outcome.message);
       const shown = errors.slice(0, 5).map(formatDiagnostic).join("\n");
-      throw new CompileError(`${outcome.message}${shown ? `:\n${shown}` : ""}`, outcome.diagnostics);
+      throw new CompileError(`${outcome.message}${shown ? `:\n${shown}` : ""}`, outcome.diagnostics, outcome.work);
     }
-    if (options.cacheDir) writeDiskCache(options.cacheDir, key, outcome.wasm);
-    return compiled(outcome.wasm, toolchain, key, outcome.diagnostics);
+    if (options.cacheDir) writeDiskCache(options.cacheDir, key, outcome.wasm, outcome.work);
+    return compiled(outcome.wasm, toolchain, key, outcome.diagnostics, outcome.work);
   })();
   remember(key, promise);
   // Failures are not cached: a crash or timeout may be transient, and a source error is cheap to report again.

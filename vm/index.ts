@@ -43,6 +43,7 @@ export {
   formatDiagnostic,
   CompileError,
   type CompileOptions,
+  type CompilePriority,
   type CompiledContract,
   type Diagnostic,
 } from "./compile.ts";

@@ -2,7 +2,7 @@
  * The pinned contract toolchain: exactly which compiler, SDK and compiler options turn AssemblyScript source
  * into a contract module.
  *
- * A toolchain id such as `asc-0.28.20+sdk-1` names the AssemblyScript compiler version and the SDK version.
+ * A toolchain id such as `asc-0.28.20+sdk-2` names the AssemblyScript compiler version and the SDK version.
  * Two nodes that accept the same id must produce the same bytes from the same sources, so:
  *  - the compiler version is read from the installed package and must equal the pinned `ASC_VERSION` (and its
  *    Binaryen the pinned `BINARYEN_VERSION`);
@@ -31,19 +31,23 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { kt128 } from "@noble/hashes/sha3-addons.js";
 import { VmError } from "./errors.ts";
+import { DEFAULT_COMPILE_LIMITS, type CompileLimits } from "./compile-limits.ts";
 
 /** The AssemblyScript compiler this build of Cairn is pinned to. */
 export const ASC_VERSION = "0.28.20";
 /** The Binaryen build that compiler depends on (exactly pinned by assemblyscript's own package.json). */
 export const BINARYEN_VERSION = "131.0.0-nightly.20260721";
-/** Bump whenever a file under contracts/sdk/ or the release options in asconfig.json change. */
-export const SDK_VERSION = 1;
+/**
+ * Bump whenever a file under contracts/sdk/, the release options in asconfig.json or the compile limits
+ * (vm/compile-limits.ts) change. Version 2: compile limits, which refuse some sources version 1 compiled.
+ */
+export const SDK_VERSION = 2;
 /**
  * K12 of the SDK sources and compiler options that `SDK_VERSION` names (see `toolchainFingerprint`).
  * Recompute with `node --import tsx -e 'import("./vm/toolchain.ts").then(m => console.log(m.computeFingerprint()))'`
  * — but only together with a bump of `SDK_VERSION`.
  */
-export const SDK_FINGERPRINT = "bae4b5f039f9ee65f829b19725d1ae08b907bc548b667a451af8248209939c2c";
+export const SDK_FINGERPRINT = "c1c63257df351b1e17b10ae3ab7f7e5e1e2549f5d72d29b3604b80fc136a2b30";
 
 /** The id of the toolchain pinned by this build. */
 export const DEFAULT_TOOLCHAIN_ID = `asc-${ASC_VERSION}+sdk-${SDK_VERSION}`;
@@ -151,10 +155,15 @@ function pushField(parts: Uint8Array[], text: string): void {
   parts.push(len, bytes);
 }
 
-/** K12 over length-prefixed (name, content) pairs of the SDK and the compiler arguments. */
-export function toolchainFingerprint(sdkFiles: ReadonlyMap<string, string>, compilerArgs: readonly string[]): string {
+/** K12 over length-prefixed (name, content) pairs of the SDK, the compiler arguments and the compile limits. */
+export function toolchainFingerprint(
+  sdkFiles: ReadonlyMap<string, string>,
+  compilerArgs: readonly string[],
+  limits: CompileLimits = DEFAULT_COMPILE_LIMITS,
+): string {
   const parts: Uint8Array[] = [];
-  pushField(parts, "cairn-toolchain-fingerprint-v1");
+  pushField(parts, "cairn-toolchain-fingerprint-v2");
+  for (const name of Object.keys(limits).sort()) pushField(parts, `${name}=${limits[name as keyof CompileLimits]}`);
   for (const name of [...sdkFiles.keys()].sort()) {
     pushField(parts, name);
     pushField(parts, sdkFiles.get(name)!);

@@ -17,7 +17,7 @@ import {
 import { k12 } from "../crypto/hash.ts";
 import type { InvocationContext } from "./context.ts";
 import { ExecError } from "./errors.ts";
-import { EXEC_GAS, intrinsicGas } from "./gas.ts";
+import { EXEC_GAS, compileGas, intrinsicGas } from "./gas.ts";
 import { clipBytes, invalidOutcome, okOutcome, outOfGasOutcome, revertedOutcome, type Outcome } from "./outcome.ts";
 import { ContractRecord, SourceList, stateKeys } from "./state-keys.ts";
 import type { ContractSourcesInput, ContractVm } from "./vm-adapter.ts";
@@ -71,9 +71,12 @@ export class Deployer {
     } catch (e) {
       throw new ExecError("unavailable", `compiling ${name} v${payload.version} failed outside the sources' control: ${(e as Error).message}`, height, { cause: e });
     }
-    if (!compiled.ok) return revertedOutcome(gas, compiled.error, clipBytes(utf8(compiled.details), LIMITS.maxOutputBytes));
+    // The compile's work is paid whatever its result; a deploy whose limit does not cover it runs out of gas.
+    const withCompile = gas + compileGas(compiled.work);
+    if (inv.gasLimit < withCompile) return outOfGasOutcome(inv.gasLimit, withCompile);
+    if (!compiled.ok) return revertedOutcome(withCompile, compiled.error, clipBytes(utf8(compiled.details), LIMITS.maxOutputBytes));
     const invalid = this.vm.validate(compiled.wasm);
-    if (invalid !== null) return revertedOutcome(gas, `compiled module is not acceptable: ${invalid}`);
+    if (invalid !== null) return revertedOutcome(withCompile, `compiled module is not acceptable: ${invalid}`);
 
     const sourceList: SourceFile[] = payload.sources;
     const sourcesEncoded = encode(SourceList, sourceList);
@@ -93,7 +96,7 @@ export class Deployer {
     overlay.set(stateKeys.sources(name, payload.version), sourcesEncoded);
     overlay.set(stateKeys.code(compiled.codeHash), compiled.wasm);
     this.codeCache.set(toHex(compiled.codeHash), compiled.wasm);
-    return okOutcome(gas, compiled.codeHash);
+    return okOutcome(withCompile, compiled.codeHash);
   }
 
   /** Starts compiling every well-formed deploy among `invocations` (in the vm's worker); never throws. */
@@ -115,7 +118,7 @@ export class Deployer {
     const compilable = this.compilable(inv);
     if (compilable === null) return null;
     try {
-      await this.vm.compile(compilable.toolchain, compilable.sources);
+      await this.vm.compile(compilable.toolchain, compilable.sources, "background");
       return null;
     } catch (e) {
       return `the sources could not be compiled on this validator (${(e as Error).message}); not admitted`;

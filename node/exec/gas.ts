@@ -14,7 +14,19 @@ export const EXEC_GAS = Object.freeze({
   deployBase: 100_000n,
   /** ... plus this per byte of source (path and content, UTF-8). Never compile time: that is not deterministic. */
   deployPerSourceByte: 10n,
+  /**
+   * ... plus the compile's deterministic measure (vm/compile-limits.ts), whether it succeeded or not: this per
+   * metered compiler step ...
+   */
+  deployPerCompileUnit: 1n,
+  /** ... and this per byte of code before optimization (what the optimizer's time grows with). */
+  deployPerCodeByte: 10n,
 });
+
+/** Gas for the compile work a deploy caused. */
+export function compileGas(work: { readonly units: number; readonly codeBytes: number }): bigint {
+  return EXEC_GAS.deployPerCompileUnit * BigInt(work.units) + EXEC_GAS.deployPerCodeByte * BigInt(work.codeBytes);
+}
 
 export const U64_MAX = (1n << 64n) - 1n;
 

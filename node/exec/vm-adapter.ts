@@ -17,6 +17,7 @@ import {
   runContract,
   sourcesHash,
   supportedToolchains,
+  type CompilePriority,
   type LoadedContract,
 } from "../../vm/index.ts";
 
@@ -55,19 +56,26 @@ export interface ContractSourcesInput {
   readonly files: Readonly<Record<string, string>>;
 }
 
+/** A compile's deterministic measure; the deployer pays for it (gas.ts compileGas). */
+export interface CompileWorkMeasure {
+  readonly units: number;
+  readonly codeBytes: number;
+}
+
 export type CompileOutcome =
-  | { readonly ok: true; readonly wasm: Uint8Array; readonly codeHash: Uint8Array }
+  | { readonly ok: true; readonly wasm: Uint8Array; readonly codeHash: Uint8Array; readonly work: CompileWorkMeasure }
   /** A deterministic failure: `error` is short (receipt error), `details` the full diagnostics text. */
-  | { readonly ok: false; readonly error: string; readonly details: string };
+  | { readonly ok: false; readonly error: string; readonly details: string; readonly work: CompileWorkMeasure };
 
 export interface ContractVm {
   /** Toolchain ids this build compiles with (identical on every validator running the same release). */
   supportedToolchains(): readonly string[];
   /**
    * Compiles in a worker (never blocking the event loop). Resolves ok:false for failures caused by the sources
-   * or toolchain id; rejects (any error) for environmental failures.
+   * or toolchain id; rejects (any error) for environmental failures. 'background' compiles (admission) wait
+   * behind 'urgent' ones (the default: a block needs it) and are refused when too many wait.
    */
-  compile(toolchain: string, sources: ContractSourcesInput): Promise<CompileOutcome>;
+  compile(toolchain: string, sources: ContractSourcesInput, priority?: CompilePriority): Promise<CompileOutcome>;
   /** Checks a compiled module against the Cairn Wasm profile; the reason when it is not acceptable, else null. */
   validate(wasm: Uint8Array): string | null;
   /** True when the vm holds a prepared module for this code hash (so `wasm` may be null). */
@@ -94,6 +102,7 @@ const LOADED_KEPT = 256;
 /** The runtime takes gas limits below 2^63; a larger limit is simply capped (deterministically). */
 const MAX_VM_GAS = (1n << 63n) - 1n;
 const EMPTY = new Uint8Array(0);
+const NO_WORK: CompileWorkMeasure = Object.freeze({ units: 0, codeBytes: 0 });
 
 /** ContractVm over vm/index.ts: compileContract in its worker, loadContract (cached by code hash), runContract. */
 export class RealContractVm implements ContractVm {
@@ -111,11 +120,15 @@ export class RealContractVm implements ContractVm {
     return supportedToolchains();
   }
 
-  compile(toolchain: string, sources: ContractSourcesInput): Promise<CompileOutcome> {
+  compile(toolchain: string, sources: ContractSourcesInput, priority: CompilePriority = "urgent"): Promise<CompileOutcome> {
     const key = `${toolchain}/${sourcesHash(sources)}`;
     const hit = this.outcomes.get(key);
-    if (hit) return hit;
-    const promise = this.compileUncached(toolchain, sources);
+    if (hit) {
+      // The vm's own cache has the same compile: asking it urgently moves the compile up if it is still queued.
+      if (priority === "urgent") this.compileUncached(toolchain, sources, priority).catch(() => undefined);
+      return hit;
+    }
+    const promise = this.compileUncached(toolchain, sources, priority);
     this.outcomes.set(key, promise);
     while (this.outcomes.size > COMPILE_OUTCOMES_KEPT) this.outcomes.delete(this.outcomes.keys().next().value!);
     // Environmental failures are not remembered: the next attempt may succeed.
@@ -125,26 +138,27 @@ export class RealContractVm implements ContractVm {
     return promise;
   }
 
-  private async compileUncached(toolchain: string, sources: ContractSourcesInput): Promise<CompileOutcome> {
+  private async compileUncached(toolchain: string, sources: ContractSourcesInput, priority: CompilePriority): Promise<CompileOutcome> {
     try {
       checkSources(sources);
     } catch (e) {
-      return { ok: false, error: `invalid sources: ${(e as Error).message}`, details: (e as Error).message };
+      return { ok: false, error: `invalid sources: ${(e as Error).message}`, details: (e as Error).message, work: NO_WORK };
     }
     try {
       const out = await compileContract(sources, {
         toolchain,
+        priority,
         ...(this.options.compileCacheDir ? { cacheDir: this.options.compileCacheDir } : {}),
         ...(this.options.compileTimeoutMs ? { timeoutMs: this.options.compileTimeoutMs } : {}),
       });
-      return { ok: true, wasm: out.wasm, codeHash: out.codeHash };
+      return { ok: true, wasm: out.wasm, codeHash: out.codeHash, work: out.work };
     } catch (e) {
       if (e instanceof CompileError) {
         const errors = e.diagnostics.filter((d) => d.severity === "error");
         const first = errors[0] ? formatDiagnostic(errors[0]) : e.message.split("\n")[0]!;
-        return { ok: false, error: `compile failed: ${first}`, details: e.diagnostics.map(formatDiagnostic).join("\n") || e.message };
+        return { ok: false, error: `compile failed: ${first}`, details: e.diagnostics.map(formatDiagnostic).join("\n") || e.message, work: e.work };
       }
-      if (isVmError(e) && e.code === "toolchain_unknown") return { ok: false, error: e.message, details: e.message };
+      if (isVmError(e) && e.code === "toolchain_unknown") return { ok: false, error: e.message, details: e.message, work: NO_WORK };
       throw e;
     }
   }

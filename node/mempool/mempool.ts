@@ -29,6 +29,7 @@ import { CairnError } from "../errors.ts";
 import { InvokerQueue } from "./invoker-queue.ts";
 import { createVerifier } from "./verify-pool.ts";
 import type {
+  AdmissionGate,
   AccountLookup,
   AccountView,
   AdmitOutcome,
@@ -108,6 +109,7 @@ export class Mempool {
   private readonly evictOrder = new MinHeap<TailRecord>(evictsBefore);
   private totalBytes = 0;
   private seq = 0;
+  private readonly gate: AdmissionGate | undefined;
 
   constructor(opts: MempoolOptions) {
     this.chainId = opts.chainId;
@@ -124,6 +126,7 @@ export class Mempool {
     this.verifiedCacheSize = opts.verifiedCacheSize ?? 4 * this.maxTotal;
     this.verifier = opts.verifier ?? createVerifier();
     this.displaced = new DisplacedLog(opts.displacedMemory);
+    this.gate = opts.gate;
   }
 
   get size(): number {
@@ -235,10 +238,13 @@ export class Mempool {
     }
     const settled = await Promise.all(reads);
 
+    // 3b. The costly gate (a deploy's compile), only for what the cheap checks would admit.
+    const passed = this.gate === undefined ? authentic : await this.passGate(authentic, settled, readAt, outcomes);
+
     // 4. Stateful checks and insertion, synchronously so that concurrent batches cannot interleave here.
     const admitted: PoolEntry[] = [];
     const dropped: Expired[] = [];
-    for (const c of authentic) {
+    for (const c of passed) {
       const account = settled[readAt.get(c.invokerHex)!]!;
       if (account instanceof Error) {
         outcomes[c.index] = refusal(new CairnError("unavailable", `cannot read account ${c.invokerHex}: ${account.message}`));
@@ -265,6 +271,30 @@ export class Mempool {
       }
     }
     return outcomes;
+  }
+
+  /** The candidates the gate lets through; refusals go to `outcomes`. */
+  private async passGate(
+    authentic: readonly Candidate[],
+    settled: readonly (AccountView | Error)[],
+    readAt: ReadonlyMap<string, number>,
+    outcomes: AdmitOutcome[],
+  ): Promise<Candidate[]> {
+    const checks: (Promise<CairnError | null> | null)[] = authentic.map((c) => {
+      const account = settled[readAt.get(c.invokerHex)!]!;
+      // Left for the insertion step to refuse, without the costly check.
+      if (account instanceof Error || c.inv.nonce < account.nonce || c.maxFee > account.balance) return null;
+      return this.gate!(c.inv);
+    });
+    if (checks.every((p) => p === null)) return [...authentic];
+    const refusals = await Promise.all(checks);
+    const passed: Candidate[] = [];
+    authentic.forEach((c, i) => {
+      const r = refusals[i];
+      if (r) outcomes[c.index] = refusal(r);
+      else passed.push(c);
+    });
+    return passed;
   }
 
   private precheck(inv: SignedInvocation, index: number): Candidate {

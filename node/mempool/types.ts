@@ -86,7 +86,15 @@ export interface MempoolOptions {
   displacedMemory?: number;
   /** Signature checking; default `createVerifier({})` (inline below the worker threshold, workers above). */
   verifier?: SignatureVerifier;
+  /**
+   * A costly last check (compiling a deploy), run only for invocations that passed every cheap one: signed,
+   * nonce not used, maximum fee covered by the balance. So a stranger cannot make the node do it for free.
+   */
+  gate?: AdmissionGate;
 }
+
+/** The refusal of an invocation, or null to admit it; null (not a promise) when there is nothing to check. */
+export type AdmissionGate = (inv: SignedInvocation) => Promise<CairnError | null> | null;
 
 /**
  * A pending invocation dropped because a different invocation with its (invoker, nonce) committed first (two

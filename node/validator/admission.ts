@@ -1,10 +1,10 @@
-// Invocations entering this validator's mempool, from clients and from peers' gossip: the mempool's checks,
-// plus refusing deploys this validator cannot compile (such a deploy could not become a deterministic receipt),
-// then warming what their execution will read, and waking an idle leader.
+// Invocations entering this validator's mempool, from clients and from peers' gossip: the mempool's checks (with
+// the deploy gate below as their last step), then warming what their execution will read, and waking an idle
+// leader.
 
-import type { SignedInvocation } from "../codec/types.ts";
 import type { Executor } from "../exec/index.ts";
-import type { Mempool } from "../mempool/index.ts";
+import type { AdmissionGate, Mempool } from "../mempool/index.ts";
+import { BUILTIN_DEPLOY, type SignedInvocation } from "../codec/types.ts";
 import { submitResult, type SubmitResult } from "../api/services.ts";
 import { CairnError } from "../errors.ts";
 import type { PayloadBuilder } from "./payload.ts";
@@ -18,38 +18,34 @@ export class Admission {
 
   /** One invocation from a client: its id, or the CairnError refusing it. */
   async submit(inv: SignedInvocation): Promise<Uint8Array> {
-    const refusal = await this.executor.deployAdmissionError(inv);
-    if (refusal !== null) throw new CairnError("unavailable", refusal);
     const id = await this.mempool.admit(inv);
     this.executor.prefetch([inv]);
     return id;
   }
 
   async submitBatch(invs: SignedInvocation[]): Promise<SubmitResult[]> {
-    const refusals = await this.deployRefusals(invs);
-    const admissible = refusals ? invs.filter((_, i) => refusals[i] === null) : invs;
-    const outcomes = await this.mempool.admitBatch(admissible);
-    this.executor.prefetch(admissible);
-    if (refusals === null) return outcomes.map(submitResult);
-    let next = 0;
-    return refusals.map((refusal) => (refusal !== null ? { error: { code: "unavailable", message: refusal } } : submitResult(outcomes[next++]!)));
+    const outcomes = await this.mempool.admitBatch(invs);
+    this.executor.prefetch(invs.filter((_, i) => outcomes[i]!.ok));
+    return outcomes.map(submitResult);
   }
 
   /** Gossip from a peer: the same admission as clients get; refusals are the peer's business, not ours. */
   async fromPeer(invs: SignedInvocation[]): Promise<void> {
-    const refusals = await this.deployRefusals(invs);
-    const admissible = refusals ? invs.filter((_, i) => refusals[i] === null) : invs;
-    await this.mempool.admitFromPeer(admissible);
-    this.executor.prefetch(admissible);
+    const outcomes = await this.mempool.admitFromPeer(invs);
+    this.executor.prefetch(invs.filter((_, i) => outcomes[i]!.ok));
     this.payload.onWork();
   }
+}
 
-  /**
-   * Per invocation, why this validator refuses it before admission (a deploy it cannot compile), or null.
-   * Only deploys can be refused here: a batch without any gets null and costs no promise per invocation.
-   */
-  private async deployRefusals(invs: readonly SignedInvocation[]): Promise<(string | null)[] | null> {
-    if (!invs.some((i) => i.contract === "deploy")) return null;
-    return Promise.all(invs.map((inv) => this.executor.deployAdmissionError(inv)));
-  }
+/**
+ * The mempool's last admission check: a deploy is compiled (in the background, behind any compile a block waits
+ * for) and refused when this validator cannot compile it for reasons outside the sources (a crash, a timeout, a
+ * compiler busy with other deploys): such a deploy could not become a receipt here. A compile error in the
+ * sources is admitted: it becomes a reverted receipt that pays for the compile.
+ */
+export function deployGate(executor: Executor): AdmissionGate {
+  return (inv) => {
+    if (inv.contract !== BUILTIN_DEPLOY) return null;
+    return executor.deployAdmissionError(inv).then((refusal) => (refusal === null ? null : new CairnError("unavailable", refusal)));
+  };
 }

@@ -15,6 +15,7 @@ import { PeerNetwork, type Logger } from "../net/index.ts";
 import { Store } from "../store/index.ts";
 import { ConsensusLog } from "../store/consensus-log.ts";
 import { ValidatorRuntime, restoreCore } from "./assemble.ts";
+import { deployGate } from "./admission.ts";
 import { systemClock } from "./ports.ts";
 
 export { ValidatorRuntime, restoreCore } from "./assemble.ts";
@@ -78,6 +79,7 @@ export class Validator {
       maxPerInvoker: config.mempool.perInvokerLimit,
       now: () => systemClock.now(),
       verifier: createVerifier(config.verifyWorkers === 0 ? { workerThreshold: Infinity } : { workers: config.verifyWorkers }),
+      gate: deployGate(executor),
     });
     const clog = new ConsensusLog(store);
     const core = await restoreCore({

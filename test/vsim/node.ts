@@ -14,6 +14,7 @@ import { Store } from "../../node/store/index.ts";
 import { ConsensusLog } from "../../node/store/consensus-log.ts";
 import { ValidatorRuntime, restoreCore } from "../../node/validator/assemble.ts";
 import type { Logger } from "../../node/validator/ports.ts";
+import { deployGate } from "../../node/validator/admission.ts";
 import type { Rng } from "../sim/prng.ts";
 import type { SimLinks, SimNetwork } from "./network.ts";
 import { SimClock, type Scheduler } from "./scheduler.ts";
@@ -135,7 +136,7 @@ export class SimNode {
   private async boot(life: number, alive: () => boolean): Promise<ValidatorRuntime> {
     const store = await Store.openOn(this.disk.open(), { syncCommits: false, syncSafety: true });
     const executor = await Executor.open(store, { genesis: this.o.genesis, vm: this.vm });
-    const mempool = new Mempool({ now: () => this.o.scheduler.now, chainId: this.o.genesis.chainId, minGasPrice: this.o.genesis.minGasPrice, getAccount: (pk) => executor.getAccount(pk), maxPerInvoker: 64, gapExpiryMs: 1500, verifier: new InlineVerifier() });
+    const mempool = new Mempool({ now: () => this.o.scheduler.now, chainId: this.o.genesis.chainId, minGasPrice: this.o.genesis.minGasPrice, getAccount: (pk) => executor.getAccount(pk), maxPerInvoker: 64, gapExpiryMs: 1500, verifier: new InlineVerifier(), gate: deployGate(executor) });
     const clog = new ConsensusLog(store);
     const core = await restoreCore({
       store,
