@@ -13,6 +13,7 @@ import { DEFAULT_TOOLCHAIN_ID } from "../vm/index.ts";
 import type { CompileOutcome, ContractSourcesInput } from "../node/exec/vm-adapter.ts";
 import { childBlock, deploy, sign, signer, testGenesis } from "./fixtures/exec/chain.ts";
 import { TestChain } from "./fixtures/exec/harness.ts";
+import { recursiveInstantiation } from "./fixtures/hostile-sources.ts";
 
 const alice = signer(1);
 const bob = signer(2);
@@ -120,6 +121,28 @@ describe("exec: deploy", () => {
     expect(r!.gasUsed).toBe(100_000n);
     expect(vm.compiles.length).toBe(compiles);
     expect(await chain.ex.getContract("cheap")).toBeNull();
+  });
+
+  it("runs out of gas when the limit covers the deploy's base cost but not its compile work, storing nothing", async () => {
+    const probe = deploy(alice, "underfunded", 1, COUNTER_V2, 0n);
+    const full = await deployGas(COUNTER_V2, probe.input);
+    const inv = deploy(alice, "underfunded", 1, COUNTER_V2, aliceNonce++, { gasLimit: full - 1n });
+    const [r] = await chain.run([inv], proposer.publicKey);
+    expect(r!.status).toBe("out_of_gas");
+    expect(r!.gasUsed).toBe(full - 1n);
+    expect(await chain.ex.getContract("underfunded")).toBeNull();
+  });
+
+  it("reverts a source past a compile limit, charging the work measured up to the limit", async () => {
+    const HOSTILE = { "hostile.ts": recursiveInstantiation() };
+    const inv = deploy(alice, "hostile", 1, HOSTILE, aliceNonce++);
+    const [r] = await chain.run([inv], proposer.publicKey);
+    expect(r!.status).toBe("reverted");
+    expect(r!.error).toMatch(/compile limit exceeded: the compile nests more than 1000 levels deep/);
+    expect(r!.gasUsed).toBe(await deployGas(HOSTILE, inv.input));
+    const withoutCompile = intrinsicGas(inv.input.length) + EXEC_GAS.deployBase + EXEC_GAS.deployPerSourceByte * BigInt(utf8("hostile.ts").length + utf8(HOSTILE["hostile.ts"]).length);
+    expect(r!.gasUsed - withoutCompile).toBeGreaterThan(100_000n);
+    expect(await chain.ex.getContract("hostile")).toBeNull();
   });
 
   it("lets the owner deploy v2, which shares v1's storage name", async () => {

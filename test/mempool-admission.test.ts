@@ -37,6 +37,33 @@ async function refusal(p: Promise<unknown>): Promise<string> {
 const ids = (es: PoolEntry[]): string[] => es.map((e) => `${e.invokerHex === toHex(alice.publicKey) ? "A" : e.invokerHex === toHex(bob.publicKey) ? "B" : "C"}${e.inv.nonce}`);
 
 describe("mempool admission", () => {
+  it("runs the costly gate (a deploy's compile) only for what passes the cheap checks, and refuses with its error", async () => {
+    const never = new SodiumSigner(new Uint8Array(32).fill(7));
+    const accounts = new Map<string, AccountView>([
+      [toHex(never.publicKey), { balance: 0n, nonce: 0n }],
+      [toHex(bob.publicKey), { balance: 1_000_000n, nonce: 5n }],
+    ]);
+    const gated: string[] = [];
+    const mp = pool(accounts, {
+      gate: (inv) => {
+        if (inv.contract !== "deploy") return null;
+        gated.push(`${toHex(inv.invoker).slice(0, 2)}${inv.nonce}`);
+        return Promise.resolve(inv.method === "crash" ? new CairnError("unavailable", "the compiler crashed") : null);
+      },
+    });
+    const deploy = (s: SodiumSigner, nonce: bigint, method = "deploy") => sign(s, nonce, { contract: "deploy", method });
+    const outcomes = await mp.admitBatch([
+      deploy(never, 0n), // never funded: refused without compiling
+      deploy(bob, 4n), // nonce already used: refused without compiling
+      { ...deploy(alice, 0n), signature: new Uint8Array(64) }, // bad signature: never reaches the gate
+      deploy(alice, 0n),
+      deploy(alice, 1n, "crash"),
+      sign(alice, 2n),
+    ]);
+    expect(outcomes.map((o) => (o.ok ? "ok" : o.error.code))).toEqual(["insufficient_balance", "nonce_used", "bad_signature", "ok", "unavailable", "ok"]);
+    expect(gated).toEqual([`${toHex(alice.publicKey).slice(0, 2)}0`, `${toHex(alice.publicKey).slice(0, 2)}1`]);
+  });
+
   it("admits a valid invocation once, remembers it verified and announces it", async () => {
     const mp = pool();
     const seen: string[] = [];
