@@ -21,7 +21,8 @@
 // larger requests cost less per invocation than 8 x 32), BENCH_ACCOUNTS (64), BENCH_TOKEN_SHARE (0.5),
 // BENCH_SYNC (fsync, 1), BENCH_BLOCK_MAX (invocations per block, 1000), BENCH_WIRE (binary: the canonical
 // codec bytes, as a high-rate client sends; json: the JSON form), BENCH_KEEP=1 (keep the devnet folder and its
-// logs).
+// logs), BENCH_PER_INVOKER (the validators' mempool.perInvokerLimit; default the config default, 16: each
+// account has at most 8 invocations in flight here, one request of up to 128 over 16 accounts).
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -36,6 +37,8 @@ import { invocationSigningDigest } from "../node/crypto/digests.ts";
 import { SodiumSigner, verifyStrict } from "../node/crypto/sodium.ts";
 import { initDevnet, spawnValidator } from "../node/devnet.ts";
 import { freePortBase } from "../test/helpers/cluster.ts";
+import { sendInWaves } from "./attack/funding.ts";
+import { FastKey } from "./attack/keys.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 10);
@@ -51,6 +54,7 @@ const TOKEN_SHARE = Number(process.env.BENCH_TOKEN_SHARE ?? 0.5);
 const SYNC = (process.env.BENCH_SYNC ?? "1") !== "0";
 const BLOCK_MAX = Number(process.env.BENCH_BLOCK_MAX ?? 1000);
 const WIRE = process.env.BENCH_WIRE === "json" ? "json" : "binary";
+const PER_INVOKER = process.env.BENCH_PER_INVOKER === undefined ? null : Number(process.env.BENCH_PER_INVOKER);
 
 /**
  * Strict verifications per second on one core: the best of several short slices. Neighbours on a shared host
@@ -92,7 +96,8 @@ function post(url: URL, body: Uint8Array | string, contentType: string, agent: A
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
         const all = Buffer.concat(chunks);
-        if (res.statusCode !== 200) reject(new Error(`batch refused (${res.statusCode}): ${all.toString("utf8").slice(0, 300)}`));
+        if (res.statusCode === 503 && all.includes('"syncing"')) reject(new SyncingError());
+        else if (res.statusCode !== 200) reject(new Error(`batch refused (${res.statusCode}): ${all.toString("utf8").slice(0, 300)}`));
         else resolve(all);
       });
       res.on("error", reject);
@@ -101,6 +106,9 @@ function post(url: URL, body: Uint8Array | string, contentType: string, agent: A
     req.end(body);
   });
 }
+
+/** A validator refused the whole batch as `syncing` (behind its peers or its own certified blocks): nothing was admitted. */
+class SyncingError extends Error {}
 
 /** What the bench counts of one batch item's outcome, from either wire format. */
 type Outcome = "ok" | "failed" | "refused" | "pending";
@@ -219,6 +227,14 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "cairn-bench-"));
   const basePort = await freePortBase(4);
   const { info } = initDevnet(dir, { validators: 4, basePort, syncWrites: SYNC, consensus: { baseTimeoutMs: 1000, maxBlockInvocations: BLOCK_MAX } });
+  if (PER_INVOKER !== null) {
+    for (let i = 0; i < 4; i++) {
+      const path = join(dir, `node${i}.json`);
+      const config = JSON.parse(readFileSync(path, "utf8")) as { mempool: { perInvokerLimit: number } };
+      config.mempool.perInvokerLimit = PER_INVOKER;
+      writeFileSync(path, JSON.stringify(config, null, 2) + "\n", { mode: 0o600 });
+    }
+  }
   const procs = [0, 1, 2, 3].map((i) => spawnValidator(dir, i));
   let stopped = false;
   const stop = async (): Promise<void> => {
@@ -240,15 +256,15 @@ async function main(): Promise<void> {
     const dep = await client.deploy({ key: funded, name: "token", sources: { "token.ts": source }, entry: "token.ts", wait: true, timeoutMs: 180_000 });
     if (dep.receipt.status !== "ok") throw new Error(`deploy failed: ${dep.receipt.error}`);
     const accounts = Array.from({ length: ACCOUNTS }, () => Keypair.generate());
-    const setup: Promise<unknown>[] = [];
-    for (const a of accounts) {
-      setup.push(client.transfer({ key: funded, to: a.publicKey, amount: 10n ** 12n }));
-      setup.push(client.invoke({ key: funded, contract: "token", version: 1, method: "mint", inputString: `${a.publicKeyHex} 1000000000` }));
-    }
-    await Promise.all(setup);
-    // The last one committing means all did (one invoker, consecutive nonces).
-    const last = await client.invoke({ key: funded, contract: "token", version: 1, method: "totalSupply", wait: true, timeoutMs: 120_000 });
-    if (last.status !== "ok") throw new Error("setup did not commit");
+    // A bank transfer and a token mint per account, from one invoker: in waves of 16, the validators' limit
+    // of pending invocations per invoker, each committed before the next is sent.
+    const root = FastKey.fromSecretHex(info.funded.secretKey);
+    const setupItems = accounts.flatMap((a) => [{ a, mint: false }, { a, mint: true }]);
+    await sendInWaves(client, setupItems, (await client.account(root.publicKey)).nonce, ({ a, mint }, nonce) =>
+      mint
+        ? root.sign({ chainId, contract: "token", version: 1, method: "mint", input: utf8(`${a.publicKeyHex} 1000000000`), nonce, gasLimit: 1_000_000n, gasPrice: 1n })
+        : root.transfer(chainId, a.publicKey, 10n ** 12n, nonce, 1n),
+    120_000);
 
     // Pre-sign every invocation the run can use, so the load generator spends no CPU on signing.
     // Every step probed, one of them twice, and the settling after a step back.
@@ -300,6 +316,7 @@ async function main(): Promise<void> {
     const counts = { ok: 0, failed: 0, bank: 0, token: 0, refused: 0, pending: 0 };
     const cursor = accounts.map(() => 0);
     const sent = { requests: 0, items: 0 };
+    let syncingRetries = 0;
     const loop = async (li: number): Promise<void> => {
       const url = new URL(info.rest[li % 4]! + "/v1/invocations/batch?wait=true&timeoutMs=20000");
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -321,7 +338,19 @@ async function main(): Promise<void> {
         if (itemTokens.length === 0) throw new Error("the pre-signed invocations ran out");
         const w = window;
         const t0 = performance.now();
-        const outcomes = await submit(url, batchBody(runs), agent);
+        // A validator that fell behind under the load refuses writes until it catches up; the same batch goes
+        // again (its nonces were not used, and the accounts' later ones would be gapped without it).
+        const body = batchBody(runs);
+        let outcomes: Outcome[] | null = null;
+        for (let attempt = 0; outcomes === null; attempt++) {
+          try {
+            outcomes = await submit(url, body, agent);
+          } catch (e) {
+            if (!(e instanceof SyncingError) || attempt >= 200) throw e;
+            syncingRetries++;
+            await sleepMs(50);
+          }
+        }
         const t1 = performance.now();
         if (probe !== null && t0 >= probe.from) for (const o of outcomes) if (o === "ok") probe.latencies.push(t1 - t0);
         if (w === null || t1 > w.to) continue;
@@ -408,6 +437,7 @@ async function main(): Promise<void> {
       ["fsync", SYNC ? "before every vote (the safety state; commits become durable with it)" : "off"],
       ["committed ok (measured window)", `${counts.ok} (bank ${counts.bank}, token ${counts.token})`],
       ["failed / refused / still pending", `${counts.failed} / ${counts.refused} / ${counts.pending}`],
+      ["batches sent again after 503 syncing", String(syncingRetries)],
       ["throughput", `${tps.toFixed(0)} invocations/s`],
       ["latency p50 / p99", `${p50.toFixed(1)} ms / ${p99.toFixed(1)} ms`],
       ["final heights", heights.join(", ")],

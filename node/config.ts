@@ -74,7 +74,9 @@ export function consensusSettings(given: Partial<ConsensusSettings>): ConsensusS
   return merged;
 }
 
-export const DEFAULT_MEMPOOL: MempoolSettings = { capacity: 50_000, perInvokerLimit: 5_000 };
+// perInvokerLimit matches the mempool's own default (DEFAULT_MAX_PER_INVOKER): a stranger's share of every pool stays
+// small, and clients with more to send pipeline in waves or spread over accounts.
+export const DEFAULT_MEMPOOL: MempoolSettings = { capacity: 50_000, perInvokerLimit: 16 };
 
 export interface LoadedConfig {
   path: string;

@@ -16,6 +16,7 @@ import { utf8 } from "../../node/codec/hex.ts";
 import { TransferPayload, type SignedInvocation } from "../../node/codec/types.ts";
 import { DEFAULT_NET_LIMITS } from "../../node/net/limits.ts";
 import { TestCluster } from "../helpers/cluster.ts";
+import { sendInWaves } from "../../bench/attack/funding.ts";
 import { checkAcks, checkCommonHeight, checkNonces, checkSupply, fatalLines } from "./checks.ts";
 import { garbagePeer, SlowLoris } from "./hostile-peers.ts";
 import { LoadGenerator, MODES } from "./load.ts";
@@ -84,20 +85,14 @@ async function setup(cluster: TestCluster, prng: Prng, log: (l: string) => void)
   if (deployed.receipt.status !== "ok") throw new Error(`token deploy: ${deployed.receipt.status} ${deployed.receipt.error}`);
   log(`chaos: token deployed at height ${deployed.receipt.height}`);
   const accounts = Array.from({ length: CLIENTS * ACCOUNTS_PER_CLIENT }, () => Keypair.fromSecret(prng.bytes(32)));
-  let nonce = (await client.account(funded.publicKey)).nonce;
-  const invs: SignedInvocation[] = [];
-  for (const a of accounts) {
-    const input = encode(TransferPayload, { to: a.publicKey, amount: BANK_FUNDING });
-    invs.push(signInvocation(funded, { chainId, contract: BANK.contract, version: BANK.version, method: BANK.transfer, input, nonce: nonce++, gasLimit: DEFAULT_GAS.transfer, gasPrice: 1n }));
-    const mint = utf8(`${a.publicKeyHex} ${TOKEN_FUNDING}`);
-    invs.push(signInvocation(funded, { chainId, contract: TOKEN.name, version: TOKEN.version, method: "mint", input: mint, nonce: nonce++, gasLimit: DEFAULT_GAS.invoke, gasPrice: 1n }));
-  }
-  const results = await client.submitBatch(invs, { wait: true, timeoutMs: 60_000 });
-  for (const r of results) {
-    if ("error" in r) throw new Error(`funding refused: ${r.error.code} ${r.error.message}`);
-    const receipt = "receipt" in r ? r.receipt : await client.waitForReceipt(r.id, 60_000);
-    if (receipt.status !== "ok") throw new Error(`funding invocation ${r.id}: ${receipt.status} ${receipt.error}`);
-  }
+  // One invoker funds every account: in waves of 16 (the validators' limit of pending invocations per
+  // invoker), each committed before the next is sent.
+  const items = accounts.flatMap((a) => [{ a, mint: false }, { a, mint: true }]);
+  await sendInWaves(client, items, (await client.account(funded.publicKey)).nonce, ({ a, mint }, nonce) =>
+    mint
+      ? signInvocation(funded, { chainId, contract: TOKEN.name, version: TOKEN.version, method: "mint", input: utf8(`${a.publicKeyHex} ${TOKEN_FUNDING}`), nonce, gasLimit: DEFAULT_GAS.invoke, gasPrice: 1n })
+      : signInvocation(funded, { chainId, contract: BANK.contract, version: BANK.version, method: BANK.transfer, input: encode(TransferPayload, { to: a.publicKey, amount: BANK_FUNDING }), nonce, gasLimit: DEFAULT_GAS.transfer, gasPrice: 1n }),
+  60_000);
   log(`chaos: funded ${accounts.length} accounts with ${BANK_FUNDING} and ${TOKEN_FUNDING} tokens each`);
   return { accounts, chainId, minted: TOKEN_FUNDING * BigInt(accounts.length) };
 }
