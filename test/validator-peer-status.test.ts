@@ -14,12 +14,12 @@ import type { Clock, ValidatorLinks } from "../node/validator/ports.ts";
 function setup(n: number, start: bigint) {
   let height = start;
   const executor = { head: () => ({ height }) } as unknown as Executor;
-  const core = { certifiedHeight: 0n, highestQc: { view: 0n } } as unknown as ConsensusCore;
+  const core = { certifiedHeight: 0n, highestQc: { view: 0n }, holdsCertifiedBlock: true } as { certifiedHeight: bigint; highestQc: { view: bigint }; holdsCertifiedBlock: boolean };
   const catchUp = { active: null, run: async () => undefined } as unknown as CatchUp;
   const links = { onPeerConnected: () => () => undefined, broadcast: () => 0, send: () => true } as unknown as ValidatorLinks;
   const clock = { now: () => 0, after: () => ({ cancel() {} }), every: () => ({ cancel() {} }), defer: () => undefined } as Clock;
-  const peers = new PeerStatus({ links, clock, executor, core, catchUp, metrics: new NodeMetrics(), self: 0, validators: n });
-  return { peers, setHeight: (h: bigint) => void (height = h) };
+  const peers = new PeerStatus({ links, clock, executor, core: core as unknown as ConsensusCore, catchUp, metrics: new NodeMetrics(), self: 0, validators: n });
+  return { peers, core, setHeight: (h: bigint) => void (height = h) };
 }
 
 describe("syncing after a start", () => {
@@ -51,6 +51,19 @@ describe("syncing after a start", () => {
     t.peers.onStatus(2, 10n);
     t.peers.onStatus(3, 10n);
     expect(t.peers.syncState()).toMatchObject({ syncing: false, knownHeight: 10n });
+  });
+
+  it("behind as soon as it holds a certificate for a block it lacks, before any peer's status says so", () => {
+    // Found by the whole-validator simulation (seed 252405): a validator that missed a few proposals on a fast
+    // chain was 7 blocks behind while its peers' last status reports, a round old, still matched its height.
+    const t = setup(4, 17n);
+    for (const peer of [1, 2, 3]) t.peers.onStatus(peer, 17n);
+    expect(t.peers.syncState().syncing).toBe(false);
+    t.core.highestQc = { view: 29n };
+    t.core.holdsCertifiedBlock = false;
+    expect(t.peers.syncState()).toMatchObject({ syncing: true, reason: expect.stringMatching(/certificate for view 29 whose block has not arrived/) });
+    t.core.holdsCertifiedBlock = true;
+    expect(t.peers.syncState().syncing).toBe(false);
   });
 
   it("a single validator has no peers to wait for", () => {

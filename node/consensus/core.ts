@@ -233,6 +233,13 @@ export class ConsensusCore {
   get certifiedHeight(): bigint {
     return this.tree.getByHash(this.highQc.blockHash)?.height ?? this.tree.root.height;
   }
+  /**
+   * False while this core holds a quorum certificate for a block it has not received: a quorum has gone past
+   * what this validator has, however far (a certificate carries no height), so it is behind.
+   */
+  get holdsCertifiedBlock(): boolean {
+    return this.tree.getByHash(this.highQc.blockHash) !== undefined;
+  }
   get lockedCertificate(): QcT {
     return this.lockedQc;
   }

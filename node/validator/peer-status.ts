@@ -104,6 +104,9 @@ export class PeerStatus {
     if (knownHeight !== null && knownHeight > height + BEHIND_SLACK) return state(`behind: at height ${height}, peers have committed ${knownHeight}`);
     const certified = this.p.core.certifiedHeight;
     if (certified > height + CERTIFIED_SLACK) return state(`behind: at height ${height}, holding certified blocks up to ${certified} not yet applied`);
+    // Peers' reports come once a status round; a certificate for a block this validator lacks says at once that
+    // a quorum has gone past it (on a fast chain, several blocks within one round).
+    if (!this.p.core.holdsCertifiedBlock) return state(`behind: at height ${height}, holding a certificate for view ${this.p.core.highestQc.view} whose block has not arrived`);
     return state(null);
   }
 

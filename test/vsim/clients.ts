@@ -90,7 +90,12 @@ export class SimClient {
     if (age < 4000 && env.now() - env.topologyChangedAt() >= 1500) {
       const level = env.levelHeight(node);
       if (level !== null && sync.height + 6n < level) {
-        env.fail(`validator ${node.index} up for ${age} ms serves height ${sync.height} while its peers have committed ${level}, without saying syncing`);
+        const core = rt.world.core;
+        const heights = env.honest().filter((n) => n.up).map((n) => `${n.index}@${n.runtime?.services.syncState().height}`);
+        env.fail(
+          `validator ${node.index} up for ${age} ms serves height ${sync.height} while its peers have committed ${level}, without saying syncing ` +
+            `(its known height ${sync.knownHeight}, certified ${core.certifiedHeight}, view ${core.view}, highest QC view ${core.highestQc.view}; up: ${heights.join(" ")})`,
+        );
       }
     }
     let account;
