@@ -253,6 +253,20 @@ describe("mempool readiness and selection", () => {
     expect(ids(mp.select({ maxCount: 100, maxBytes: 1e9 }))).toEqual(["A0", "A1", "A2"]);
   });
 
+  it("takes at most maxDeploys deploys, a deploy past it ending its invoker's turn (later nonces depend on it)", async () => {
+    const mp = pool();
+    const deploy = (s: SodiumSigner, n: bigint) => sign(s, n, { contract: "deploy", method: "deploy" });
+    await mp.admit(deploy(alice, 0n));
+    await mp.admit(deploy(bob, 0n));
+    await mp.admit(sign(bob, 1n));
+    await mp.admit(deploy(carol, 0n));
+    await mp.admit(sign(carol, 1n));
+    await mp.admit(sign(alice, 1n));
+    expect(ids(mp.select({ maxCount: 100, maxBytes: 1e9 }))).toEqual(["A0", "B0", "C0", "A1", "B1", "C1"]);
+    expect(ids(mp.select({ maxCount: 100, maxBytes: 1e9, maxDeploys: 2 }))).toEqual(["A0", "B0", "A1", "B1"]);
+    expect(ids(mp.select({ maxCount: 100, maxBytes: 1e9, maxDeploys: 0 }))).toEqual([]);
+  });
+
   it("takes invokers round-robin, oldest first, within count and byte limits", async () => {
     const mp = pool();
     await mp.admit(sign(bob, 0n));

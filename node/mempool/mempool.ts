@@ -23,7 +23,7 @@
 // - `select` takes invokers round-robin, oldest first, one invocation per turn: one busy invoker cannot
 //   starve the others, and the same pool always yields the same selection.
 
-import { SignedInvocation, bytesEqual, encodingOf, rememberEncoding, toHex, LIMITS, CodecError } from "../codec/index.ts";
+import { BUILTIN_DEPLOY, SignedInvocation, bytesEqual, encodingOf, rememberEncoding, toHex, LIMITS, CodecError } from "../codec/index.ts";
 import { invocationId, invocationIdHex, invocationIdOfEncoding, invokerHex, rememberInvocationId } from "../crypto/digests.ts";
 import { CairnError } from "../errors.ts";
 import { InvokerQueue } from "./invoker-queue.ts";
@@ -618,6 +618,8 @@ export class Mempool {
     // Round-robin over the runs still active, compacted in place (runs[0..active) with their next index).
     const out: PoolEntry[] = [];
     let bytes = 0;
+    let deploys = 0;
+    const maxDeploys = opts.maxDeploys ?? Infinity;
     const next = new Array<number>(runs.length).fill(0);
     let active = runs.length;
     while (active > 0 && out.length < opts.maxCount) {
@@ -629,6 +631,9 @@ export class Mempool {
         const e = run[k]!;
         // An invocation that does not fit ends its invoker's turn for this block: later nonces depend on it.
         if (bytes + e.size > opts.maxBytes) continue;
+        const deploy = e.inv.contract === BUILTIN_DEPLOY;
+        if (deploy && deploys >= maxDeploys) continue;
+        if (deploy) deploys++;
         out.push(e);
         bytes += e.size;
         if (k + 1 < run.length) {

@@ -35,6 +35,11 @@ export type AdmittedListener = (entries: readonly PoolEntry[]) => void;
 export interface SelectOptions {
   maxCount: number;
   maxBytes: number;
+  /**
+   * Most deploys in the selection (default: no limit). A validator that did not compile a deploy at admission
+   * compiles it when the block runs, so fewer deploys per block bound that wait.
+   */
+  maxDeploys?: number;
   /** Ids (hex) already in uncommitted ancestor blocks: never selected, but count as ahead for readiness. */
   exclude?: ReadonlySet<string>;
   /**

@@ -12,7 +12,15 @@ export interface PayloadLimits {
   readonly maxBlockInvocations: number;
   readonly maxBlockBytes: number;
   readonly maxBlockWaitMs: number;
+  /** Deploys this validator puts in one block it proposes (default MAX_BLOCK_DEPLOYS). */
+  readonly maxBlockDeploys?: number;
 }
+
+/**
+ * Each deploy may cost a validator that did not compile it at admission one bounded compile (seconds at worst;
+ * see vm/compile-limits.ts) before the block's execution can go on, so an honest leader takes few per block.
+ */
+export const MAX_BLOCK_DEPLOYS = 2;
 
 /** Room left in a block for everything but its invocations (header, certificate, framing). */
 const BLOCK_OVERHEAD_BYTES = 64 * 1024;
@@ -37,7 +45,12 @@ export class PayloadBuilder {
     for (const b of ancestors) for (const inv of b.invocations) ahead.push(inv);
     // No `exclude` set of the ahead ids: a pooled invocation that an ancestor carries has that ancestor's
     // (invoker, nonce), which `ahead` already puts below the invoker's next ready nonce, so select skips it.
-    const select = (): PoolEntry[] => this.mempool.select({ maxCount: this.limits.maxBlockInvocations, maxBytes: this.limits.maxBlockBytes - BLOCK_OVERHEAD_BYTES, ahead });
+    const select = (): PoolEntry[] => this.mempool.select({
+        maxCount: this.limits.maxBlockInvocations,
+        maxBytes: this.limits.maxBlockBytes - BLOCK_OVERHEAD_BYTES,
+        maxDeploys: this.limits.maxBlockDeploys ?? MAX_BLOCK_DEPLOYS,
+        ahead,
+      });
     const propose = (entries: readonly PoolEntry[]): void => {
       this.cancelWait();
       this.events.enqueue({ type: "payload", view, parentHash, invocations: entries.map((e) => e.inv) });
