@@ -119,6 +119,22 @@ async function peersConnected(url: string): Promise<number | null> {
   }
 }
 
+/** CPU seconds (user + system, all threads) the given processes have used so far, from /proc; null without it. */
+function cpuSeconds(pids: readonly (number | undefined)[]): number | null {
+  try {
+    let ticks = 0;
+    for (const pid of pids) {
+      if (pid === undefined) return null;
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    }
+    return ticks / 100; // USER_HZ
+  } catch {
+    return null;
+  }
+}
+
 /** Polls the highest committed height every 100 ms; the longest time it did not move. */
 class StallWatch {
   longestMs = 0;
@@ -315,8 +331,13 @@ async function main(): Promise<number> {
       const h0 = await maxHeight(urls);
       from = performance.now();
       const watch = new StallWatch(urls);
+      const pids = urls.map((_, i) => cluster.pid(i));
+      const cpu0 = cpuSeconds(pids);
       const sent = await sendFlood(urls, flood.invocations);
       const sendEnd = performance.now();
+      const cpu1 = cpuSeconds(pids);
+      // Validator CPU per flood invocation while it was sent (with the honest client's share, a few percent).
+      const cpuText = cpu0 !== null && cpu1 !== null ? ` validator_cpu_s=${(cpu1 - cpu0).toFixed(1)} (${(((cpu1 - cpu0) / sent.sent) * 1e6).toFixed(0)} us per invocation)` : "";
       const duringRate = Number((await maxHeight(urls)) - h0) / ((sendEnd - from) / 1000);
       await sleep(W * 500);
       to = performance.now();
@@ -332,7 +353,7 @@ async function main(): Promise<number> {
       honest.start();
       const committed = await keysThatCommitted(urls, flood.keys);
       result(
-        `attack c flood: ${latencyText(honest.between(from, to), honest.refusalsBetween(from, to).length)} | sent=${sent.sent} in ${sent.seconds.toFixed(1)}s admitted=${sent.admitted} committed_keys=${committed.committed}/${flood.keys.length} pool_max=${poolMax} blocks_per_s during_send=${duringRate.toFixed(1)} flood_pending=${pendingRate.toFixed(1)} longest_chain_stall_s=${(chainStall / 1000).toFixed(1)} longest_honest_gap_s=${(longestHonestGapMs(honest.samples, from, to) / 1000).toFixed(1)} (${formatCounts(sent.refused)})`,
+        `attack c flood: ${latencyText(honest.between(from, to), honest.refusalsBetween(from, to).length)} | sent=${sent.sent} in ${sent.seconds.toFixed(1)}s admitted=${sent.admitted}${cpuText} committed_keys=${committed.committed}/${flood.keys.length} pool_max=${poolMax} blocks_per_s during_send=${duringRate.toFixed(1)} flood_pending=${pendingRate.toFixed(1)} longest_chain_stall_s=${(chainStall / 1000).toFixed(1)} longest_honest_gap_s=${(longestHonestGapMs(honest.samples, from, to) / 1000).toFixed(1)} (${formatCounts(sent.refused)})`,
       );
     }
 
