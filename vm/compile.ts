@@ -38,8 +38,8 @@ export interface CompileOptions {
   readonly limits?: CompileLimits;
   /**
    * 'urgent' (the default: a block waits for it) runs before every 'background' compile (a deploy being
-   * admitted), and a background compile already queued is moved up when an urgent request for the same sources
-   * arrives. Background compiles wait at most MAX_BACKGROUND_QUEUE deep; past that they are refused with
+   * admitted): a running background compile is stopped and queued again, and a background compile already
+   * queued is moved up when an urgent request for the same sources arrives. Background compiles wait at most MAX_BACKGROUND_QUEUE deep; past that they are refused with
    * VmError 'limit_exceeded' at once, so a flood of deploys can neither grow the queue nor delay blocks.
    */
   readonly priority?: CompilePriority;
@@ -96,6 +96,7 @@ const MEMORY_CACHE_ENTRIES = 64;
 interface Pending {
   readonly id: number;
   readonly key: string;
+  readonly priority: CompilePriority;
   readonly job: AscJob;
   readonly timeoutMs: number;
   readonly resolve: (outcome: AscOutcome) => void;
@@ -182,15 +183,37 @@ function runInWorker(key: string, job: AscJob, timeoutMs: number, priority: Comp
     return Promise.reject(new VmError("limit_exceeded", `the compiler is busy: ${background.length} deploys are waiting to be compiled`));
   }
   return new Promise((resolve, reject) => {
-    (priority === "urgent" ? urgent : background).push({ id: nextId++, key, job, timeoutMs, resolve, reject });
+    (priority === "urgent" ? urgent : background).push({ id: nextId++, key, job, timeoutMs, priority, resolve, reject });
+    if (priority === "urgent") preemptBackground();
     pump();
   });
+}
+
+/**
+ * Stops a running background compile so that an urgent one starts now (after a new worker loads the compiler,
+ * about a second) rather than after it (up to the compile bound); the stopped one runs again later.
+ */
+function preemptBackground(): void {
+  if (current === null || current.priority !== "background") return;
+  const stopped = current;
+  const w = worker;
+  worker = null;
+  if (currentTimer) clearTimeout(currentTimer);
+  currentTimer = null;
+  current = null;
+  currentWorker = null;
+  background.unshift(stopped);
+  void w?.terminate();
 }
 
 /** Moves a queued background compile of `key` ahead of the other background ones (a block now waits for it). */
 function promote(key: string): void {
   const at = background.findIndex((p) => p.key === key);
-  if (at >= 0) urgent.push(...background.splice(at, 1));
+  if (at < 0) return;
+  const [moved] = background.splice(at, 1);
+  urgent.push({ ...moved!, priority: "urgent" });
+  preemptBackground();
+  pump();
 }
 
 /** Stops the compiler worker (it is restarted on the next compile). Idle workers never keep a process alive. */
