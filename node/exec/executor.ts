@@ -19,7 +19,7 @@ import {
 } from "../codec/types.ts";
 import { blockHash, genesisHash } from "../crypto/digests.ts";
 import type { Store } from "../store/store.ts";
-import { verifyChain } from "../store/verify.ts";
+import { START_CHECK_BLOCKS, verifyChain, verifyChainTail } from "../store/verify.ts";
 import { CommittedState } from "./committed-state.ts";
 import { ContractRunner } from "./contract-call.ts";
 import { BlockContext } from "./context.ts";
@@ -40,12 +40,13 @@ import type {
   ExecStats,
   ExecutedBlock,
   ExecutorOptions,
+  OpenCheck,
   QueryRequest,
   QueryResult,
   VerifiedIds,
 } from "./types.ts";
 
-export type { CommittedHead, ContractInfo, ExecutedBlock, ExecutorOptions, QueryRequest, QueryResult, VerifiedIds } from "./types.ts";
+export type { CommittedHead, ContractInfo, ExecutedBlock, ExecutorOptions, OpenCheck, OpenLog, QueryRequest, QueryResult, VerifiedIds } from "./types.ts";
 
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 const DEFAULT_QUERY_GAS = 10_000_000n;
@@ -68,6 +69,8 @@ export class Executor {
   private readonly verifiedIds: VerifiedIds | undefined;
   private base: CommittedHead;
   private closed = false;
+  /** What open checked of the committed chain, and how long it took (start-up logs and the benchmark read it). */
+  readonly openCheck: OpenCheck;
   /** Counters for metrics and tests. */
   readonly stats: ExecStats = { stateRetries: 0, blocksExecuted: 0, blocksCommitted: 0, invocations: 0, queryRestarts: 0 };
 
@@ -75,7 +78,9 @@ export class Executor {
     readonly store: Store,
     options: ExecutorOptions,
     base: CommittedHead,
+    openCheck: OpenCheck,
   ) {
+    this.openCheck = openCheck;
     this.genesis = options.genesis;
     this.genesisBlock = genesisBlock(options.genesis);
     this.genesisBlockHash = blockHash(this.genesisBlock.header);
@@ -92,15 +97,16 @@ export class Executor {
   }
 
   /**
-   * Opens execution on a store: checks the chain (verifyChain), binds the genesis, writes the genesis block
-   * and state on an empty database, then re-executes every committed block whose results are missing.
+   * Opens execution on a store: binds the genesis, checks the chain (by default its last committed blocks and
+   * every block this open re-executes, see verifyOnOpen), writes the genesis block and state on an empty
+   * database, then re-executes every committed block whose results are missing.
    */
   static async open(store: Store, options: ExecutorOptions): Promise<Executor> {
     const genesis = options.genesis;
     const gBlock = genesisBlock(genesis);
     const gHash = blockHash(gBlock.header);
     await store.bindGenesis(genesisHash(genesis));
-    if (options.verifyOnOpen ?? true) await verifyChain(store);
+    const openCheck = await Executor.checkOnOpen(store, options);
     const committed0 = await store.blockHashAt(0n);
     if (committed0 !== null && !bytesEqual(committed0, gHash)) {
       throw new ExecError("bad_genesis", `the database's genesis block ${toHex(committed0)} is not this genesis's ${toHex(gHash)}`, 0n);
@@ -113,10 +119,36 @@ export class Executor {
     }
     const appliedHash = await store.blockHashAt(applied.height);
     if (appliedHash === null) throw new ExecError("bad_block", `state is applied up to height ${applied.height}, which is not committed`, applied.height);
-    const ex = new Executor(store, options, { height: applied.height, hash: appliedHash, stateRoot: applied.stateRoot });
+    const ex = new Executor(store, options, { height: applied.height, hash: appliedHash, stateRoot: applied.stateRoot }, openCheck);
     if (options.preloadState ?? true) await ex.committed.preload();
     await ex.reexecuteCommitted(options.onReexecuted);
     return ex;
+  }
+
+  /**
+   * The start-up check of the committed chain (see ExecutorOptions.verifyOnOpen), logged as it begins and
+   * ends: without the lines a long check looked like a hung validator.
+   */
+  private static async checkOnOpen(store: Store, options: ExecutorOptions): Promise<OpenCheck> {
+    const setting = options.verifyOnOpen ?? true;
+    if (setting === false) return { mode: "none", from: null, to: null, blocks: 0, ms: 0 };
+    const log = options.openLog;
+    const started = performance.now();
+    let check: Omit<OpenCheck, "ms">;
+    if (setting === "full") {
+      log?.info("start-up check: verifying the whole committed chain");
+      const r = await verifyChain(store);
+      check = { mode: "full", from: r.head === null ? null : 0n, to: r.head, blocks: r.blocks };
+    } else {
+      // Blocks committed but not applied are re-executed below, so they are read anyway: check them all.
+      const applied = await store.lastApplied();
+      log?.info(`start-up check: the last ${START_CHECK_BLOCKS} committed blocks and any not yet applied`, { appliedHeight: applied?.height ?? null });
+      const r = await verifyChainTail(store, { from: applied === null ? 0n : applied.height + 1n });
+      check = { mode: "tail", from: r.from, to: r.head, blocks: r.blocks };
+    }
+    const ms = Math.round((performance.now() - started) * 10) / 10;
+    log?.info(`start-up check passed: ${check.blocks} blocks in ${ms} ms`, { from: check.from, to: check.to, blocks: check.blocks, ms });
+    return { ...check, ms };
   }
 
   /** Blocks committed (chain index written) but not yet applied: crash between the two, or wiped state. */

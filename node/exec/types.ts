@@ -15,12 +15,34 @@ export interface ExecutorOptions {
   readonly maxStateRetries?: number;
   /** Gas cap of read-only queries (default 10 000 000). */
   readonly queryGasCap?: bigint;
-  /** Run verifyChain before anything else on open (default true): a node must not start on a corrupt chain. */
-  readonly verifyOnOpen?: boolean;
+  /**
+   * What open checks of the committed chain before anything else, since a node must not start on a corrupt
+   * chain. true (the default): the last START_CHECK_BLOCKS committed blocks and every block open re-executes
+   * (verifyChainTail), a cost that does not grow with the chain; "full": the whole chain (verifyChain, what
+   * `cairn verify-chain` runs); false: nothing.
+   */
+  readonly verifyOnOpen?: boolean | "full";
+  /** Where open reports its start-up check (one line as it begins, one with blocks checked and time taken). */
+  readonly openLog?: OpenLog;
   /** Called after each committed-but-unapplied block re-executed on open. */
   readonly onReexecuted?: (height: bigint, stateRoot: Uint8Array) => void;
   /** Default for executeBlock's `verified` (e.g. `{ has: (id) => mempool.isVerified(id) }`). */
   readonly verifiedIds?: VerifiedIds;
+}
+
+/** The part of a node's logger open writes to (node/net's Logger fits). */
+export interface OpenLog {
+  info(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** What open checked of the committed chain (Executor.openCheck). */
+export interface OpenCheck {
+  readonly mode: "tail" | "full" | "none";
+  /** Lowest and highest height checked; null when nothing was (an empty database, or mode "none"). */
+  readonly from: bigint | null;
+  readonly to: bigint | null;
+  readonly blocks: number;
+  readonly ms: number;
 }
 
 /** Ids (hex) whose signatures were already checked (the mempool's cache), so blocks do not verify twice. */

@@ -1,6 +1,8 @@
 // Operator commands: run validators (start, devnet) and check a validator's database (verify-chain, replay).
 
 import { join } from "node:path";
+import { decode } from "../../codec/codec.ts";
+import { SafetyState } from "../../codec/consensus.ts";
 import { toHex } from "../../codec/hex.ts";
 import { loadConfig } from "../../config.ts";
 import { verifyQc } from "../../consensus/quorum.ts";
@@ -9,7 +11,7 @@ import { initDevnet, runDevnet } from "../../devnet.ts";
 import { replay } from "../../exec/replay.ts";
 import { RealContractVm, genesisBlockHash } from "../../exec/index.ts";
 import { Store } from "../../store/store.ts";
-import { verifyChain } from "../../store/verify.ts";
+import { START_CHECK_BLOCKS, verifyChain } from "../../store/verify.ts";
 import { Validator } from "../../validator/index.ts";
 import { EXIT_FAILED, EXIT_OK, CliError, parse, processIo, runCommand, usage, type CliIo } from "./client-common.ts";
 
@@ -31,6 +33,17 @@ function configArg(values: { config?: string }, line: string): string {
 const START = "cairn start --config FILE [--json]";
 const FATAL_EXIT_GRACE_MS = 5000;
 
+/**
+ * Lines in the validator's own log format (`info [node<i>] message {fields}` on stderr, as
+ * node/validator/index.ts writes them), for what `start` says around Validator.start.
+ */
+function startLog(index: number): { info(msg: string, fields?: Record<string, unknown>): void } {
+  return {
+    info: (msg, fields) =>
+      process.stderr.write(`info [node${index}] ${msg}${fields ? " " + JSON.stringify(fields, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) : ""}\n`),
+  };
+}
+
 export const runStart: Command = async (argv, io = processIo) => {
   let validator: Validator | null = null;
   const code = await runCommand("start", START, argv, io, async (args) => {
@@ -38,7 +51,19 @@ export const runStart: Command = async (argv, io = processIo) => {
     let loaded;
     try {
       loaded = loadConfig(configArg(values, START));
+      // The start-up check runs inside Validator.start (Executor.open), which is not handed a logger, so
+      // its two lines are written here: before it begins, and with what it checked once the node serves.
+      const log = startLog(loaded.config.index);
+      const began = performance.now();
+      log.info(`start-up: opening ${join(loaded.config.dataDir, "db")}, checking the last ${START_CHECK_BLOCKS} committed blocks and the safety state`);
       validator = await Validator.start(loaded);
+      const check = (validator as Validator).runtime.world.executor.openCheck;
+      log.info(`start-up check passed: ${check.blocks} blocks in ${check.ms} ms; serving after ${Math.round(performance.now() - began)} ms`, {
+        from: check.from,
+        to: check.to,
+        blocks: check.blocks,
+        checkMs: check.ms,
+      });
     } catch (e) {
       throw failure(e);
     }
@@ -118,7 +143,13 @@ export const runDevnetCommand: Command = async (argv, io = processIo) => {
 // ---- verify-chain -----------------------------------------------------------------------------------
 
 const VERIFY = "cairn verify-chain --config FILE [--json]";
+/** A progress line on stderr every this many blocks: a million-block walk takes minutes. */
+export const VERIFY_PROGRESS_BLOCKS = 10_000;
 
+/**
+ * The full check of a stopped validator's database: every committed block from genesis (what a start checks
+ * of the last few only, see START_CHECK_BLOCKS), with every certificate's signatures, and the safety state.
+ */
 export const runVerifyChain: Command = (argv, io = processIo) =>
   runCommand("verify-chain", VERIFY, argv, io, async (args) => {
     const { values } = parse(args, { config: { type: "string" } }, VERIFY);
@@ -136,12 +167,30 @@ export const runVerifyChain: Command = (argv, io = processIo) =>
       throw failure(e);
     }
     try {
+      const total = ((await store.committedHead())?.height ?? -1n) + 1n;
+      const began = performance.now();
       const r = await verifyChain(store, {
         verifyQc: (qc, height) => height === 0n || verifyQc(qc, set, crypto).ok,
+        onBlock: (height) => {
+          const done = height + 1n;
+          if (done % BigInt(VERIFY_PROGRESS_BLOCKS) !== 0n || done === total) return;
+          const s = (performance.now() - began) / 1000;
+          io.stderr(`cairn verify-chain: ${done} of ${total} blocks verified (${(Number((done * 1000n) / total) / 10).toFixed(1)}%), ${s.toFixed(1)} s\n`);
+        },
       });
+      // The safety state is the other thing a start reads: a start refuses one that does not decode.
+      const safety = await store.getSafety();
+      if (safety !== null) {
+        try {
+          decode(SafetyState, safety, "stored safety state");
+        } catch (e) {
+          throw new CliError("corrupt_chain", `the stored safety state does not decode: ${(e as Error).message}`);
+        }
+      }
+      const seconds = (performance.now() - began) / 1000;
       return {
-        json: { ok: true, head: r.head?.toString() ?? null, blocks: r.blocks, headHash: r.headHash ? toHex(r.headHash) : null },
-        text: `chain ok: ${r.blocks} committed blocks, head ${r.head ?? "none"} ${r.headHash ? toHex(r.headHash) : ""}\n`,
+        json: { ok: true, head: r.head?.toString() ?? null, blocks: r.blocks, headHash: r.headHash ? toHex(r.headHash) : null, safetyState: safety !== null, seconds },
+        text: `chain ok: ${r.blocks} committed blocks, head ${r.head ?? "none"} ${r.headHash ? toHex(r.headHash) : ""}; safety state ${safety === null ? "absent" : "ok"}; ${seconds.toFixed(1)} s\n`,
       };
     } catch (e) {
       throw failure(e);
