@@ -218,7 +218,14 @@ async function main(): Promise<number> {
     const urls = cluster.info.rest;
     cluster.startAll();
     await Promise.all(urls.map((_, i) => cluster.waitReady(i, 60_000)));
-    await cluster.waitHeight(0, 2n, 60_000);
+    // Linked to its peers and taking writes (an idle chain may write no blocks, so no height is awaited).
+    for (const url of urls) {
+      const until = performance.now() + 60_000;
+      while (((await fetch(url + "/v1/status").then((r) => r.json())) as { syncing: boolean }).syncing) {
+        if (performance.now() > until) throw new Error(`${url} still syncing 60 s after start`);
+        await sleep(100);
+      }
+    }
     const s0 = (await status(urls[0]!))!;
     const chainId = s0.chainId;
     const floor = s0.minGasPrice;
