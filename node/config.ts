@@ -19,11 +19,6 @@ export interface ConsensusSettings {
   /** First view timeout; doubles on each consecutive failed view up to maxTimeoutMs. */
   baseTimeoutMs: number;
   maxTimeoutMs: number;
-  /**
-   * An idle leader (nothing pooled, nothing uncommitted) waits this long for invocations before proposing an
-   * empty block, which keeps the chain and everyone's view timers alive. Must stay below baseTimeoutMs.
-   */
-  maxBlockWaitMs: number;
   maxBlockInvocations: number;
   maxBlockBytes: number;
 }
@@ -62,16 +57,17 @@ export interface NodeConfig {
 export const DEFAULT_CONSENSUS: ConsensusSettings = {
   baseTimeoutMs: 1000,
   maxTimeoutMs: 30_000,
-  maxBlockWaitMs: 500,
   maxBlockInvocations: 2000,
   maxBlockBytes: 4 * 1024 * 1024,
 };
 
-/** Defaults filled in; an unset maxBlockWaitMs follows the view timeout (half of it). */
+/**
+ * Defaults filled in. A `maxBlockWaitMs` left in an older config is ignored: idle leaders no longer propose
+ * empty blocks after a wait, they propose nothing.
+ */
 export function consensusSettings(given: Partial<ConsensusSettings>): ConsensusSettings {
-  const merged = { ...DEFAULT_CONSENSUS, ...given };
-  if (given.maxBlockWaitMs === undefined) merged.maxBlockWaitMs = Math.max(1, Math.floor(merged.baseTimeoutMs / 2));
-  return merged;
+  const { maxBlockWaitMs: _ignored, ...rest } = given as Partial<ConsensusSettings> & { maxBlockWaitMs?: unknown };
+  return { ...DEFAULT_CONSENSUS, ...rest };
 }
 
 // perInvokerLimit matches the mempool's own default (DEFAULT_MAX_PER_INVOKER): a stranger's share of every pool stays
@@ -168,9 +164,7 @@ export function loadConfig(path: string): LoadedConfig {
     config.verifyWorkers = raw.verifyWorkers;
   }
   const c = config.consensus;
-  if (!(Number.isInteger(c.maxBlockWaitMs) && c.maxBlockWaitMs >= 1 && c.maxBlockWaitMs < c.baseTimeoutMs)) {
-    fail(abs, `consensus.maxBlockWaitMs must be an integer from 1 to below baseTimeoutMs (${c.baseTimeoutMs}), got ${c.maxBlockWaitMs}`);
-  }
+
   if (config.index >= genesis.validators.length) fail(abs, `index ${config.index} but genesis has ${genesis.validators.length} validators`);
   if (config.peers.length !== genesis.validators.length) {
     fail(abs, `peers lists ${config.peers.length} validators but genesis has ${genesis.validators.length}`);

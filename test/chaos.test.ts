@@ -124,7 +124,7 @@ describe("chaos run", () => {
     }
   });
 
-  it("monitor: measures a stall only while a connected quorum is up, and reports a validator left behind", async () => {
+  it("monitor: measures a stall only while a connected quorum is up and work waits, and reports a validator left behind", async () => {
     const heights = [10, 10, 10, 10];
     let up = [true, true, true, true];
     const servers = heights.map((_, i) =>
@@ -137,6 +137,7 @@ describe("chaos run", () => {
     await Promise.all(servers.map((s) => new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()))));
     const lines: string[] = [];
     let cut = false;
+    let busy = true;
     const monitor = new HeightMonitor({
       urls: servers.map((s) => `http://127.0.0.1:${(s.address() as { port: number }).port}`),
       // While `cut`, validator 0 is partitioned from the others.
@@ -144,6 +145,7 @@ describe("chaos run", () => {
       quorum: 3,
       log: (l) => lines.push(l),
       noProgressMs: 1_000,
+      busy: () => busy,
     });
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     try {
@@ -157,8 +159,13 @@ describe("chaos run", () => {
       cut = true;
       await sleep(800);
       expect(monitor.longestStallMs).toBe(0);
-      // A connected quorum that does not commit: a stall.
+      // A connected quorum with no work waiting: an idle chain, not a stall.
       cut = false;
+      busy = false;
+      await sleep(800);
+      expect(monitor.longestStallMs).toBe(0);
+      // A connected quorum that does not commit while work waits: a stall.
+      busy = true;
       await sleep(1_200);
       expect(monitor.longestStallMs).toBeGreaterThanOrEqual(700);
       // Everyone but validator 3 commits on; 3 answers at its old height and is reported once.

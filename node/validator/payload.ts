@@ -1,17 +1,16 @@
 // What a leader puts in its next block: ready invocations from the mempool, leaving out those that blocks on
-// their way to commit already carry. Idle, it waits up to maxBlockWaitMs before proposing an empty block, so an
-// idle chain does not write blocks as fast as the network allows; arriving work cuts the wait short.
+// their way to commit already carry. Idle (nothing selectable, nothing uncommitted carrying invocations), it
+// proposes nothing, so an idle chain does not grow; work that arrives while it waits is proposed at once.
 
 import type { Block, SignedInvocation } from "../codec/types.ts";
 import type { Mempool, PoolEntry } from "../mempool/index.ts";
 import type { CommitPipeline } from "./commit-pipeline.ts";
 import type { EventSink } from "./event-pump.ts";
-import type { Clock, Timer } from "./ports.ts";
+import type { Clock } from "./ports.ts";
 
 export interface PayloadLimits {
   readonly maxBlockInvocations: number;
   readonly maxBlockBytes: number;
-  readonly maxBlockWaitMs: number;
   /** Deploys this validator puts in one block it proposes (default MAX_BLOCK_DEPLOYS). */
   readonly maxBlockDeploys?: number;
 }
@@ -26,7 +25,6 @@ export const MAX_BLOCK_DEPLOYS = 2;
 const BLOCK_OVERHEAD_BYTES = 64 * 1024;
 
 export class PayloadBuilder {
-  private waitTimer: Timer | null = null;
   private proposeIfReady: (() => void) | null = null;
 
   constructor(
@@ -60,23 +58,21 @@ export class PayloadBuilder {
     // not work: they must not make the chain write blocks faster than an idle one does.
     const ready = select();
     if (ready.length > 0 || ahead.length > 0) return propose(ready);
-    // Idle: an empty block after maxBlockWaitMs keeps the chain (and everyone's view timers) alive; arriving
-    // work that can be selected cuts the wait short.
+    // Idle: no block at all, so an idle chain does not grow. The view times out and the next leader waits the
+    // same way; the timeouts carry the highest certificate, so a validator that missed the last votes still
+    // completes the last commit. Work that can be selected arriving while this leader waits is proposed at once.
     this.proposeIfReady = () => {
       const entries = select();
       if (entries.length > 0) propose(entries);
     };
-    this.waitTimer = this.clock.after(this.limits.maxBlockWaitMs, () => propose(select()));
   }
 
-  /** Invocations arrived: a leader idling before an empty block proposes now if any of them can be selected. */
+  /** Invocations arrived: an idle leader proposes now if any of them can be selected. */
   onWork(): void {
     if (this.proposeIfReady) this.clock.defer(() => this.proposeIfReady?.());
   }
 
   private cancelWait(): void {
-    this.waitTimer?.cancel();
-    this.waitTimer = null;
     this.proposeIfReady = null;
   }
 

@@ -128,14 +128,15 @@ export interface CommonCheck {
 }
 
 /**
- * The validators agree at a common height: the same block hash at the lowest height all four have committed,
- * and the same state commitment after it (block h + 1 carries it in its header; /v1/status shows it when the
- * four are caught at one height).
+ * The validators agree at a common height: the same block hash at the height below the lowest all four have
+ * committed, and the same state commitment after it (block h + 1, which all four have, carries it in its
+ * header; an idle chain may never write another); /v1/status shows it when the four are caught at one height.
  */
 export async function checkCommonHeight(urls: readonly string[]): Promise<CommonCheck> {
   const details: string[] = [];
   const statuses = await Promise.all(urls.map(async (u) => (await getJson(`${u}/v1/status`)).body));
-  const h = statuses.reduce<bigint>((m, s) => (BigInt(s.height) < m ? BigInt(s.height) : m), BigInt(statuses[0].height));
+  const lowest = statuses.reduce<bigint>((m, s) => (BigInt(s.height) < m ? BigInt(s.height) : m), BigInt(statuses[0].height));
+  const h = lowest > 0n ? lowest - 1n : 0n;
   const blockAt = async (v: number, height: bigint): Promise<any> => {
     for (let attempt = 0; attempt < 100; attempt++) {
       const r = await getJson(`${urls[v]}/v1/blocks/${height}`);

@@ -1,6 +1,6 @@
 // Watches the validators' committed heights every 250 ms for the whole run: the longest stall (a quorum of
-// validators up and connected, yet no new commit anywhere) and validators that make no progress while the
-// others commit.
+// validators up and connected and work waiting, yet no new commit anywhere) and validators that make no
+// progress while the others commit.
 
 export interface MonitorOptions {
   urls: readonly string[];
@@ -10,6 +10,8 @@ export interface MonitorOptions {
   log: (line: string) => void;
   /** How long a validator that answers may stay at one height while the network commits before it is reported. */
   noProgressMs?: number;
+  /** Whether invocations are waiting to commit (default: always). An idle chain writes no blocks: not a stall. */
+  busy?: () => boolean;
 }
 
 const POLL_MS = 250;
@@ -76,7 +78,7 @@ export class HeightMonitor {
       if (max > this.maxHeight) {
         this.maxHeight = max;
         this.stallSince = quorum ? now : null;
-      } else if (quorum) {
+      } else if (quorum && (this.opts.busy?.() ?? true)) {
         this.stallSince ??= now;
         this.longestStallMs = Math.max(this.longestStallMs, now - this.stallSince);
       } else {

@@ -16,6 +16,7 @@ import { utf8 } from "../../node/codec/hex.ts";
 import { TransferPayload, type SignedInvocation } from "../../node/codec/types.ts";
 import { DEFAULT_NET_LIMITS } from "../../node/net/limits.ts";
 import { TestCluster } from "../helpers/cluster.ts";
+import { commitProbe } from "../helpers/probe.ts";
 import { sendInWaves } from "../../bench/attack/funding.ts";
 import { checkAcks, checkCommonHeight, checkNonces, checkSupply, fatalLines } from "./checks.ts";
 import { garbagePeer, SlowLoris } from "./hostile-peers.ts";
@@ -122,7 +123,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
 
   const loris: SlowLoris[] = [];
   let load: LoadGenerator | null = null;
-  const monitor = new HeightMonitor({ urls: cluster.info.rest, connected: (i, j) => mesh.connected(i, j), quorum: QUORUM, log });
+  const monitor = new HeightMonitor({ urls: cluster.info.rest, connected: (i, j) => mesh.connected(i, j), quorum: QUORUM, log, busy: () => (load?.pendingCount ?? 0) > 0 });
   try {
     cluster.startAll();
     await Promise.all(cluster.info.rest.map((_, i) => cluster.waitReady(i, 60_000)));
@@ -153,10 +154,17 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     log(`chaos: load stopped; ${unresolvedCount} outcome(s) still unknown`);
     for (const u of load.unresolved()) log(`chaos: unresolved: account ${u.account.slice(0, 16)} nonce ${u.nonce} id ${u.id} (${u.resubmits} resubmits)`);
 
-    // Progress after healing: every validator reaches a height above what any had when healing finished.
+    // Progress after healing: every validator reaches a height above what any had when healing finished. The
+    // load has stopped and an idle chain writes no blocks, so probe transfers give it work meanwhile.
     const target = monitor.maxHeight + 3n;
+    let probes = 0;
+    const allAt = async () => (await Promise.all(cluster.info.rest.map((_, i) => cluster.height(i)))).every((h) => h >= target);
     try {
-      await waitFor(`all validators at height ${target}`, 90_000, async () => (await Promise.all(cluster.info.rest.map((_, i) => cluster.height(i)))).every((h) => h >= target));
+      await waitFor(`all validators at height ${target}`, 90_000, async () => {
+        if (await allAt()) return true;
+        await commitProbe(cluster.info.rest[probes++ % VALIDATORS]!, cluster.info.funded.secretKey, 10_000).catch(() => undefined);
+        return allAt();
+      });
       log(`chaos: healed network progressed: every validator at height >= ${target}`);
     } catch {
       const hs = await Promise.all(cluster.info.rest.map((_, i) => cluster.height(i).catch(() => -1n)));

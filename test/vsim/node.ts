@@ -23,7 +23,6 @@ import { SimVm } from "./vm.ts";
 export interface NodeSettings {
   baseTimeoutMs: number;
   maxTimeoutMs: number;
-  maxBlockWaitMs: number;
   /** Largest delay of one storage step (ms). */
   ioMaxDelay: number;
 }
@@ -164,7 +163,7 @@ export class SimNode {
       links,
       clock: new SimClock(this.o.scheduler, alive),
       log: this.log,
-      payload: { maxBlockInvocations: 200, maxBlockBytes: 1 << 22, maxBlockWaitMs: this.o.settings.maxBlockWaitMs },
+      payload: { maxBlockInvocations: 200, maxBlockBytes: 1 << 22 },
       statusIntervalMs: 500,
     });
     this.onRuntime(rt);

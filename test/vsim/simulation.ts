@@ -116,7 +116,7 @@ export async function runSeed(seed: number, hooks: SimHooks = {}): Promise<SimSt
   };
   const supply = FUNDS * BigInt(ACCOUNTS);
   const net = new SimNetwork(sc.n, genesis.chainId, s, rng.fork(), { minDelay: faults.minDelay, maxDelay: faults.maxDelay, drop: faults.drop, dup: faults.dup });
-  const settings = { baseTimeoutMs: sc.baseTimeoutMs, maxTimeoutMs: 2000, maxBlockWaitMs: 50, ioMaxDelay: 2 };
+  const settings = { baseTimeoutMs: sc.baseTimeoutMs, maxTimeoutMs: 2000, ioMaxDelay: 2 };
 
   // Agreement: the block hash and state commitment each honest validator committed at each height.
   const chain = new Map<bigint, { hash: string; root: string }>();
