@@ -66,7 +66,7 @@ export class Validator {
     let executor: Executor;
     try {
       const vm = new RealContractVm({ compileCacheDir: join(config.dataDir, "compiled") });
-      executor = await Executor.open(store, { genesis, vm });
+      executor = await Executor.open(store, { genesis, vm, openLog: log });
     } catch (e) {
       await store.close().catch(() => undefined);
       throw e;

@@ -11,7 +11,7 @@ import { initDevnet, runDevnet } from "../../devnet.ts";
 import { replay } from "../../exec/replay.ts";
 import { RealContractVm, genesisBlockHash } from "../../exec/index.ts";
 import { Store } from "../../store/store.ts";
-import { START_CHECK_BLOCKS, verifyChain } from "../../store/verify.ts";
+import { verifyChain } from "../../store/verify.ts";
 import { Validator } from "../../validator/index.ts";
 import { EXIT_FAILED, EXIT_OK, CliError, parse, processIo, runCommand, usage, type CliIo } from "./client-common.ts";
 
@@ -33,17 +33,6 @@ function configArg(values: { config?: string }, line: string): string {
 const START = "cairn start --config FILE [--json]";
 const FATAL_EXIT_GRACE_MS = 5000;
 
-/**
- * Lines in the validator's own log format (`info [node<i>] message {fields}` on stderr, as
- * node/validator/index.ts writes them), for what `start` says around Validator.start.
- */
-function startLog(index: number): { info(msg: string, fields?: Record<string, unknown>): void } {
-  return {
-    info: (msg, fields) =>
-      process.stderr.write(`info [node${index}] ${msg}${fields ? " " + JSON.stringify(fields, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) : ""}\n`),
-  };
-}
-
 export const runStart: Command = async (argv, io = processIo) => {
   let validator: Validator | null = null;
   const code = await runCommand("start", START, argv, io, async (args) => {
@@ -51,19 +40,8 @@ export const runStart: Command = async (argv, io = processIo) => {
     let loaded;
     try {
       loaded = loadConfig(configArg(values, START));
-      // The start-up check runs inside Validator.start (Executor.open), which is not handed a logger, so
-      // its two lines are written here: before it begins, and with what it checked once the node serves.
-      const log = startLog(loaded.config.index);
-      const began = performance.now();
-      log.info(`start-up: opening ${join(loaded.config.dataDir, "db")}, checking the last ${START_CHECK_BLOCKS} committed blocks and the safety state`);
+      // The start-up check (Executor.open) logs through the validator's logger as it begins and ends.
       validator = await Validator.start(loaded);
-      const check = (validator as Validator).runtime.world.executor.openCheck;
-      log.info(`start-up check passed: ${check.blocks} blocks in ${check.ms} ms; serving after ${Math.round(performance.now() - began)} ms`, {
-        from: check.from,
-        to: check.to,
-        blocks: check.blocks,
-        checkMs: check.ms,
-      });
     } catch (e) {
       throw failure(e);
     }
