@@ -448,9 +448,10 @@ describe("pacemaker", () => {
       cluster.run(200);
     }
     const entry = (view: bigint) => cluster.nodes[0]!.log.flatMap((l) => ofType(l, "setTimer")).find((t) => t.view === view)!.ms;
-    // View v is v - 3 views past the decided head (genesis), but only the leader of view 1 timed out holding
-    // the QC of the view before (genesis, view 0), so the exponent stops at FREE_BACKOFF + 1 = 2.
-    expect([2n, 3n, 4n, 5n, 6n].map(entry)).toEqual([1000, 1000, 2000, 4000, 4000]);
+    // View v is v - 3 views past the decided head (genesis). Only the leader of view 1 timed out holding the
+    // QC of the view before, and that is genesis, which has nothing to execute: no evidence that views are too
+    // short, so the exponent stops at FREE_BACKOFF = 1.
+    expect([2n, 3n, 4n, 5n, 6n].map(entry)).toEqual([1000, 1000, 2000, 2000, 2000]);
     cluster.drop = () => false;
     cluster.fireTimers();
     cluster.run(3000);
@@ -518,6 +519,26 @@ describe("pacemaker", () => {
     expect(timers.get(13n)).toBe(128_000);
     const odd = [3n, 5n, 7n, 9n, 11n, 13n].map((v) => timers.get(v)!);
     for (let i = 1; i < odd.length; i++) expect(odd[i]!).toBeGreaterThan(odd[i - 1]!);
+  });
+
+  it("leaders holding the QC of an empty block that time out (an idle chain proposes nothing) do not raise it", () => {
+    const c = new ChainBuilder(4);
+    const d = new Driver(c.core(0, { maxTimeoutMs: 1e9 }), c);
+    const { timers, note } = entryTimers();
+    note(d.start());
+    let parent = c.genesis;
+    for (let v = 1n; v <= 11n; v += 2n) {
+      const b = c.child(parent, v, { invocations: [] });
+      const qc = c.qcFor(b);
+      note(d.message(d.core.leader(v), c.proposalMsg(b)));
+      const next = v + 1n;
+      const leader = d.core.leader(next);
+      const signers = leader === 0 ? [1, 2] : [leader, [1, 2, 3].find((i) => i !== leader)!];
+      for (const s of signers) note(d.message(s, { type: "timeout", value: c.timeout(s, next, qc) }));
+      parent = b;
+    }
+    // The same views as above with empty blocks: the exponent stays at FREE_BACKOFF = 1.
+    expect(Math.max(...[3n, 5n, 7n, 9n, 11n, 13n].map((v) => timers.get(v)!))).toBe(2000);
   });
 
   it("a restarted validator does not inherit the backoff of the views it lived through", () => {

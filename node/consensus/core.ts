@@ -697,7 +697,22 @@ export class ConsensusCore {
   private noteLeaderTimeout(t: Timeout): void {
     if (t.signer !== leaderIndex(t.view, this.n) || t.highQc.view + 1n !== t.view) return;
     if (t.view <= this.tree.get(this.decidedKey)!.view || t.view > this.curView + BigInt(this.limits.viewWindow)) return;
+    if (this.nothingToExecute(t.highQc.blockHash)) return;
     this.leaderTimedOut.add(t.view);
+  }
+
+  /**
+   * True when the block `hash` and its ancestors above the decided head carry no invocations: a leader holding
+   * its QC had nothing to execute before proposing, so its timeout means it had nothing to propose (an idle
+   * chain writes no blocks), not that views are too short. Unknown blocks count as work.
+   */
+  private nothingToExecute(hash: Uint8Array): boolean {
+    let node = this.tree.getByHash(hash);
+    while (node !== undefined && node.key !== this.decidedKey) {
+      if (node.block.invocations.length > 0) return false;
+      node = this.tree.parent(node);
+    }
+    return node !== undefined;
   }
 
   private enterView(view: bigint): void {
