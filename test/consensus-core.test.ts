@@ -495,16 +495,18 @@ describe("pacemaker", () => {
     expect(timers.get(13n)).toBe(2000); // ten views past the decided head: base * 2^10 before this rule
   });
 
-  it("keeps doubling while leaders holding the previous view's QC time out (views too short for execution)", () => {
+  /**
+   * Odd views 1..11 certify a block (with one invocation, or none); the leader of the next view times out still
+   * holding that QC. QC and TC alternate, so nothing commits. Returns the timer armed on entering each view.
+   */
+  function leaderTimeoutsHoldingQc(invocations: "one" | "none"): Map<bigint, number> {
     const c = new ChainBuilder(4);
     const d = new Driver(c.core(0, { maxTimeoutMs: 1e9 }), c);
     const { timers, note } = entryTimers();
     note(d.start());
-    // Odd views certify a block; the leader of the next view times out still holding that QC, as when it
-    // cannot execute the block in time. QC and TC alternate, so nothing commits.
     let parent = c.genesis;
     for (let v = 1n; v <= 11n; v += 2n) {
-      const b = c.child(parent, v);
+      const b = invocations === "one" ? c.child(parent, v) : c.child(parent, v, { invocations: [] });
       const qc = c.qcFor(b);
       note(d.message(d.core.leader(v), c.proposalMsg(b)));
       const next = v + 1n;
@@ -515,6 +517,12 @@ describe("pacemaker", () => {
       parent = b;
     }
     expect(d.core.committedHeight).toBe(0n);
+    return timers;
+  }
+
+  it("keeps doubling while leaders holding the previous view's QC time out (views too short for execution)", () => {
+    // As when a leader cannot execute the certified block in time.
+    const timers = leaderTimeoutsHoldingQc("one");
     // View 13 is ten views past the decided head with six such views: base * 2^min(10, 1 + 6).
     expect(timers.get(13n)).toBe(128_000);
     const odd = [3n, 5n, 7n, 9n, 11n, 13n].map((v) => timers.get(v)!);
@@ -522,22 +530,8 @@ describe("pacemaker", () => {
   });
 
   it("leaders holding the QC of an empty block that time out (an idle chain proposes nothing) do not raise it", () => {
-    const c = new ChainBuilder(4);
-    const d = new Driver(c.core(0, { maxTimeoutMs: 1e9 }), c);
-    const { timers, note } = entryTimers();
-    note(d.start());
-    let parent = c.genesis;
-    for (let v = 1n; v <= 11n; v += 2n) {
-      const b = c.child(parent, v, { invocations: [] });
-      const qc = c.qcFor(b);
-      note(d.message(d.core.leader(v), c.proposalMsg(b)));
-      const next = v + 1n;
-      const leader = d.core.leader(next);
-      const signers = leader === 0 ? [1, 2] : [leader, [1, 2, 3].find((i) => i !== leader)!];
-      for (const s of signers) note(d.message(s, { type: "timeout", value: c.timeout(s, next, qc) }));
-      parent = b;
-    }
-    // The same views as above with empty blocks: the exponent stays at FREE_BACKOFF = 1.
+    // The same views with empty blocks: nothing to execute, so the exponent stays at FREE_BACKOFF = 1.
+    const timers = leaderTimeoutsHoldingQc("none");
     expect(Math.max(...[3n, 5n, 7n, 9n, 11n, 13n].map((v) => timers.get(v)!))).toBe(2000);
   });
 
