@@ -165,6 +165,8 @@ export class SimNode {
       log: this.log,
       payload: { maxBlockInvocations: 200, maxBlockBytes: 1 << 22 },
       statusIntervalMs: 500,
+      // TRACE=1 shows every consensus action as well as the validators' own log lines.
+      trace: this.o.trace !== null,
     });
     this.onRuntime(rt);
     rt.halt.onFatal((e) => {
