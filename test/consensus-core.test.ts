@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { decode, encode } from "../node/codec/codec.ts";
 import { bytesEqual, toHex } from "../node/codec/hex.ts";
 import { ConsensusMessage, Evidence, SafetyState } from "../node/codec/consensus.ts";
-import type { Block, QuorumCertificate } from "../node/codec/types.ts";
+import { BUILTIN_DEPLOY, LIMITS, type Block, type QuorumCertificate } from "../node/codec/types.ts";
 import { blockHash } from "../node/crypto/index.ts";
 import { SodiumSigner, verifyStrict } from "../node/crypto/sodium.ts";
 import {
@@ -715,6 +715,22 @@ describe("proposal validation", () => {
     );
     check("height does not follow the parent", edited((b) => ({ ...b, header: { ...b.header, height: 5n } })), "invalid_block");
     check("block too large", c.proposalMsg(a), "too_large", { maxBlockBytes: 200 });
+  });
+
+  it("rejects a block with more deploys than a block may carry, and votes for one at the limit", () => {
+    const deploy = () => ({ ...c.invocation(), contract: BUILTIN_DEPLOY, method: "deploy" });
+    const over = c.child(c.genesis, 1n, { invocations: Array.from({ length: LIMITS.maxDeploysPerBlock + 1 }, deploy) });
+    const d1 = new Driver(c.core(0), c);
+    d1.start();
+    const out1 = d1.message(1, c.proposalMsg(over));
+    expect(ofType(out1, "misbehaviour").map((m) => m.code)).toEqual(["invalid_block"]);
+    expect(votes(out1)).toHaveLength(0);
+    const atLimit = c.child(c.genesis, 1n, { invocations: Array.from({ length: LIMITS.maxDeploysPerBlock }, deploy) });
+    const d2 = new Driver(c.core(0), c);
+    d2.start();
+    const out2 = d2.message(1, c.proposalMsg(atLimit));
+    expect(ofType(out2, "misbehaviour")).toHaveLength(0);
+    expect(votes(out2)).toHaveLength(1);
   });
 
   it("rejects a justify whose view is not the parent's view", () => {

@@ -23,6 +23,11 @@ export const LIMITS = {
   /** Input bytes of one invocation; deploys carry their sources here, so it is generous. */
   maxInputBytes: 512 * 1024,
   maxInvocationsPerBlock: 10_000,
+  /**
+   * Deploys in one block (a validity rule): a validator that did not compile a deploy at admission compiles it
+   * before the block's execution can go on, each compile bounded (vm/compile-limits.ts) but seconds at worst.
+   */
+  maxDeploysPerBlock: 2,
   maxValidators: 1024,
   maxKeyBytes: 1024,
   maxValueBytes: 256 * 1024,

@@ -18,7 +18,7 @@
 
 import { decode, encode, encodingOf, rememberEncoding } from "../codec/codec.ts";
 import { bytesEqual, toHex } from "../codec/hex.ts";
-import { BLOCK_FORMAT_VERSION, Block, type Block as BlockT, type QuorumCertificate as QcT, type SignedInvocation } from "../codec/types.ts";
+import { BLOCK_FORMAT_VERSION, BUILTIN_DEPLOY, Block, LIMITS, type Block as BlockT, type QuorumCertificate as QcT, type SignedInvocation } from "../codec/types.ts";
 import {
   ConsensusMessage,
   type Proposal,
@@ -408,6 +408,8 @@ export class ConsensusCore {
     if (h.height < 1n) throw new Reject("invalid_block", "height 0 is the genesis block");
     this.requireQc(h.justify);
     if (!bytesEqual(h.invocationsRoot, invocationsRoot(block.invocations))) throw new Reject("invalid_block", "invocationsRoot does not match the invocations");
+    const deploys = deployCount(block.invocations);
+    if (deploys > LIMITS.maxDeploysPerBlock) throw new Reject("invalid_block", `${deploys} deploys exceed the ${LIMITS.maxDeploysPerBlock} a block may carry`);
     // The bytes it arrived as (remembered by the codec): measuring must not copy a whole block again.
     const size = encodingOf(Block, block).length;
     if (size > this.cfg.maxBlockBytes) throw new Reject("too_large", `block of ${size} bytes exceeds ${this.cfg.maxBlockBytes}`);
@@ -884,6 +886,9 @@ export class ConsensusCore {
     if (encoded.length > this.cfg.maxBlockBytes) {
       this.log("error", "payload_too_large", `payload for view ${view} exceeds maxBlockBytes; proposing an empty block`);
       block = this.buildBlock(view, parent, []);
+    } else if (deployCount(invocations) > LIMITS.maxDeploysPerBlock) {
+      this.log("error", "payload_invalid", `payload for view ${view} carries more than ${LIMITS.maxDeploysPerBlock} deploys; proposing an empty block`);
+      block = this.buildBlock(view, parent, []);
     }
     const hash = blockHash(block.header);
     const signature = this.crypto.sign(consensusDigest("cairn.proposal", this.cfg.chainId, view, hash));
@@ -939,6 +944,12 @@ export class ConsensusCore {
     this.out = [];
     return a;
   }
+}
+
+function deployCount(invocations: readonly SignedInvocation[]): number {
+  let n = 0;
+  for (const inv of invocations) if (inv.contract === BUILTIN_DEPLOY) n++;
+  return n;
 }
 
 /** Doublings of the view timer that views failing for any reason may cause (see timerMs). */

@@ -2,7 +2,7 @@
 // their way to commit already carry. Idle (nothing selectable, nothing uncommitted carrying invocations), it
 // proposes nothing, so an idle chain does not grow; work that arrives while it waits is proposed at once.
 
-import type { Block, SignedInvocation } from "../codec/types.ts";
+import { LIMITS, type Block, type SignedInvocation } from "../codec/types.ts";
 import type { Mempool, PoolEntry } from "../mempool/index.ts";
 import type { CommitPipeline } from "./commit-pipeline.ts";
 import type { EventSink } from "./event-pump.ts";
@@ -11,15 +11,7 @@ import type { Clock } from "./ports.ts";
 export interface PayloadLimits {
   readonly maxBlockInvocations: number;
   readonly maxBlockBytes: number;
-  /** Deploys this validator puts in one block it proposes (default MAX_BLOCK_DEPLOYS). */
-  readonly maxBlockDeploys?: number;
 }
-
-/**
- * Each deploy may cost a validator that did not compile it at admission one bounded compile (seconds at worst;
- * see vm/compile-limits.ts) before the block's execution can go on, so an honest leader takes few per block.
- */
-export const MAX_BLOCK_DEPLOYS = 2;
 
 /** Room left in a block for everything but its invocations (header, certificate, framing). */
 const BLOCK_OVERHEAD_BYTES = 64 * 1024;
@@ -46,7 +38,8 @@ export class PayloadBuilder {
     const select = (): PoolEntry[] => this.mempool.select({
         maxCount: this.limits.maxBlockInvocations,
         maxBytes: this.limits.maxBlockBytes - BLOCK_OVERHEAD_BYTES,
-        maxDeploys: this.limits.maxBlockDeploys ?? MAX_BLOCK_DEPLOYS,
+        // A validity rule: every validator refuses a block with more.
+        maxDeploys: LIMITS.maxDeploysPerBlock,
         ahead,
       });
     const propose = (entries: readonly PoolEntry[]): void => {
