@@ -5,7 +5,8 @@
  *
  * Nothing is read from disk: the compiler sees exactly the files in the job, which is what makes the output
  * a function of (toolchain, sources) alone. Run this in a worker thread (vm/compile-worker.ts): the compiler
- * takes seconds, and on an internal crash it calls process.exit, which only ends a worker.
+ * takes seconds. Every compile is metered (vm/compile-meter.ts) and its crashes are caught (underCrashGuard),
+ * so the outcome says whether a failure is the sources' (the same everywhere) or this thread's.
  */
 
 import { posix } from "node:path";
@@ -108,26 +109,26 @@ export async function runAsc(job: AscJob): Promise<AscOutcome> {
   const run = await underCrashGuard(() =>
     metered(meter, () =>
       asc.main(argv, {
-      stdout: asc.createMemoryStream(),
-      stderr: asc.createMemoryStream(),
-      transforms: [measure as unknown as asc.Transform],
-      readFile: (name: string, baseDir: string) => {
-        const rel = posix.relative(VIRTUAL_ROOT, posix.resolve(baseDir, name));
-        return virtual.get(rel) ?? null;
-      },
-      writeFile: (name: string, contents: Uint8Array | string) => {
-        if (name === OUT_FILE && typeof contents !== "string") wasm = Uint8Array.from(contents);
-      },
-      listFiles: () => [],
-      reportDiagnostic: (d) => {
-        let file: string | null = null;
-        let line = 0;
-        let column = 0;
-        if (d.range) {
-          const src = textOf(d.range.source.normalizedPath);
-          file = src.file;
-          if (src.text !== null) ({ line, column } = lineAndColumn(src.text, d.range.start));
-        }
+        stdout: asc.createMemoryStream(),
+        stderr: asc.createMemoryStream(),
+        transforms: [measure as unknown as asc.Transform],
+        readFile: (name: string, baseDir: string) => {
+          const rel = posix.relative(VIRTUAL_ROOT, posix.resolve(baseDir, name));
+          return virtual.get(rel) ?? null;
+        },
+        writeFile: (name: string, contents: Uint8Array | string) => {
+          if (name === OUT_FILE && typeof contents !== "string") wasm = Uint8Array.from(contents);
+        },
+        listFiles: () => [],
+        reportDiagnostic: (d) => {
+          let file: string | null = null;
+          let line = 0;
+          let column = 0;
+          if (d.range) {
+            const src = textOf(d.range.source.normalizedPath);
+            file = src.file;
+            if (src.text !== null) ({ line, column } = lineAndColumn(src.text, d.range.start));
+          }
           diagnostics.push({ file, line, column, message: d.message, code: d.code, severity: SEVERITY[d.category] ?? "error" });
         },
       }),
