@@ -206,7 +206,7 @@ function preemptBackground(): void {
   void w?.terminate();
 }
 
-/** Moves a queued background compile of `key` ahead of the other background ones (a block now waits for it). */
+/** Moves a queued background compile of `key` into the urgent queue: a block now waits for it. */
 function promote(key: string): void {
   const at = background.findIndex((p) => p.key === key);
   if (at < 0) return;
