@@ -30,10 +30,10 @@ export interface CompileLimits {
   readonly maxFunctions: number;
 }
 
-// Sizing (measurements in bench/PERFORMANCE.md, "Compile bounds"): the example token needs 72k units, nests 55
-// deep and has 15 KB of code whose largest function is 750 bytes. The bounds leave real contracts 10x room or
-// more while the slowest source we could write stays within seconds: the optimizer is roughly linear in the
-// total code but quadratic in one function's, hence the small per-function bound.
+// Sizing (the example contracts' measures and the hostile sources' compile times are in bench/PERFORMANCE.md,
+// "Compile bounds"): the bounds leave real contracts many times the room they use while the slowest source we
+// could write stays within seconds. The optimizer is roughly linear in the total code but quadratic in one
+// function's, hence the small per-function bound.
 export const DEFAULT_COMPILE_LIMITS: CompileLimits = Object.freeze({
   maxUnits: 1_000_000,
   maxDepth: 1_000,

@@ -190,8 +190,8 @@ function runInWorker(key: string, job: AscJob, timeoutMs: number, priority: Comp
 }
 
 /**
- * Stops a running background compile so that an urgent one starts now (after a new worker loads the compiler,
- * about a second) rather than after it (up to the compile bound); the stopped one runs again later.
+ * Stops a running background compile so that an urgent one starts as soon as a new worker has loaded the
+ * compiler, rather than after it (up to the compile bound); the stopped one runs again later.
  */
 function preemptBackground(): void {
   if (current === null || current.priority !== "background") return;
