@@ -25,7 +25,7 @@ import { SignedInvocation } from "../node/codec/types.ts";
 import { TestCluster } from "../test/helpers/cluster.ts";
 import { buildFlood, DEFAULT_FLOOD, formatCounts, keysThatCommitted, sendFlood } from "./attack/flood.ts";
 import { fundMany } from "./attack/funding.ts";
-import { nestedGenericsSource } from "./attack/generics.ts";
+import { nestedGenericsSource } from "../test/fixtures/hostile-sources.ts";
 import { HonestClient, percentile, type Sample } from "./attack/honest.ts";
 import { FastKey, invocationIdHex } from "./attack/keys.ts";
 import { loopbackHosts, StrangerCrowd } from "./attack/strangers.ts";

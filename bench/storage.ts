@@ -44,7 +44,7 @@ import {
   type Genesis,
   type QuorumCertificate as QcT,
 } from "../node/codec/types.ts";
-import { blockHash, consensusDigest, invocationsRoot } from "../node/crypto/digests.ts";
+import { blockHash, invocationsRoot } from "../node/crypto/digests.ts";
 import { SodiumSigner } from "../node/crypto/sodium.ts";
 import { Executor } from "../node/exec/executor.ts";
 import { RealContractVm } from "../node/exec/vm-adapter.ts";
@@ -52,7 +52,8 @@ import { ConsensusLog } from "../node/store/consensus-log.ts";
 import { TABLE, keys } from "../node/store/keys.ts";
 import { RocksDb, WRITE_BUFFER_BYTES } from "../node/store/rocks.ts";
 import { Store } from "../node/store/store.ts";
-import { CHAIN_ID, sign, signer, tempDir, transfer } from "../test/fixtures/exec/chain.ts";
+import { CHAIN_ID, sign, signedQc, signer, tempDir, transfer } from "../test/fixtures/exec/chain.ts";
+import { Rng } from "../test/sim/prng.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -80,18 +81,6 @@ const rocksdb = require("rocksdb") as (location: string) => RawDb;
 
 function cb<T = void>(f: (done: (err?: Error | null, v?: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v as T))));
-}
-
-/** mulberry32: a seeded PRNG, so every run commits the same load. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const TABLES: Array<[string, number]> = Object.entries(TABLE).sort((a, b) => a[1] - b[1]);
@@ -211,12 +200,6 @@ async function measure(path: string): Promise<Measure> {
   return { tables, sst: files.sst, dir: files.total, breakdown: bd, invocations: bd.invCount, blocks: bd.blocks };
 }
 
-function qcFor(validators: SodiumSigner[], view: bigint, hash: Uint8Array): QcT {
-  const signatures = [];
-  for (let i = 0; i < QUORUM; i++) signatures.push({ signer: i, signature: validators[i]!.sign(consensusDigest("cairn.vote", CHAIN_ID, view, hash)) });
-  return { view, blockHash: hash, signatures };
-}
-
 async function main(): Promise<void> {
   const validators = Array.from({ length: VALIDATORS }, (_, i) => signer(200 + i));
   const owner = signer(1);
@@ -270,7 +253,7 @@ async function main(): Promise<void> {
       invocations: invs,
     };
     const hash = blockHash(block.header);
-    const qc = qcFor(validators, view, hash);
+    const qc = signedQc(CHAIN_ID, view, hash, validators.slice(0, QUORUM));
     // As a validator: the block rides the safety write of its vote, is executed, then committed with its QC.
     const safety = encode(SafetyState, { view: view + 1n, lastVotedView: view, lastProposedView: view, lastTimeout: null, lockedQc: headQc, highQc: qc, highTc: null });
     await clog.putSafety(safety, [{ block, hash }]);
@@ -318,16 +301,16 @@ async function main(): Promise<void> {
   const setupInvocations = committedInvocations;
   const before = await reopen("after setup");
 
-  const rnd = prng(21);
+  const rng = new Rng(21);
   let sent = 0;
   while (sent < LOAD) {
     const n = Math.min(BLOCK, LOAD - sent);
     const invs = [];
     for (let i = 0; i < n; i++, sent++) {
       const from = accounts[sent % ACCOUNTS]!;
-      let to = accounts[Math.floor(rnd() * ACCOUNTS)]!;
+      let to = accounts[Math.floor(rng.float() * ACCOUNTS)]!;
       if (to === from) to = accounts[(sent + 1) % ACCOUNTS]!;
-      const amount = BigInt(1 + Math.floor(rnd() * 1000));
+      const amount = BigInt(1 + Math.floor(rng.float() * 1000));
       invs.push(
         sent % 2 === 0
           ? transfer(from, to.publicKey, amount, next(from), { gasLimit: 10_000n })

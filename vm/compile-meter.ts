@@ -10,6 +10,7 @@
 
 import * as as from "assemblyscript";
 import type { CompileLimits, CompileWork } from "./compile-limits.ts";
+import { ByteReader } from "./wasm/bytes.ts";
 
 /** Thrown inside the compiler to stop it; never leaves the worker. */
 class CompileBoundReached extends Error {}
@@ -103,34 +104,23 @@ export async function metered<T>(meter: CompileMeter, compile: () => Promise<T>)
 
 /** Function count, total and largest body size of a module's code section (a module the compiler just emitted). */
 export function codeSectionSizes(binary: Uint8Array): { functions: number; codeBytes: number; largest: number } {
-  let pos = 8;
-  const leb = (): number => {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const b = binary[pos++]!;
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return result;
-      shift += 7;
-    }
-  };
-  while (pos < binary.length) {
-    const id = binary[pos++]!;
-    const size = leb();
-    const end = pos + size;
+  const r = new ByteReader(binary, 8);
+  while (!r.atEnd()) {
+    const id = r.u8();
+    const end = r.u32() + r.pos;
     if (id === 10) {
-      const functions = leb();
+      const functions = r.u32();
       let codeBytes = 0;
       let largest = 0;
       for (let i = 0; i < functions; i++) {
-        const body = leb();
+        const body = r.u32();
         codeBytes += body;
         largest = Math.max(largest, body);
-        pos += body;
+        r.pos += body;
       }
       return { functions, codeBytes, largest };
     }
-    pos = end;
+    r.pos = end;
   }
   return { functions: 0, codeBytes: 0, largest: 0 };
 }

@@ -8,11 +8,12 @@ import { encode } from "../../node/codec/codec.ts";
 import { SafetyState } from "../../node/codec/consensus.ts";
 import { BLOCK_FORMAT_VERSION, type Block, type Genesis, type QuorumCertificate } from "../../node/codec/types.ts";
 import { genesisBlockQc } from "../../node/consensus/quorum.ts";
-import { blockHash, consensusDigest, genesisHash, invocationsRoot } from "../../node/crypto/digests.ts";
+import { blockHash, genesisHash, invocationsRoot } from "../../node/crypto/digests.ts";
 import type { SodiumSigner } from "../../node/crypto/sodium.ts";
 import { genesisBlock, genesisQc, genesisStateRoot, genesisStateWrites } from "../../node/exec/genesis.ts";
 import { nextStateRoot } from "../../node/exec/overlay.ts";
 import type { Store } from "../../node/store/store.ts";
+import { signedQc } from "../../test/fixtures/exec/chain.ts";
 
 /** Commits issued before waiting for them: the Store serializes them anyway, this only keeps its queue fed. */
 const IN_FLIGHT = 256;
@@ -62,11 +63,7 @@ export async function generateChain(
       invocations: [],
     };
     const hash = blockHash(block.header);
-    const qc: QuorumCertificate = {
-      view: h,
-      blockHash: hash,
-      signatures: [{ signer: 0, signature: validator.sign(consensusDigest("cairn.vote", genesis.chainId, h, hash)) }],
-    };
+    const qc = signedQc(genesis.chainId, h, hash, [validator]);
     root = nextStateRoot(root, []);
     inFlight.push(store.commitExecuted({ block, qc, stateRoot: root, state: [], receipts: [] }));
     if (inFlight.length >= IN_FLIGHT) {
